@@ -1,0 +1,137 @@
+"""Database plumbing: declarative base, portable column types, engine and session factory.
+
+Services receive an ``AsyncSession`` and never commit; the request boundary
+(``SessionDep``) commits once when the endpoint returned without error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event
+from sqlalchemy.ext.asyncio import (
+    AsyncAttrs,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Integer primary keys that autoincrement on SQLite too (SQLite only does so for INTEGER).
+BigIntPK = BigInteger().with_variant(Integer, "sqlite")
+
+PAISE = Decimal("0.01")
+
+
+class Base(AsyncAttrs, DeclarativeBase):
+    """Declarative base of every core-API table."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware datetime stored in UTC on every backend (SQLite drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where a timezone-aware one is required")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Money(TypeDecorator[Decimal]):
+    """Rupee amounts as exact decimals, stored as integer paise on every backend."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | int | str | None, dialect: Any) -> int | None:
+        if value is None:
+            return None
+        amount = Decimal(value)
+        paise = amount.quantize(PAISE, rounding=ROUND_HALF_UP)
+        if paise != amount:
+            raise ValueError(f"amount {value} has more precision than paise")
+        return int(paise * 100)
+
+    def process_result_value(self, value: int | None, dialect: Any) -> Decimal | None:
+        if value is None:
+            return None
+        return (Decimal(value) / 100).quantize(PAISE)
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware."""
+    return datetime.now(UTC)
+
+
+def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    """Create an async engine; on SQLite turn on foreign keys, WAL and a busy timeout."""
+    if url.startswith("sqlite"):
+        kwargs.setdefault("connect_args", {"timeout": 30})
+        engine = create_async_engine(url, **kwargs)
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        return engine
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 20)
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_async_engine(url, **kwargs)
+
+
+class Database:
+    """An engine and its session factory, owned by the application."""
+
+    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+        self.url = url
+        self.engine = make_engine(url, **engine_kwargs)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.startswith("sqlite")
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
+    database: Database = request.app.state.db
+    async with database.sessions() as session:
+        yield session
+        # The request boundary: one commit when the endpoint finished without error.
+        if session.in_transaction():
+            await session.commit()
+
+
+SessionDep = Annotated[AsyncSession, Depends(_request_session)]

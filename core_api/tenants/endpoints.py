@@ -1,0 +1,139 @@
+"""Tenants and boundaries API. Public reference data: any authenticated caller may read it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from core_api.auth.deps import CurrentPrincipal
+from core_api.db import SessionDep
+from core_api.errors import ERROR_RESPONSES, NotFound
+from core_api.tenants import search
+from core_api.tenants.models import Boundary, Tenant
+
+router = APIRouter(tags=["tenants"], responses=ERROR_RESPONSES)
+
+
+class TenantOut(BaseModel):
+    code: str
+    parent_code: str | None
+    level: str
+    id_code: str
+    name_en: str
+    name_hi: str
+    short_en: str | None
+    short_hi: str | None
+    names: dict[str, str]
+    short_names: dict[str, str]
+    lat: float | None
+    lng: float | None
+
+    model_config = {"from_attributes": True}
+
+
+class BoundaryOut(BaseModel):
+    id: int
+    code: str
+    tenant_code: str
+    kind: str
+    parent_id: int | None
+    name_en: str
+    name_hi: str
+    names: dict[str, str]
+    aliases: list[str]
+    lat: float | None
+    lng: float | None
+
+    model_config = {"from_attributes": True}
+
+
+class LocalityMatch(BaseModel):
+    score: float
+    locality: BoundaryOut
+
+
+class PointMatch(BaseModel):
+    distance_km: float
+    locality: BoundaryOut
+    ward: BoundaryOut | None
+    tenant: TenantOut
+
+
+@router.get("/tenants", response_model=list[TenantOut], summary="The state and its ULBs")
+async def list_tenants(session: SessionDep, _principal: CurrentPrincipal) -> list[TenantOut]:
+    rows = await session.scalars(select(Tenant).order_by(Tenant.parent_code.is_not(None),
+                                                         Tenant.code))
+    return [TenantOut.model_validate(t) for t in rows]
+
+
+@router.get("/tenants/{code}", response_model=TenantOut, summary="One tenant")
+async def get_tenant(code: str, session: SessionDep, _principal: CurrentPrincipal) -> TenantOut:
+    tenant = await session.get(Tenant, code)
+    if tenant is None:
+        raise NotFound(f"No tenant {code}.")
+    return TenantOut.model_validate(tenant)
+
+
+@router.get("/tenants/{code}/boundaries", response_model=list[BoundaryOut],
+            summary="Zones, wards or localities of a ULB")
+async def list_boundaries(
+    code: str,
+    session: SessionDep,
+    _principal: CurrentPrincipal,
+    kind: Annotated[str | None, Query(pattern="^(zone|ward|locality)$")] = None,
+    parent_id: int | None = None,
+) -> list[BoundaryOut]:
+    if await session.get(Tenant, code) is None:
+        raise NotFound(f"No tenant {code}.")
+    query = select(Boundary).where(Boundary.tenant_code == code)
+    if kind:
+        query = query.where(Boundary.kind == kind)
+    if parent_id is not None:
+        query = query.where(Boundary.parent_id == parent_id)
+    rows = await session.scalars(query.order_by(Boundary.kind, Boundary.name_en))
+    return [BoundaryOut.model_validate(b) for b in rows]
+
+
+@router.get("/localities/search", response_model=list[LocalityMatch],
+            summary="Fuzzy locality search (English, Hindi, romanised spellings)")
+async def search_localities(
+    session: SessionDep,
+    _principal: CurrentPrincipal,
+    q: Annotated[str, Query(min_length=1, max_length=100, examples=["raajpur"])],
+    tenant: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=10)] = 5,
+) -> list[LocalityMatch]:
+    matches = await search.search_localities(session, q, tenant, limit=limit)
+    if not matches:
+        return []
+    rows = {b.id: b for b in await session.scalars(
+        select(Boundary).where(Boundary.id.in_([m.boundary_id for m in matches])))}
+    return [LocalityMatch(score=m.score, locality=BoundaryOut.model_validate(rows[m.boundary_id]))
+            for m in matches]
+
+
+@router.get("/localities/at", response_model=PointMatch,
+            summary="The locality at a point (polygon, else nearest centre)")
+async def locality_at(
+    session: SessionDep,
+    _principal: CurrentPrincipal,
+    lat: Annotated[float, Query(ge=-90, le=90)],
+    lng: Annotated[float, Query(ge=-180, le=180)],
+    tenant: str | None = None,
+) -> PointMatch:
+    found = await search.locality_at(session, lat, lng, tenant)
+    if found is None:
+        raise NotFound("No locality of ours is near that point.", code="outside_service_area")
+    locality, distance = found
+    ward = await session.get(Boundary, locality.parent_id) if locality.parent_id else None
+    tenant_row = await session.get(Tenant, locality.tenant_code)
+    assert tenant_row is not None
+    return PointMatch(
+        distance_km=round(distance, 3),
+        locality=BoundaryOut.model_validate(locality),
+        ward=BoundaryOut.model_validate(ward) if ward else None,
+        tenant=TenantOut.model_validate(tenant_row),
+    )

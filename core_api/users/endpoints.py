@@ -1,0 +1,236 @@
+"""Users API: citizens (through the bot's service credential) and employees (admins)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, Field, field_validator
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from core_api.auth.deps import CitizenPrincipal, ServicePrincipal, StaffPrincipal
+from core_api.auth.principal import Principal
+from core_api.auth.tokens import hash_password
+from core_api.db import SessionDep
+from core_api.errors import ERROR_RESPONSES, Conflict, Forbidden, NotFound
+from core_api.users.models import Role, User, UserKind, UserRole
+from core_api.users.phones import normalize_phone
+
+router = APIRouter(tags=["users"], responses=ERROR_RESPONSES)
+
+LOCALES = ("en_IN", "hi_IN", "pa_IN", "or_IN")
+
+
+class CitizenIn(BaseModel):
+    phone: str = Field(examples=["+919876500001"])
+    name: str | None = Field(None, max_length=120)
+    locale: str | None = Field(None, pattern=r"^(en_IN|hi_IN|pa_IN|or_IN)$")
+
+
+class CitizenPatch(BaseModel):
+    name: str | None = Field(None, min_length=1, max_length=120)
+    locale: str | None = Field(None, pattern=r"^(en_IN|hi_IN|pa_IN|or_IN)$")
+    opted_out: bool | None = None
+
+
+class UserOut(BaseModel):
+    id: int
+    kind: str
+    phone: str | None
+    name: str | None
+    locale: str | None
+    opted_out: bool
+    tenant_code: str | None
+    department: str | None
+    roles: list[dict[str, str]]
+    active: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, user: User) -> UserOut:
+        return cls(
+            id=user.id, kind=user.kind, phone=user.phone, name=user.name, locale=user.locale,
+            opted_out=user.opted_out, tenant_code=user.tenant_code, department=user.department,
+            roles=[{"role": r.role, "tenant": r.tenant_code} for r in user.roles],
+            active=user.active, created_at=user.created_at,
+        )
+
+
+class RoleGrantIn(BaseModel):
+    role: Role
+    tenant: str
+
+
+class EmployeeIn(BaseModel):
+    phone: str
+    name: str = Field(min_length=1, max_length=120)
+    username: str = Field(min_length=3, max_length=64, pattern=r"^[a-z0-9._-]+$")
+    password: str = Field(min_length=10, max_length=128)
+    tenant_code: str
+    department: str | None = Field(None, max_length=40)
+    locale: str | None = Field(None, pattern=r"^(en_IN|hi_IN|pa_IN|or_IN)$")
+    roles: list[RoleGrantIn] = Field(min_length=1)
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str) -> str:
+        return normalize_phone(value)
+
+
+class EmployeePatch(BaseModel):
+    active: bool | None = None
+    department: str | None = Field(None, max_length=40)
+    roles: list[RoleGrantIn] | None = None
+
+
+@router.post("/citizens", response_model=UserOut, summary="Find or create a citizen by number",
+             responses={201: {"model": UserOut}})
+async def ensure_citizen(
+    body: CitizenIn, session: SessionDep, principal: ServicePrincipal, response: Response
+) -> UserOut:
+    """The bot registers a channel-verified number on first contact (idempotent)."""
+    phone = normalize_phone(body.phone)
+    if principal.phone is not None and principal.phone != phone:
+        raise Forbidden("A citizen can only register their own number.")
+    user = await session.scalar(select(User).where(User.phone == phone))
+    if user is None:
+        user = User(kind=UserKind.CITIZEN, phone=phone, name=body.name, locale=body.locale)
+        session.add(user)
+        try:
+            await session.flush()
+        except IntegrityError as exc:  # a concurrent first contact won the race
+            raise Conflict("This number was registered a moment ago; try again.") from exc
+        response.status_code = 201
+    elif user.kind == UserKind.CITIZEN:
+        if body.name and not user.name:
+            user.name = body.name
+        if body.locale and not user.locale:
+            user.locale = body.locale
+    await session.refresh(user, ["roles"])
+    return UserOut.of(user)
+
+
+@router.get("/citizens/me", response_model=UserOut, summary="The citizen the bot acts for")
+async def citizen_me(session: SessionDep, principal: CitizenPrincipal) -> UserOut:
+    user = await session.get(User, principal.user_id)
+    if user is None:
+        raise NotFound("No such citizen.")
+    return UserOut.of(user)
+
+
+@router.patch("/citizens/me", response_model=UserOut, summary="Update name, language, opt-out")
+async def update_citizen_me(
+    body: CitizenPatch, session: SessionDep, principal: CitizenPrincipal
+) -> UserOut:
+    user = await session.get(User, principal.user_id)
+    if user is None:
+        raise NotFound("No such citizen.")
+    for name, value in body.model_dump(exclude_unset=True).items():
+        if value is not None:
+            setattr(user, name, value)
+    await session.flush()
+    return UserOut.of(user)
+
+
+@router.patch("/users/me/locale", response_model=UserOut, summary="Change the caller's language")
+async def update_my_locale(
+    locale: Annotated[str, Query(pattern=r"^(en_IN|hi_IN|pa_IN|or_IN)$")],
+    session: SessionDep,
+    principal: StaffPrincipal,
+) -> UserOut:
+    user = await session.get(User, principal.user_id)
+    if user is None:
+        raise NotFound("No such user.")
+    user.locale = locale
+    await session.flush()
+    return UserOut.of(user)
+
+
+def _require_admin(principal: Principal, tenant_code: str) -> None:
+    principal.require_tenant(tenant_code, {Role.ADMIN})
+
+
+@router.get("/employees", response_model=list[UserOut], summary="Employees of a tenant")
+async def list_employees(
+    session: SessionDep,
+    principal: StaffPrincipal,
+    tenant: Annotated[str, Query(description="ULB code, e.g. uk.dehradun")],
+    role: Role | None = None,
+    department: str | None = None,
+    active: bool = True,
+) -> list[UserOut]:
+    """ADMIN, GRO and CSR of the tenant see its employees (GRO needs them to assign)."""
+    principal.require_tenant(tenant, {Role.ADMIN, Role.GRO, Role.CSR})
+    query = select(User).where(User.kind == UserKind.EMPLOYEE, User.active == active)
+    if role is not None:
+        query = query.where(User.id.in_(
+            select(UserRole.user_id).where(UserRole.role == role)
+            .where(UserRole.tenant_code.in_(_covering(tenant)))
+        ))
+    else:
+        query = query.where(User.tenant_code == tenant)
+    if department:
+        query = query.where(User.department == department)
+    rows = await session.scalars(query.order_by(User.name).limit(500))
+    return [UserOut.of(u) for u in rows]
+
+
+def _covering(tenant_code: str) -> list[str]:
+    """``uk.dehradun`` is covered by grants on itself and on ``uk``."""
+    parts = tenant_code.split(".")
+    return [".".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+@router.post("/employees", response_model=UserOut, status_code=201, summary="Create an employee")
+async def create_employee(
+    body: EmployeeIn, session: SessionDep, principal: StaffPrincipal
+) -> UserOut:
+    _require_admin(principal, body.tenant_code)
+    for grant in body.roles:
+        _require_admin(principal, grant.tenant)
+    exists = await session.scalar(
+        select(User.id).where((User.phone == body.phone) | (User.username == body.username))
+    )
+    if exists is not None:
+        raise Conflict("An account with this phone number or username exists.")
+    user = User(
+        kind=UserKind.EMPLOYEE, phone=body.phone, name=body.name, username=body.username,
+        password_hash=hash_password(body.password), tenant_code=body.tenant_code,
+        department=body.department, locale=body.locale,
+        roles=[UserRole(role=str(g.role), tenant_code=g.tenant) for g in body.roles],
+    )
+    session.add(user)
+    await session.flush()
+    return UserOut.of(user)
+
+
+@router.get("/employees/{user_id}", response_model=UserOut, summary="One employee")
+async def get_employee(user_id: int, session: SessionDep, principal: StaffPrincipal) -> UserOut:
+    user = await session.get(User, user_id)
+    if user is None or user.kind != UserKind.EMPLOYEE or not principal.can_see_tenant(
+        user.tenant_code or ""
+    ):
+        raise NotFound("No such employee.")
+    return UserOut.of(user)
+
+
+@router.patch("/employees/{user_id}", response_model=UserOut, summary="Change roles or disable")
+async def update_employee(
+    user_id: int, body: EmployeePatch, session: SessionDep, principal: StaffPrincipal
+) -> UserOut:
+    user = await session.get(User, user_id)
+    if user is None or user.kind != UserKind.EMPLOYEE:
+        raise NotFound("No such employee.")
+    _require_admin(principal, user.tenant_code or "")
+    if body.active is not None:
+        user.active = body.active
+    if body.department is not None:
+        user.department = body.department
+    if body.roles is not None:
+        for grant in body.roles:
+            _require_admin(principal, grant.tenant)
+        user.roles = [UserRole(role=str(g.role), tenant_code=g.tenant) for g in body.roles]
+    await session.flush()
+    return UserOut.of(user)

@@ -1,0 +1,1 @@
+"""Samvad composition root: settings, application assembly, CLI and worker entry points."""

@@ -1,0 +1,102 @@
+"""ASGI application assembly: core API, health, metrics; resources opened in the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, RedirectResponse
+from prometheus_client import make_asgi_app
+from sqlalchemy import text
+
+from core_api.api import build_api_router
+from core_api.auth.tokens import service_token
+from core_api.db import Database
+from core_api.errors import install_error_handlers
+from samvad import redis_runtime
+from samvad.settings import Settings
+
+DESCRIPTION = """
+Samvad's core API: tenants and boundaries, users and roles, workflow, and the citizen
+services behind the WhatsApp and SMS channel. Staff log in with **Authorize** (username
+and password from `samvad seed --demo`). Every error answers with one envelope:
+`{"error": {"code", "message", "details"}}`.
+"""
+
+
+def resolve_redis_url(settings: Settings) -> str:
+    """The configured Redis, or the embedded one under the data directory."""
+    if settings.redis_url:
+        return settings.redis_url
+    return redis_runtime.embedded_redis_url(settings.data_dir)
+
+
+async def open_resources(app: FastAPI) -> None:
+    """Open the database engine and the Redis client the app's requests use."""
+    settings: Settings = app.state.settings
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    app.state.db = Database(settings.sqlalchemy_url)
+    app.state.redis = redis_runtime.connect(resolve_redis_url(settings))
+
+
+async def close_resources(app: FastAPI) -> None:
+    """Close what open_resources opened."""
+    await app.state.redis.aclose()
+    await app.state.db.dispose()
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    await open_resources(app)
+    try:
+        yield
+    finally:
+        await close_resources(app)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the Samvad web application for ``settings`` (read from the environment if None)."""
+    settings = settings or Settings()
+
+    app = FastAPI(
+        title="Samvad",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.service_token = service_token(settings.secret_key)
+    install_error_handlers(app)
+    app.include_router(build_api_router())
+    app.mount("/metrics", make_asgi_app())
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    @app.get("/healthz", tags=["health"], summary="The process is up")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], summary="Database and Redis are reachable")
+    async def readyz() -> JSONResponse:
+        checks: dict[str, str] = {}
+        try:
+            async with app.state.db.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:  # readiness reports any failure, it does not raise
+            checks["database"] = f"error: {type(exc).__name__}"
+        try:
+            await app.state.redis.ping()
+            checks["redis"] = "ok"
+        except Exception as exc:
+            checks["redis"] = f"error: {type(exc).__name__}"
+        ready = all(value == "ok" for value in checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not_ready", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    return app

@@ -1,0 +1,184 @@
+"""The ``samvad`` command line (typer): serve, db, seed and the tools later features add."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    help="Samvad: a multilingual WhatsApp and SMS service channel for city governments.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    pretty_exceptions_short=True,
+)
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+flows_app = typer.Typer(help="Dialog flows in flows/*.yaml.", no_args_is_help=True)
+locales_app = typer.Typer(help="Message catalogs in locales/ (babel).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(flows_app, name="flows")
+app.add_typer(locales_app, name="locales")
+
+console = Console()
+
+DEMO_PASSWORD = "samvad-demo"  # noqa: S105 - printed demo login, development mode only
+
+
+def _settings():
+    from samvad.settings import ConfigurationError, Settings
+
+    try:
+        return Settings()
+    except ConfigurationError as exc:
+        console.print(f"[red]Configuration error:[/] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _not_yet(feature: str) -> None:
+    console.print(f"[yellow]{feature} is not built yet.[/] See the open issues in the README.")
+    raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default SAMVAD_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default SAMVAD_PORT)")] = None,
+    workers: Annotated[int, typer.Option(help="Web worker processes (production mode)")] = 1,
+) -> None:
+    """Serve the web application (core API, webhooks, simulator, dashboard)."""
+    import uvicorn
+
+    settings = _settings()
+    host = host or settings.host
+    port = port or settings.port
+    if settings.embedded and workers > 1:
+        console.print("[red]Embedded mode runs one process; set SAMVAD_DATABASE_URL and "
+                      "SAMVAD_REDIS_URL to run several workers.[/]")
+        raise typer.Exit(2)
+    base = f"http://{host}:{port}"
+    console.print(f"[bold green]Samvad[/] on {base}  "
+                  f"({'embedded: SQLite + embedded Redis' if settings.embedded else 'production'})")
+    console.print(f"  API docs   {base}/docs")
+    console.print(f"  Health     {base}/readyz")
+    uvicorn.run("samvad.app:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level="info", proxy_headers=True, forwarded_allow_ips="127.0.0.1")
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    from alembic import command
+
+    from core_api.migrations import alembic_config
+
+    settings = _settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    command.upgrade(alembic_config(settings.sqlalchemy_url), revision)
+    console.print(f"Database at [bold]{revision}[/].")
+
+
+@db_app.command("revision")
+def db_revision(
+    message: Annotated[str, typer.Option("-m", help="What changed")],
+    rev_id: Annotated[str | None, typer.Option(help="Revision id (default: random)")] = None,
+) -> None:
+    """Autogenerate a migration from the models (development)."""
+    from alembic import command
+
+    from core_api.migrations import alembic_config
+
+    settings = _settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    command.revision(alembic_config(settings.sqlalchemy_url), message=message, autogenerate=True,
+                     rev_id=rev_id)
+
+
+@app.command()
+def seed(
+    demo: Annotated[bool, typer.Option("--demo", help="Load the demo data of SPEC §3")] = False,
+) -> None:
+    """Load reference data; --demo loads the Uttarakhand demo (idempotent)."""
+    if not demo:
+        console.print("Nothing to do: pass --demo to load the demo data.")
+        raise typer.Exit(2)
+    from core_api.db import Database
+    from core_api.seed.demo import seed_demo
+
+    settings = _settings()
+    password = DEMO_PASSWORD if settings.development else None
+
+    async def run() -> None:
+        database = Database(settings.sqlalchemy_url)
+        try:
+            async with database.sessions() as session:
+                report = await seed_demo(session, demo_password=password)
+                await session.commit()
+        finally:
+            await database.dispose()
+        table = Table(title="Demo data loaded")
+        table.add_column("what")
+        table.add_column("count", justify="right")
+        for what, count in report.counts.items():
+            table.add_row(what, str(count))
+        console.print(table)
+        logins = Table(title="Staff logins (POST /api/v1/auth/token, or Authorize in /docs)")
+        for column in ("username", "password", "roles"):
+            logins.add_column(column)
+        for username, pw, roles in report.logins:
+            logins.add_row(username, pw, roles)
+        console.print(logins)
+
+    asyncio.run(run())
+
+
+@app.command()
+def worker() -> None:
+    """Run the background worker (sending, notifications, SLA timers)."""
+    _not_yet("The background worker")
+
+
+@app.command()
+def chat(
+    channel: Annotated[str, typer.Option(help="sms or whatsapp")] = "whatsapp",
+    phone: Annotated[str, typer.Option(help="The citizen's number")] = "+919876500001",
+    lang: Annotated[str | None, typer.Option(help="en, hi, pa or or")] = None,
+) -> None:
+    """Chat with Samvad in the terminal as a citizen."""
+    _not_yet("The terminal chat")
+
+
+@app.command()
+def bench() -> None:
+    """Run the benchmarks in bench/."""
+    _not_yet("The benchmark")
+
+
+@flows_app.command("check")
+def flows_check() -> None:
+    """Validate every flow in flows/."""
+    _not_yet("The flow checker")
+
+
+@locales_app.command("extract")
+def locales_extract() -> None:
+    """Extract message ids into the catalog template."""
+    _not_yet("Catalog extraction")
+
+
+@locales_app.command("compile")
+def locales_compile() -> None:
+    """Compile the catalogs."""
+    _not_yet("Catalog compilation")
+
+
+@locales_app.command("check")
+def locales_check() -> None:
+    """Check every catalog is complete."""
+    _not_yet("The catalog check")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,96 @@
+"""All configuration in one place, read from the environment (SPEC §3 names).
+
+Embedded mode (no SAMVAD_DATABASE_URL and no SAMVAD_REDIS_URL) runs everything in
+one process on a SQLite file and an embedded Redis under ``var/``. Anything else is
+production: there a placeholder secret key is refused.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRET = "dev-only-change-me"  # noqa: S105 - the known-insecure default we refuse
+MIN_SECRET_LENGTH = 32
+
+
+class ConfigurationError(RuntimeError):
+    """The environment describes a configuration Samvad refuses to start with."""
+
+
+class Settings(BaseSettings):
+    """Samvad settings; every field maps to an environment variable."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=True)
+
+    host: str = Field("127.0.0.1", alias="SAMVAD_HOST")
+    port: int = Field(8000, alias="SAMVAD_PORT")
+    database_url: str | None = Field(None, alias="SAMVAD_DATABASE_URL")
+    redis_url: str | None = Field(None, alias="SAMVAD_REDIS_URL")
+    public_url: str = Field("http://127.0.0.1:8000", alias="SAMVAD_PUBLIC_URL")
+    secret_key: str = Field(PLACEHOLDER_SECRET, alias="SAMVAD_SECRET_KEY")
+    rasa_url: str | None = Field(None, alias="SAMVAD_RASA_URL")
+    env: Literal["development", "production"] | None = Field(None, alias="SAMVAD_ENV")
+    data_dir: Path = Field(Path("var"), alias="SAMVAD_DATA_DIR")
+    # Token lifetime for staff logins (JWT).
+    access_token_minutes: int = Field(12 * 60, alias="SAMVAD_ACCESS_TOKEN_MINUTES")
+
+    twilio_account_sid: str | None = Field(None, alias="TWILIO_ACCOUNT_SID")
+    twilio_auth_token: str | None = Field(None, alias="TWILIO_AUTH_TOKEN")
+    twilio_api_base: str = Field("https://api.twilio.com", alias="TWILIO_API_BASE")
+    twilio_sms_from: str | None = Field(None, alias="TWILIO_SMS_FROM")
+    twilio_whatsapp_from: str | None = Field(None, alias="TWILIO_WHATSAPP_FROM")
+
+    whatsapp_api_base: str = Field("https://graph.facebook.com", alias="WHATSAPP_API_BASE")
+    whatsapp_access_token: str | None = Field(None, alias="WHATSAPP_ACCESS_TOKEN")
+    whatsapp_app_secret: str | None = Field(None, alias="WHATSAPP_APP_SECRET")
+    whatsapp_verify_token: str | None = Field(None, alias="WHATSAPP_VERIFY_TOKEN")
+    whatsapp_phone_number_id: str | None = Field(None, alias="WHATSAPP_PHONE_NUMBER_ID")
+
+    @property
+    def embedded(self) -> bool:
+        """True when Samvad runs as one self-contained process (SQLite + embedded Redis)."""
+        return self.database_url is None and self.redis_url is None
+
+    @property
+    def development(self) -> bool:
+        """Embedded mode is development unless SAMVAD_ENV says otherwise."""
+        if self.env is not None:
+            return self.env == "development"
+        return self.embedded
+
+    @cached_property
+    def sqlalchemy_url(self) -> str:
+        """The async SQLAlchemy URL: the configured one with an async driver, or var/samvad.db."""
+        if self.database_url is None:
+            return f"sqlite+aiosqlite:///{(self.data_dir / 'samvad.db').resolve()}"
+        return async_database_url(self.database_url)
+
+    @model_validator(mode="after")
+    def _refuse_weak_secret(self) -> Settings:
+        if not self.development and (
+            self.secret_key == PLACEHOLDER_SECRET or len(self.secret_key) < MIN_SECRET_LENGTH
+        ):
+            raise ConfigurationError(
+                "SAMVAD_SECRET_KEY must be set to a random value of at least "
+                f"{MIN_SECRET_LENGTH} characters outside development "
+                "(python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
+        return self
+
+
+def async_database_url(url: str) -> str:
+    """Rewrite postgres:// and sqlite:// URLs to their asyncio drivers."""
+    for prefix, replacement in (
+        ("postgres://", "postgresql+asyncpg://"),
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgresql+psycopg://", "postgresql+asyncpg://"),
+        ("sqlite:///", "sqlite+aiosqlite:///"),
+    ):
+        if url.startswith(prefix):
+            return replacement + url[len(prefix) :]
+    return url
