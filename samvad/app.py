@@ -14,6 +14,8 @@ from core_api.api import build_api_router
 from core_api.auth.tokens import service_token
 from core_api.db import Database
 from core_api.errors import install_error_handlers
+from core_api.files.endpoints import router as files_router
+from core_api.files.store import LocalFileStore
 from samvad import redis_runtime
 from samvad.settings import Settings
 
@@ -37,6 +39,7 @@ async def open_resources(app: FastAPI) -> None:
     settings: Settings = app.state.settings
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app.state.db = Database(settings.sqlalchemy_url)
+    app.state.files = LocalFileStore(settings.data_dir / "files")
     app.state.redis = redis_runtime.connect(resolve_redis_url(settings))
 
 
@@ -69,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.service_token = service_token(settings.secret_key)
     install_error_handlers(app)
     app.include_router(build_api_router())
+    app.include_router(files_router)
     app.mount("/metrics", make_asgi_app())
 
     @app.get("/", include_in_schema=False)

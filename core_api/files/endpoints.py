@@ -1,0 +1,34 @@
+"""Download of stored files by signed link (no login: the signature is the permission)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from core_api.errors import Forbidden
+from core_api.files.signing import verify_signature
+from core_api.files.store import DOCUMENT_TYPES, IMAGE_TYPES
+
+router = APIRouter(tags=["files"])
+
+_TYPES_BY_EXTENSION = {ext: ctype for ctype, ext in (IMAGE_TYPES | DOCUMENT_TYPES).items()}
+
+
+@router.get("/files/{key:path}", summary="Download a file by signed link",
+            response_class=Response)
+async def download(
+    key: str,
+    request: Request,
+    exp: Annotated[int, Query()],
+    sig: Annotated[str, Query(max_length=64)],
+) -> Response:
+    if not verify_signature(request.app.state.settings.secret_key, key, exp, sig):
+        raise Forbidden("This link is not valid or has expired.", code="bad_link")
+    data = await request.app.state.files.get(key)
+    extension = "." + key.rsplit(".", 1)[-1] if "." in key else ""
+    return Response(
+        data,
+        media_type=_TYPES_BY_EXTENSION.get(extension, "application/octet-stream"),
+        headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"},
+    )

@@ -1,0 +1,100 @@
+"""A file-store abstraction with a local-disk default (DIGIT's filestore, kept small).
+
+Keys are opaque (``<prefix>/<yyyy>/<mm>/<uuid><ext>``); callers keep the key and the
+content type. Size and type limits are checked before anything is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+from core_api.errors import BadRequest, NotFound, PayloadTooLarge
+
+IMAGE_TYPES = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}
+DOCUMENT_TYPES = {"application/pdf": ".pdf"}
+MAX_IMAGE_BYTES = 5 * 1024 * 1024
+MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
+
+# Leading bytes of each accepted type: a declared type must match the content.
+_MAGIC = {
+    "image/jpeg": (b"\xff\xd8\xff",),
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+    "image/webp": (b"RIFF",),
+    "application/pdf": (b"%PDF-",),
+}
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    key: str
+    content_type: str
+    size: int
+
+
+class FileStore(Protocol):
+    async def put(self, data: bytes, content_type: str, prefix: str) -> StoredFile: ...
+    async def get(self, key: str) -> bytes: ...
+    async def delete(self, key: str) -> None: ...
+
+
+def check_upload(data: bytes, content_type: str, allowed: dict[str, str], max_bytes: int) -> str:
+    """Validate type, size and content; return the file extension."""
+    content_type = content_type.split(";")[0].strip().lower()
+    if content_type not in allowed:
+        raise BadRequest(
+            f"Files of type {content_type or 'unknown'} are not accepted; "
+            f"use {', '.join(sorted(allowed))}.", code="unsupported_file_type",
+        )
+    if len(data) > max_bytes:
+        raise PayloadTooLarge(f"The file is larger than {max_bytes // (1024 * 1024)} MB.",
+                              code="file_too_large")
+    if not data:
+        raise BadRequest("The file is empty.", code="empty_file")
+    if not any(data.startswith(magic) for magic in _MAGIC.get(content_type, (b"",))):
+        raise BadRequest("The file content does not match its type.", code="file_type_mismatch")
+    return allowed[content_type]
+
+
+class LocalFileStore:
+    """Files under a directory on local disk (the embedded default)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if not path.is_relative_to(self.root) or ".." in key.split("/"):
+            raise NotFound("No such file.")
+        return path
+
+    async def put(self, data: bytes, content_type: str, prefix: str) -> StoredFile:
+        allowed = IMAGE_TYPES | DOCUMENT_TYPES
+        limit = MAX_DOCUMENT_BYTES if content_type in DOCUMENT_TYPES else MAX_IMAGE_BYTES
+        extension = check_upload(data, content_type, allowed, limit)
+        now = datetime.now(UTC)
+        key = f"{prefix}/{now:%Y}/{now:%m}/{uuid.uuid4().hex}{extension}"
+        path = self._path(key)
+
+        def write() -> None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(path.suffix + ".tmp")
+            tmp.write_bytes(data)
+            tmp.replace(path)  # atomic: a reader never sees half a file
+
+        await asyncio.to_thread(write)
+        return StoredFile(key=key, content_type=content_type, size=len(data))
+
+    async def get(self, key: str) -> bytes:
+        path = self._path(key)
+        try:
+            return await asyncio.to_thread(path.read_bytes)
+        except FileNotFoundError as exc:
+            raise NotFound("No such file.") from exc
+
+    async def delete(self, key: str) -> None:
+        await asyncio.to_thread(self._path(key).unlink, True)
