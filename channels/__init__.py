@@ -1,0 +1,1 @@
+"""Provider adapters (Twilio, Meta WhatsApp Cloud, simulator, console), renderers, webhooks."""
