@@ -10,13 +10,19 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from prometheus_client import make_asgi_app
 from sqlalchemy import text
 
+from channels.simulator.endpoints import router as simulator_router
 from core_api.api import build_api_router
 from core_api.auth.tokens import service_token
+from core_api.certificates.verify_page import router as certificate_verify_router
 from core_api.db import Database
 from core_api.errors import install_error_handlers
 from core_api.files.endpoints import router as files_router
 from core_api.files.store import LocalFileStore
+from core_api.open311.endpoints import install_open311_errors
+from core_api.open311.endpoints import router as open311_router
+from core_api.payments.pages import router as payment_pages_router
 from samvad import redis_runtime
+from samvad.dialog import build_conversations
 from samvad.settings import Settings
 
 DESCRIPTION = """
@@ -41,10 +47,12 @@ async def open_resources(app: FastAPI) -> None:
     app.state.db = Database(settings.sqlalchemy_url)
     app.state.files = LocalFileStore(settings.data_dir / "files")
     app.state.redis = redis_runtime.connect(resolve_redis_url(settings))
+    app.state.conversations = build_conversations(app)
 
 
 async def close_resources(app: FastAPI) -> None:
     """Close what open_resources opened."""
+    await app.state.conversations.client.http.aclose()
     await app.state.redis.aclose()
     await app.state.db.dispose()
 
@@ -73,6 +81,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(build_api_router())
     app.include_router(files_router)
+    app.include_router(payment_pages_router)
+    app.include_router(open311_router)
+    install_open311_errors(app)
+    app.include_router(certificate_verify_router)
+    if settings.simulator_enabled:
+        app.include_router(simulator_router)
     app.mount("/metrics", make_asgi_app())
 
     @app.get("/", include_in_schema=False)

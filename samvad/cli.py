@@ -158,8 +158,24 @@ def bench() -> None:
 
 @flows_app.command("check")
 def flows_check() -> None:
-    """Validate every flow in flows/."""
-    _not_yet("The flow checker")
+    """Validate every flow in flows/ (references, reachability, messages, SMS budget)."""
+    from bot.flowcheck import check_flows
+    from bot.helpers import HELPERS
+    from bot.operations import OPERATIONS
+    from channels.render import render_sms, sms_segments
+
+    flows, problems = check_flows(
+        operations=set(OPERATIONS), helpers=set(HELPERS),
+        sms_segments=lambda message: sms_segments(render_sms(message)).segments,
+    )
+    for problem in problems:
+        console.print(f"[red]✗[/] {problem}")
+    if problems:
+        console.print(f"[red]{len(problems)} problem(s)[/] in {len(flows)} flows.")
+        raise typer.Exit(1)
+    steps = sum(len(flow.steps) for flow in flows.values())
+    console.print(f"[green]✓[/] {len(flows)} flows, {steps} steps: all references resolve, "
+                  "every message exists in every locale, every SMS prompt fits its budget.")
 
 
 @locales_app.command("extract")

@@ -34,10 +34,15 @@ class Settings(BaseSettings):
     public_url: str = Field("http://127.0.0.1:8000", alias="SAMVAD_PUBLIC_URL")
     secret_key: str = Field(PLACEHOLDER_SECRET, alias="SAMVAD_SECRET_KEY")
     rasa_url: str | None = Field(None, alias="SAMVAD_RASA_URL")
+    # The bot reaches the core API in-process unless this names a separate deployment.
+    core_api_url: str | None = Field(None, alias="SAMVAD_CORE_API_URL")
+    simulator: bool | None = Field(None, alias="SAMVAD_SIMULATOR")
     env: Literal["development", "production"] | None = Field(None, alias="SAMVAD_ENV")
     data_dir: Path = Field(Path("var"), alias="SAMVAD_DATA_DIR")
     # Token lifetime for staff logins (JWT).
     access_token_minutes: int = Field(12 * 60, alias="SAMVAD_ACCESS_TOKEN_MINUTES")
+    # Keys that Open311 clients send as api_key to POST service requests, comma-separated.
+    open311_api_keys: str = Field("", alias="SAMVAD_OPEN311_API_KEYS")
 
     twilio_account_sid: str | None = Field(None, alias="TWILIO_ACCOUNT_SID")
     twilio_auth_token: str | None = Field(None, alias="TWILIO_AUTH_TOKEN")
@@ -51,6 +56,17 @@ class Settings(BaseSettings):
     whatsapp_verify_token: str | None = Field(None, alias="WHATSAPP_VERIFY_TOKEN")
     whatsapp_phone_number_id: str | None = Field(None, alias="WHATSAPP_PHONE_NUMBER_ID")
 
+    # Payments: the built-in sandbox gateway (development default) or Razorpay payment links.
+    payment_gateway: Literal["sandbox", "razorpay"] | None = Field(
+        None, alias="SAMVAD_PAYMENT_GATEWAY")
+    razorpay_key_id: str | None = Field(None, alias="RAZORPAY_KEY_ID")
+    razorpay_key_secret: str | None = Field(None, alias="RAZORPAY_KEY_SECRET")
+    razorpay_webhook_secret: str | None = Field(None, alias="RAZORPAY_WEBHOOK_SECRET")
+    razorpay_api_base: str = Field("https://api.razorpay.com", alias="RAZORPAY_API_BASE")
+    # UPI deep links and QR codes (upi://pay?pa=<vpa>&pn=<payee>...); no VPA, no UPI link.
+    upi_vpa: str | None = Field(None, alias="SAMVAD_UPI_VPA")
+    upi_payee_name: str | None = Field(None, alias="SAMVAD_UPI_PAYEE_NAME")
+
     @property
     def embedded(self) -> bool:
         """True when Samvad runs as one self-contained process (SQLite + embedded Redis)."""
@@ -62,6 +78,33 @@ class Settings(BaseSettings):
         if self.env is not None:
             return self.env == "development"
         return self.embedded
+
+    @property
+    def active_payment_gateway(self) -> str | None:
+        """The gateway new payment links use: as configured, else Razorpay when its keys are
+        set, else the sandbox in development; None (online payment off) otherwise."""
+        if self.payment_gateway is not None:
+            return self.payment_gateway
+        if self.razorpay_key_id and self.razorpay_key_secret:
+            return "razorpay"
+        return "sandbox" if self.development else None
+
+    @property
+    def active_upi_vpa(self) -> str | None:
+        """The VPA of UPI links; development falls back to a handle no UPI app can pay."""
+        if self.upi_vpa:
+            return self.upi_vpa
+        return "samvad.demo@sandbox" if self.development else None
+
+    @property
+    def open311_keys(self) -> frozenset[str]:
+        """The accepted Open311 api_key values (none: posting is switched off)."""
+        return frozenset(key.strip() for key in self.open311_api_keys.split(",") if key.strip())
+
+    @property
+    def simulator_enabled(self) -> bool:
+        """The simulator API and page are on in development unless switched off."""
+        return self.development if self.simulator is None else self.simulator
 
     @cached_property
     def sqlalchemy_url(self) -> str:
@@ -79,6 +122,13 @@ class Settings(BaseSettings):
                 "SAMVAD_SECRET_KEY must be set to a random value of at least "
                 f"{MIN_SECRET_LENGTH} characters outside development "
                 "(python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
+        if self.active_payment_gateway == "razorpay" and not (
+            self.razorpay_key_id and self.razorpay_key_secret and self.razorpay_webhook_secret
+        ):
+            raise ConfigurationError(
+                "The Razorpay gateway needs RAZORPAY_KEY_ID, RAZORPAY_KEY_SECRET and "
+                "RAZORPAY_WEBHOOK_SECRET"
             )
         return self
 

@@ -1,0 +1,131 @@
+"""``samvad flows check``: every flow loads, every reference resolves, every prompt fits.
+
+Checks: the schema (at load), unknown steps and flows, unreachable steps, message ids
+missing in any locale that has a catalog, unknown core-API operations and helpers, and
+(when a measure is given) the SMS budget of every prompt in every locale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from bot.flowspec import FLOWS_DIR, FlowDef, StepDef, expressions, load_flow
+from bot.i18n import available_locales, has_message, placeholders, translate
+from bot.messages import Option, Outgoing
+
+# Message ids the engine itself uses (not named in any flow).
+ENGINE_MESSAGES = (
+    "global.started", "global.stopped", "global.restarted", "global.help", "global.resume",
+    "global.resume_continue", "global.resume_restart", "global.too_many_tries",
+    "global.try_again", "hint.unsupported_media", "hint.empty", "hint.too_long",
+    "hint.emoji_only", "hint.need_text", "hint.pick_option", "common.yes", "common.no",
+    "common.choose", "words.menu", "words.back", "words.help", "words.language",
+    "words.stop", "words.start", "words.skip", "words.yes", "words.no",
+    "input.too_short", "input.too_long", "input.need_number", "input.number_out_of_range",
+    "input.need_phone", "input.need_consumer_number", "input.need_date",
+    "input.date_in_future", "input.need_location", "input.need_photo", "input.need_yes_no",
+)
+
+SegmentCounter = Callable[[Outgoing], int]
+
+
+@dataclass(frozen=True)
+class Problem:
+    flow: str
+    step: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.flow}.{self.step}" if self.step else self.flow
+        return f"{where}: {self.message}"
+
+
+def _reachable(flow: FlowDef) -> set[str]:
+    seen: set[str] = set()
+    todo = [flow.start]
+    while todo:
+        step_id = todo.pop()
+        if step_id in seen or step_id not in flow.steps:
+            continue
+        seen.add(step_id)
+        todo.extend(t for t in flow.steps[step_id].targets() if not t.startswith(("@", "^")))
+    return seen
+
+
+def _sample_prompt(step: StepDef, locale: str) -> Outgoing:
+    """The longest form a prompt can take: fixed options, or 10 long placeholder rows."""
+    text = translate(locale, step.ask or "")
+    for name in placeholders(text):
+        text = text.replace("{" + name + "}", "X" * 12)
+    options: tuple[Option, ...] = ()
+    spec = step.input
+    if spec is not None and spec.type == "yes_no":
+        options = (Option("yes", translate(locale, "common.yes")),
+                   Option("no", translate(locale, "common.no")))
+    elif spec is not None and spec.options:
+        options = tuple(Option(o.id, translate(locale, o.label)) for o in spec.options)
+    return Outgoing(text, options=options)
+
+
+def check_flows(
+    directory: Path = FLOWS_DIR,
+    operations: set[str] | None = None,
+    helpers: set[str] | None = None,
+    sms_segments: SegmentCounter | None = None,
+    sms_budget: int = 3,
+) -> tuple[dict[str, FlowDef], list[Problem]]:
+    """Load and check every flow; return the flows that loaded and all problems found."""
+    problems: list[Problem] = []
+    flows: dict[str, FlowDef] = {}
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            flows[path.stem] = load_flow(path)
+        except (ValidationError, ValueError) as exc:
+            problems.append(Problem(path.stem, None, f"does not load: {exc}"))
+    locales = available_locales()
+    if not locales:
+        problems.append(Problem("locales", None, "no message catalog found"))
+    for msgid in ENGINE_MESSAGES:
+        for locale in locales:
+            if not has_message(msgid, locale):
+                problems.append(Problem("engine", None, f"message {msgid} missing in {locale}"))
+    for flow in flows.values():
+        reachable = _reachable(flow)
+        for step_id in flow.steps:
+            if step_id not in reachable:
+                problems.append(Problem(flow.id, step_id, "unreachable"))
+        for step_id, step in flow.steps.items():
+            for target in step.targets():
+                if target == "^":
+                    continue
+                if target.startswith("@"):
+                    if not (directory / f"{target[1:]}.yaml").exists():
+                        problems.append(Problem(flow.id, step_id, f"unknown flow {target}"))
+                elif target not in flow.steps:
+                    problems.append(Problem(flow.id, step_id, f"unknown step {target}"))
+            if step.call and operations is not None and step.call not in operations:
+                problems.append(Problem(flow.id, step_id, f"unknown operation {step.call}"))
+            if step.do and helpers is not None and step.do not in helpers:
+                problems.append(Problem(flow.id, step_id, f"unknown helper {step.do}"))
+            for msgid in step.messages():
+                for locale in locales:
+                    if not has_message(msgid, locale):
+                        problems.append(
+                            Problem(flow.id, step_id, f"message {msgid} missing in {locale}"))
+            for name, expr in step.params.items():
+                if not expressions(expr):
+                    problems.append(Problem(flow.id, step_id,
+                                            f"param {name} has no {{slot}} expression"))
+            if sms_segments is not None and step.ask:
+                for locale in locales:
+                    segments = sms_segments(_sample_prompt(step, locale))
+                    if segments > sms_budget:
+                        problems.append(Problem(
+                            flow.id, step_id,
+                            f"SMS prompt in {locale} takes {segments} segments "
+                            f"(budget {sms_budget})"))
+    return flows, problems

@@ -1,0 +1,175 @@
+"""The flow format: ``flows/<id>.yaml``, one dialog flow per file, validated at load time.
+
+A flow is a set of named steps. Each step is exactly one of:
+
+``ask``     send a prompt (message id) and wait for a typed input; ``save`` it in a slot::
+
+                ask: complaint.ask_description
+                input: {type: text, max_length: 500, optional: true}
+                save: description
+                next: confirm
+
+``say``     send one or more messages, then continue at ``next``.
+``call``    call a core-API operation with ``args``; ``save`` the result; on failure the
+            citizen hears "could not do that now" and goes to ``on_error`` (default: the
+            last question again, with everything entered kept).
+``do``      run a registered pure helper (``bot/helpers.py``) that derives slots.
+``branch``  go to ``cases[value]`` (or ``default``) of an expression.
+
+``next`` names a step of the same flow, ``@flow`` to enter another flow (``@main_menu``
+ends the current task), or ``^`` to return to the flow that entered this one. A ``next``
+mapping picks the target by the saved value (``{yes: submit, no: "@main_menu"}``).
+Expressions are ``{slot.path}`` with optional filters: ``{bill.total|amount}``.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+FLOWS_DIR = Path(__file__).resolve().parent.parent / "flows"
+SPEC_VERSION = 1
+
+InputType = Literal["choice", "text", "number", "phone", "consumer_number", "date",
+                    "location", "image", "yes_no"]
+FILTERS = ("amount", "day", "moment", "name", "upper", "count", "mask")
+_EXPRESSION = re.compile(r"\{([a-zA-Z_][\w.]*)(?:\|(\w+))?\}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class OptionDef(_Strict):
+    """A fixed option: id and the message id of its label."""
+
+    id: str
+    label: str
+    channels: list[Literal["whatsapp", "sms"]] | None = None  # offered only on these
+
+
+class DynamicOptions(_Strict):
+    """Options built from a list in a slot (e.g. complaint types from the core API)."""
+
+    source: str  # slot path of a list of dicts
+    id: str  # field holding the option id
+    label: str  # field holding the label: a string or {"en": .., "hi": ..}
+    description: str | None = None
+    limit: int = Field(10, ge=1, le=10)
+
+
+class InputDef(_Strict):
+    type: InputType
+    options: list[OptionDef] = Field(default_factory=list)
+    options_from: DynamicOptions | None = None
+    min_length: int = 1
+    max_length: int = 1000
+    minimum: float | None = None
+    maximum: float | None = None
+    pattern: str | None = None  # consumer numbers
+    optional: bool = False  # the citizen may answer "skip"
+    nlu: Literal["intents", "complaint_types"] | None = None  # free text understood
+
+
+class StepDef(_Strict):
+    ask: str | None = None
+    say: str | list[str] | None = None
+    call: str | None = None
+    do: str | None = None
+    branch: str | None = None
+
+    params: dict[str, str] = Field(default_factory=dict)
+    input: InputDef | None = None
+    save: str | None = None
+    args: dict[str, Any] = Field(default_factory=dict)
+    cases: dict[str, str] = Field(default_factory=dict)
+    default: str | None = None
+    next: str | dict[str, str] | None = None
+    on_error: str | None = None
+    retries: int = Field(3, ge=1, le=5)
+    media: str | None = None  # expression: a list of {url, content_type, filename}
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> StepDef:
+        kinds = [k for k in ("ask", "say", "call", "do", "branch") if getattr(self, k)]
+        if len(kinds) != 1:
+            raise ValueError(f"a step is exactly one of ask/say/call/do/branch, got {kinds}")
+        if self.ask and self.input is None:
+            raise ValueError("an ask step needs an input")
+        if self.input and self.input.type == "choice" and not (
+            self.input.options or self.input.options_from
+        ):
+            raise ValueError("a choice needs options or options_from")
+        if self.branch and not (self.cases or self.default):
+            raise ValueError("a branch needs cases or a default")
+        return self
+
+    @property
+    def kind(self) -> str:
+        for kind in ("ask", "say", "call", "do", "branch"):
+            if getattr(self, kind):
+                return kind
+        raise AssertionError("validated above")
+
+    def targets(self) -> list[str]:
+        """Every step or flow this step can lead to."""
+        found: list[str] = []
+        if isinstance(self.next, str):
+            found.append(self.next)
+        elif isinstance(self.next, dict):
+            found.extend(self.next.values())
+        found.extend(self.cases.values())
+        for target in (self.default, self.on_error):
+            if target:
+                found.append(target)
+        return found
+
+    def messages(self) -> list[str]:
+        """Message ids this step shows."""
+        ids = [self.ask] if self.ask else []
+        if isinstance(self.say, str):
+            ids.append(self.say)
+        elif self.say:
+            ids.extend(self.say)
+        if self.input:
+            ids.extend(option.label for option in self.input.options)
+        return ids
+
+
+class FlowDef(_Strict):
+    spec_version: Literal[1]
+    id: str
+    description: str = ""
+    start: str
+    staff: bool = False  # employee-only flow
+    steps: dict[str, StepDef]
+
+    @model_validator(mode="after")
+    def _start_exists(self) -> FlowDef:
+        if self.start not in self.steps:
+            raise ValueError(f"start step {self.start!r} is not defined")
+        return self
+
+
+def expressions(text: str) -> list[tuple[str, str | None]]:
+    """The (path, filter) pairs of ``{path|filter}`` expressions in ``text``."""
+    return [(m.group(1), m.group(2)) for m in _EXPRESSION.finditer(text)]
+
+
+def load_flow(path: Path) -> FlowDef:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    flow = FlowDef.model_validate(data)
+    if flow.id != path.stem:
+        raise ValueError(f"{path.name}: id {flow.id!r} must match the file name")
+    return flow
+
+
+@cache
+def load_flows(directory: Path = FLOWS_DIR) -> dict[str, FlowDef]:
+    """Every flow in ``directory`` by id (validated; cached for the process)."""
+    return {path.stem: load_flow(path) for path in sorted(directory.glob("*.yaml"))}

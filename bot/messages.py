@@ -1,0 +1,70 @@
+"""Channel-neutral messages: what arrives from a citizen and what the bot says back.
+
+Renderers in ``channels/`` turn an ``Outgoing`` into WhatsApp interactive buttons or
+lists, Twilio WhatsApp text, or SMS text with numbered options.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Channel = Literal["whatsapp", "sms"]
+InboundKind = Literal["text", "location", "image", "audio", "video", "sticker", "document",
+                      "contacts", "reaction", "unsupported"]
+
+
+@dataclass(frozen=True)
+class Option:
+    """One choice offered to the citizen: a stable id and a localized label."""
+
+    id: str
+    label: str
+    description: str | None = None  # second line in a WhatsApp list row
+
+
+@dataclass(frozen=True)
+class Media:
+    url: str
+    content_type: str
+    filename: str | None = None
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message to send. ``options`` become buttons, a list or numbered lines."""
+
+    text: str
+    options: tuple[Option, ...] = ()
+    media: tuple[Media, ...] = ()
+    request_location: bool = False
+    # Label of the button that opens a WhatsApp list (more than 3 options).
+    list_button: str | None = None
+    # Footer line (e.g. "0 Menu · 9 Back" hint on SMS, footer text on WhatsApp).
+    footer: str | None = None
+
+
+@dataclass(frozen=True)
+class Location:
+    lat: float
+    lng: float
+    name: str | None = None
+    address: str | None = None
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One message from a citizen or employee, already verified and parsed by a channel."""
+
+    channel: Channel
+    sender: str  # E.164
+    kind: InboundKind = "text"
+    text: str | None = None
+    message_id: str | None = None  # provider id, for dedupe
+    location: Location | None = None
+    media: tuple[Media, ...] = ()
+    option_id: str | None = None  # a WhatsApp button/list reply carries the option id
+    profile_name: str | None = None
+    received_at: float | None = None  # unix seconds
+    to: str | None = None  # the number the citizen wrote to
+    extra: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,139 @@
+"""Understanding free text: the NLU interface and the built-in keyword/fuzzy matcher.
+
+The built-in matcher is the default and the fallback when Rasa is absent or slow. It
+knows intents by keywords per language (``bot/nlu_keywords.yaml``: English, Hindi in
+Devanagari, romanised Hindi) and complaint types by the names and keywords the core
+API serves, and picks the best fuzzy match (rapidfuzz).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, Protocol
+
+import yaml
+from rapidfuzz import fuzz
+
+KEYWORDS_FILE = Path(__file__).with_name("nlu_keywords.yaml")
+INTENT_THRESHOLD = 80.0
+TYPE_THRESHOLD = 84.0
+
+_PUNCT = re.compile(r"[^\w\s]+", re.UNICODE)
+# "near rajpur road", "rajpur road ke paas", "राजपुर के पास", "in clement town"
+_LOCALITY_AFTER = re.compile(r"\b(?:near|at|in|opposite|behind)\s+(.+)$")
+_LOCALITY_BEFORE = re.compile(
+    r"^(?:.*\s)?(\S+(?:\s\S+)?)\s+(?:ke paas|ke pas|mein|me|में|के पास|पर)\b"
+)
+
+
+def normalize(text: str) -> str:
+    """Lower case, punctuation removed, whitespace collapsed, NFC."""
+    text = unicodedata.normalize("NFC", text).casefold()
+    return " ".join(_PUNCT.sub(" ", text).split())
+
+
+@dataclass(frozen=True)
+class Understanding:
+    intent: str | None = None
+    confidence: float = 0.0
+    entities: dict[str, str] = field(default_factory=dict)  # complaint_type, locality
+    source: str = "builtin"
+
+
+class NLU(Protocol):
+    async def understand(self, text: str, locale: str | None) -> Understanding: ...
+
+
+@cache
+def intent_keywords() -> dict[str, list[str]]:
+    """Intent -> normalised phrases in every language (from nlu_keywords.yaml)."""
+    data = yaml.safe_load(KEYWORDS_FILE.read_text(encoding="utf-8"))
+    return {
+        intent: sorted({normalize(p) for phrases in by_lang.values() for p in phrases})
+        for intent, by_lang in data["intents"].items()
+    }
+
+
+def _score(text: str, phrase: str) -> float:
+    """How well ``phrase`` occurs in ``text``: whole-word hits score 100, near-misses less."""
+    if not phrase:
+        return 0.0
+    if re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", text):
+        return 100.0
+    if len(phrase) < 4:
+        return 0.0
+    if len(text) >= len(phrase):
+        return fuzz.partial_ratio(phrase, text)
+    return fuzz.ratio(phrase, text)
+
+
+def best_match(
+    text: str, candidates: Iterable[tuple[str, Sequence[str]]]
+) -> tuple[str | None, float]:
+    """The candidate id whose phrases best match ``text`` (already normalised)."""
+    best_id, best_score = None, 0.0
+    for candidate_id, phrases in candidates:
+        for phrase in phrases:
+            score = _score(text, phrase)
+            # Longer phrases are more specific: prefer them on ties.
+            if score > best_score or (score == best_score and score and best_id is None):
+                best_id, best_score = candidate_id, score
+    return best_id, best_score
+
+
+def locality_hint(text: str) -> str | None:
+    """The place named in a request ("... near rajpur road" -> "rajpur road")."""
+    for pattern in (_LOCALITY_AFTER, _LOCALITY_BEFORE):
+        match = pattern.search(text)
+        if match:
+            return match.group(1).strip() or None
+    return None
+
+
+class KeywordMatcher:
+    """The built-in NLU: intent keywords plus complaint-type names and keywords."""
+
+    def __init__(self, complaint_types: Sequence[dict[str, Any]] = ()) -> None:
+        self.set_complaint_types(complaint_types)
+
+    def set_complaint_types(self, complaint_types: Sequence[dict[str, Any]]) -> None:
+        """Complaint types as the core API lists them (code, names, keywords)."""
+        entries = []
+        for item in complaint_types:
+            phrases: set[str] = set()
+            for name in (item.get("names") or {}).values():
+                phrases.add(normalize(name))
+            for values in (item.get("keywords") or {}).values():
+                phrases.update(normalize(v) for v in values)
+            entries.append((item["code"], sorted(p for p in phrases if p)))
+        self._types = entries
+
+    def complaint_type(self, text: str) -> tuple[str | None, float]:
+        code, score = best_match(normalize(text), self._types)
+        return (code, score) if score >= TYPE_THRESHOLD else (None, score)
+
+    async def understand(self, text: str, locale: str | None) -> Understanding:
+        return self.understand_now(text, locale)
+
+    def understand_now(self, text: str, locale: str | None) -> Understanding:
+        normal = normalize(text)
+        if not normal:
+            return Understanding()
+        entities: dict[str, str] = {}
+        type_code, type_score = self.complaint_type(normal)
+        if type_code:
+            entities["complaint_type"] = type_code
+            place = locality_hint(normal)
+            if place:
+                entities["locality"] = place
+        intent, score = best_match(normal, intent_keywords().items())
+        if type_code and (intent in (None, "file_complaint") or score < type_score):
+            return Understanding("file_complaint", type_score / 100, entities)
+        if intent and score >= INTENT_THRESHOLD:
+            return Understanding(intent, score / 100, entities)
+        return Understanding(None, score / 100, entities)

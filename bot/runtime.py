@@ -1,0 +1,108 @@
+"""One conversation turn with its I/O: load and lock the session, run the engine, save.
+
+A turn costs two Redis round trips (dedupe + lock + load, then save + unlock) plus
+the core-API calls its steps make; menu steps make none.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from bot.core_client import COMPLAINT_TYPES_PATH, CallContext, CoreClient, flatten_types
+from bot.engine import Engine, ServiceError, Turn
+from bot.i18n import translate
+from bot.messages import Inbound, Outgoing
+from bot.nlu import NLU, KeywordMatcher, Understanding
+from bot.session import Session
+from bot.session_store import SessionBusy, SessionStore, conversation_key
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class BoundServices:
+    """The engine's services for one sender."""
+
+    client: CoreClient
+    nlu: NLU
+    phone: str
+    clock: Callable[[], float]
+
+    async def call(self, op: str, args: dict[str, Any], session: Session) -> Any:
+        return await self.client.call(op, args, CallContext(session, self.phone))
+
+    def now(self) -> float:
+        return self.clock()
+
+
+class Conversations:
+    """Turns inbound messages into replies, one person at a time, never twice."""
+
+    def __init__(self, engine: Engine, store: SessionStore, client: CoreClient, nlu: NLU,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.engine = engine
+        self.store = store
+        self.client = client
+        self.nlu = nlu
+        self.clock = clock
+
+    async def handle(self, inbound: Inbound) -> Turn | None:
+        """Run one turn; None when the message was already handled (a provider retry)."""
+        key = conversation_key(inbound.channel, inbound.sender)
+        try:
+            begin = await self.store.begin(key, inbound.message_id)
+        except SessionBusy:
+            # The person's previous message is still being handled after the wait bound.
+            log.warning("session_busy", channel=inbound.channel)
+            return Turn(Session(), [Outgoing(translate(None, "global.try_again"))], ["busy"])
+        if begin.duplicate:
+            return None
+        assert begin.token is not None
+        session = Session.loads(begin.data)
+        services = BoundServices(self.client, self.nlu, inbound.sender, self.clock)
+        try:
+            turn = await self.engine.turn(session, inbound, services)
+        except Exception:
+            # Nothing the citizen sent is lost: the old session stays, the id is released
+            # so a provider retry runs again, and the citizen hears that we failed.
+            log.exception("turn_failed", channel=inbound.channel)
+            await self.store.release(key, begin.token, inbound.message_id)
+            locale = session.locale if session else None
+            return Turn(session or Session(), [Outgoing(translate(locale, "global.try_again"))],
+                        ["failed"])
+        if not await self.store.commit(key, begin.token, turn.session.dumps(),
+                                       inbound.message_id):
+            # The lock lease ran out mid-turn and another turn took over: its state wins.
+            log.warning("session_lease_lost", channel=inbound.channel)
+            turn.effects.append("lease_lost")
+        return turn
+
+
+class BuiltinNLU:
+    """The keyword/fuzzy matcher, fed with the core API's complaint types (cached)."""
+
+    def __init__(self, client: CoreClient) -> None:
+        self.client = client
+        self.matcher = KeywordMatcher()
+        self._types_version: int | None = None
+
+    async def _refresh(self) -> None:
+        types = await self.client.reference("complaint_types", COMPLAINT_TYPES_PATH)
+        if id(types) != self._types_version:
+            self.matcher.set_complaint_types(flatten_types(types))
+            self._types_version = id(types)
+
+    async def understand(self, text: str, locale: str | None) -> Understanding:
+        try:
+            await self._refresh()
+        except ServiceError:
+            log.warning("nlu_types_unavailable")
+        return self.matcher.understand_now(text, locale)
+
+    def complaint_type(self, text: str) -> tuple[str | None, float]:
+        return self.matcher.complaint_type(text)

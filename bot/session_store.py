@@ -1,0 +1,253 @@
+"""Conversation sessions in Redis: one lock per conversation, inbound dedupe, two round trips.
+
+A turn is ``begin`` -> (the engine runs) -> ``commit`` (or ``release`` when it failed)::
+
+    turn = await store.begin(key, inbound.message_id)      # 1 round trip
+    if turn.duplicate:
+        return                                             # seen and committed before
+    try:
+        new_state = await run_engine(turn.data, inbound)
+    except Exception:
+        await store.release(key, turn.token, inbound.message_id)  # a retry may try again
+        raise
+    await store.commit(key, turn.token, new_state, inbound.message_id)  # 1 round trip
+
+Keys of one conversation share a Redis Cluster hash tag, so each Lua script touches one
+slot (``samvad:{whatsapp:+919876500001}:session``, ``...:lock``, ``...:msg:<id>``).
+
+Dedupe means "seen and committed". ``begin`` marks the message id ``processing``;
+``commit`` turns that into ``done`` (kept ``dedupe_ttl_s``); ``release`` deletes it so a
+provider retry processes the message again. A ``processing`` mark is not a duplicate:
+the conversation lock already keeps a retry out while the first attempt runs, and when
+the first attempt's worker died (its lease ran out) the retry must be able to proceed.
+So nothing is lost, and a message is processed twice only when a worker outlives its
+lease — its ``commit`` then returns False and writes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from redis.asyncio import Redis
+
+__all__ = ["Begin", "SessionBusy", "SessionKeys", "SessionStore", "conversation_key"]
+
+# begin: KEYS = session, lock[, message mark]; ARGV = token, lease ms, dedupe ttl ms.
+# Returns {0} duplicate, {1, session-or-nil} lock taken, {2} locked by another turn.
+_BEGIN = """
+if KEYS[3] and redis.call('GET', KEYS[3]) == 'done' then
+  return {0}
+end
+if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {2}
+end
+if KEYS[3] then
+  redis.call('SET', KEYS[3], 'processing', 'PX', ARGV[3])
+end
+return {1, redis.call('GET', KEYS[1])}
+"""
+
+# commit: KEYS = session, lock[, message mark];
+# ARGV = token, '1' save / '0' delete, data, ttl ms, dedupe ttl ms. Returns 1, or 0 if the
+# lease was lost (nothing written).
+_COMMIT = """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then
+  return 0
+end
+if ARGV[2] == '1' then
+  redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+else
+  redis.call('DEL', KEYS[1])
+end
+if KEYS[3] then
+  redis.call('SET', KEYS[3], 'done', 'PX', ARGV[5])
+end
+redis.call('DEL', KEYS[2])
+return 1
+"""
+
+# release: KEYS = lock[, message mark]; ARGV = token. Returns 1, or 0 if not the holder.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+redis.call('DEL', KEYS[1])
+if KEYS[2] and redis.call('GET', KEYS[2]) == 'processing' then
+  redis.call('DEL', KEYS[2])
+end
+return 1
+"""
+
+_DUPLICATE, _ACQUIRED, _LOCKED = 0, 1, 2
+_FIRST_PAUSE_S = 0.01
+_MAX_PAUSE_S = 0.2
+
+
+def conversation_key(channel: str, sender: str) -> str:
+    """The session key of one person on one channel, e.g. ``whatsapp:+919876500001``."""
+    return f"{channel}:{sender}"
+
+
+def _masked(key: str) -> str:
+    """The key with all but the last four digits of a number hidden, for messages and logs."""
+    return re.sub(r"\d(?=\d{4})", "*", key)
+
+
+class SessionBusy(Exception):
+    """Another turn of this conversation held the lock for longer than the wait bound."""
+
+    def __init__(self, key: str, waited_s: float) -> None:
+        super().__init__(f"conversation {_masked(key)} is busy; gave up after {waited_s:.1f} s")
+        self.key = key
+        self.waited_s = waited_s
+
+
+@dataclass(frozen=True)
+class Begin:
+    """The start of a turn: a duplicate (nothing to do), or the lock token and stored session."""
+
+    duplicate: bool
+    token: str | None = None
+    data: bytes | None = None
+
+
+class SessionKeys(NamedTuple):
+    """The Redis keys of one conversation (all in one cluster slot)."""
+
+    session: str
+    lock: str
+    message_prefix: str
+
+    def message(self, message_id: str) -> str:
+        """The dedupe mark of one provider message id."""
+        return self.message_prefix + message_id
+
+
+class SessionStore:
+    """Sessions as opaque bytes with a TTL, a leased lock per conversation and dedupe."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        ttl_s: int = 7 * 24 * 3600,
+        lease_ms: int = 30_000,
+        wait_s: float = 10.0,
+        dedupe_ttl_s: int = 24 * 3600,
+        prefix: str = "samvad:",
+    ) -> None:
+        if redis.get_encoder().decode_responses:
+            raise ValueError("SessionStore needs a Redis client with decode_responses=False")
+        if ttl_s <= 0 or lease_ms <= 0 or dedupe_ttl_s <= 0 or wait_s < 0:
+            raise ValueError("ttl_s, lease_ms and dedupe_ttl_s must be positive, wait_s >= 0")
+        self.redis = redis
+        self.ttl_s = ttl_s
+        self.lease_ms = lease_ms
+        self.wait_s = wait_s
+        self.dedupe_ttl_s = dedupe_ttl_s
+        self.prefix = prefix
+        # Script objects run EVALSHA and fall back to SCRIPT LOAD on NOSCRIPT (first use,
+        # a Redis restart or SCRIPT FLUSH): two extra round trips, once per script.
+        self._begin = redis.register_script(_BEGIN)
+        self._commit = redis.register_script(_COMMIT)
+        self._release = redis.register_script(_RELEASE)
+
+    async def load_scripts(self) -> None:
+        """Load the Lua scripts in one round trip (at worker start), so no turn pays for it.
+
+        Without it each script is loaded on its first NOSCRIPT reply instead.
+        """
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for script in (self._begin, self._commit, self._release):
+                pipe.script_load(script.script)
+            await pipe.execute()
+
+    def keys(self, key: str) -> SessionKeys:
+        """The Redis keys used for conversation ``key``."""
+        if not key:
+            raise ValueError("empty conversation key")
+        base = f"{self.prefix}{{{key}}}:"
+        return SessionKeys(base + "session", base + "lock", base + "msg:")
+
+    def _script_keys(self, key: str, message_id: str | None) -> list[str]:
+        k = self.keys(key)
+        names = [k.session, k.lock]
+        if message_id:
+            names.append(k.message(message_id))
+        return names
+
+    async def begin(self, key: str, message_id: str | None) -> Begin:
+        """Dedupe, lock and load in one round trip; wait (bounded) while another turn runs.
+
+        Returns ``Begin(duplicate=True)`` without taking the lock when ``message_id`` was
+        already committed. Raises ``SessionBusy`` after ``wait_s`` of waiting.
+        """
+        names = self._script_keys(key, message_id)
+        token = secrets.token_hex(16)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        deadline = started + self.wait_s
+        pause = _FIRST_PAUSE_S
+        while True:
+            reply = await self._begin(
+                keys=names, args=[token, self.lease_ms, self.dedupe_ttl_s * 1000]
+            )
+            status = int(reply[0])
+            if status == _DUPLICATE:
+                return Begin(duplicate=True)
+            if status == _ACQUIRED:
+                data = reply[1] if len(reply) > 1 else None
+                return Begin(duplicate=False, token=token, data=data)
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise SessionBusy(key, loop.time() - started)
+            await self._backoff(min(pause, remaining))
+            pause = min(pause * 2, _MAX_PAUSE_S)
+
+    async def _backoff(self, delay_s: float) -> None:
+        """Pause between lock attempts (tests override it to observe waiting)."""
+        await asyncio.sleep(delay_s)
+
+    async def commit(
+        self,
+        key: str,
+        token: str,
+        data: bytes | None,
+        message_id: str | None = None,
+        *,
+        ttl_s: int | None = None,
+    ) -> bool:
+        """Save (``data=None`` deletes the session), mark the message done and unlock.
+
+        One round trip. Returns False and writes nothing when ``token`` no longer holds the
+        lock (the lease ran out and another turn may have taken over).
+        """
+        ttl_ms = (ttl_s if ttl_s is not None else self.ttl_s) * 1000
+        if ttl_ms <= 0:
+            raise ValueError("ttl_s must be positive")
+        saved = await self._commit(
+            keys=self._script_keys(key, message_id),
+            args=[token, "0" if data is None else "1", data or b"", ttl_ms,
+                  self.dedupe_ttl_s * 1000],
+        )
+        return bool(saved)
+
+    async def release(self, key: str, token: str, message_id: str | None = None) -> bool:
+        """Unlock without saving and forget ``message_id`` so a retry can process it.
+
+        One round trip. Returns False when ``token`` no longer held the lock.
+        """
+        k = self.keys(key)
+        names = [k.lock] + ([k.message(message_id)] if message_id else [])
+        return bool(await self._release(keys=names, args=[token]))
+
+    async def delete(self, key: str) -> None:
+        """Erase the stored session ("start over", erasure request); the lock is untouched.
+
+        A turn running at that moment may still commit its new state afterwards.
+        """
+        await self.redis.delete(self.keys(key).session)

@@ -1,0 +1,57 @@
+"""Renderers: one channel-neutral ``Outgoing`` as each channel delivers it.
+
+- ``render_sms``: SMS text with numbered options (``sms_segments`` counts its cost);
+- ``render_whatsapp_text``: the same for Twilio WhatsApp without interactive messages;
+- ``render_meta``: Meta WhatsApp Cloud API payloads (buttons, lists, location requests,
+  media);
+- ``render_simulator``: one reply as the simulator shows it;
+- ``option_from_reply``: the option a typed number or label picks.
+"""
+
+from channels.render._limits import (
+    BODY_MAX,
+    BUTTON_ID_MAX,
+    BUTTON_TITLE_MAX,
+    BUTTONS_MAX,
+    CAPTION_MAX,
+    FOOTER_MAX,
+    LIST_BUTTON_MAX,
+    LIST_ROW_DESCRIPTION_MAX,
+    LIST_ROW_ID_MAX,
+    LIST_ROW_TITLE_MAX,
+    LIST_ROWS_MAX,
+    SMS_SEGMENT_BUDGET,
+    TEXT_MAX,
+    TWILIO_BODY_MAX,
+)
+from channels.render._meta import DEFAULT_LIST_BUTTON, meta_recipient, render_meta
+from channels.render._plain import render_sms, render_whatsapp_text
+from channels.render._replies import option_from_reply
+from channels.render._simulator import render_simulator
+from channels.render._sms import SmsCount, sms_segments
+
+__all__ = [
+    "BODY_MAX",
+    "BUTTONS_MAX",
+    "BUTTON_ID_MAX",
+    "BUTTON_TITLE_MAX",
+    "CAPTION_MAX",
+    "DEFAULT_LIST_BUTTON",
+    "FOOTER_MAX",
+    "LIST_BUTTON_MAX",
+    "LIST_ROWS_MAX",
+    "LIST_ROW_DESCRIPTION_MAX",
+    "LIST_ROW_ID_MAX",
+    "LIST_ROW_TITLE_MAX",
+    "SMS_SEGMENT_BUDGET",
+    "TEXT_MAX",
+    "TWILIO_BODY_MAX",
+    "SmsCount",
+    "meta_recipient",
+    "option_from_reply",
+    "render_meta",
+    "render_simulator",
+    "render_sms",
+    "render_whatsapp_text",
+    "sms_segments",
+]

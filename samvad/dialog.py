@@ -1,0 +1,36 @@
+"""Assembles the dialog runtime: engine + Redis sessions + core-API client + NLU."""
+
+from __future__ import annotations
+
+import httpx
+from fastapi import FastAPI
+
+from bot.core_client import DEFAULT_TIMEOUT, CoreClient
+from bot.engine import Engine
+from bot.flowspec import load_flows
+from bot.helpers import HELPERS
+from bot.operations import OPERATIONS
+from bot.runtime import BuiltinNLU, Conversations
+from bot.session_store import SessionStore
+
+INTERNAL_BASE_URL = "http://samvad.internal"
+
+
+def core_http_client(app: FastAPI) -> httpx.AsyncClient:
+    """HTTP to the core API: in-process over ASGI, or to SAMVAD_CORE_API_URL when set."""
+    settings = app.state.settings
+    if settings.core_api_url:
+        return httpx.AsyncClient(base_url=settings.core_api_url, timeout=DEFAULT_TIMEOUT)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=INTERNAL_BASE_URL,
+                             timeout=DEFAULT_TIMEOUT)
+
+
+def build_conversations(app: FastAPI) -> Conversations:
+    """The conversation runtime for ``app`` (called once in the lifespan)."""
+    client = CoreClient(core_http_client(app), app.state.service_token, OPERATIONS)
+    return Conversations(
+        engine=Engine(load_flows(), HELPERS),
+        store=SessionStore(app.state.redis),
+        client=client,
+        nlu=BuiltinNLU(client),
+    )

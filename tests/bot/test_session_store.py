@@ -1,0 +1,234 @@
+"""The Redis session store on a real Redis: round trips, locking, leases, dedupe, NOSCRIPT."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+from redis.asyncio.connection import AbstractConnection
+
+from bot.session_store import SessionBusy, SessionStore, conversation_key
+
+KEY = conversation_key("whatsapp", "+919876500001")
+DAY_MS = 24 * 3600 * 1000
+
+
+@dataclass
+class RoundTrips:
+    """What one measured block sent: client writes and the server's per-command calls."""
+
+    writes: int = 0
+    server: dict[str, int] = field(default_factory=dict)
+
+    def is_one_evalsha(self) -> bool:
+        """Exactly one request went out, and the server ran it as EVALSHA."""
+        top_level = {name: self.server.get(name, 0) for name in ("evalsha", "eval", "script")}
+        return self.writes == 1 and top_level == {"evalsha": 1, "eval": 0, "script": 0}
+
+
+@asynccontextmanager
+async def round_trips(redis: Redis) -> AsyncIterator[RoundTrips]:
+    """Count requests written on any Redis connection (a pipeline would be one write).
+
+    Server stats (INFO commandstats) confirm which top-level command ran. They also count
+    the commands a Lua script calls, so they cannot count round trips on their own; the
+    INFO calls themselves are made outside the counted block and left out of the diff.
+    """
+    counts = RoundTrips()
+    before = await redis.info("commandstats")
+    original = AbstractConnection.send_packed_command
+
+    async def counting(self: AbstractConnection, command: Any, check_health: bool = True) -> None:
+        counts.writes += 1
+        await original(self, command, check_health)
+
+    AbstractConnection.send_packed_command = counting  # type: ignore[method-assign]
+    try:
+        yield counts
+    finally:
+        AbstractConnection.send_packed_command = original  # type: ignore[method-assign]
+    after = await redis.info("commandstats")
+    for name, stats in after.items():
+        delta = stats["calls"] - before.get(name, {}).get("calls", 0)
+        if name != "cmdstat_info" and delta:
+            counts.server[name.removeprefix("cmdstat_")] = delta
+
+
+class WatchedStore(SessionStore):
+    """A store that reports when a ``begin`` has to wait for the lock."""
+
+    def __init__(self, redis: Redis, **options: Any) -> None:
+        super().__init__(redis, **options)
+        self.waiting = asyncio.Event()
+
+    async def _backoff(self, delay_s: float) -> None:
+        self.waiting.set()
+        await super()._backoff(delay_s)
+
+
+async def test_turns_save_load_expire_and_delete(redis_client):
+    store = SessionStore(redis_client)
+    keys = store.keys(KEY)
+    assert keys.session == "samvad:{whatsapp:+919876500001}:session"  # one cluster slot
+
+    first = await store.begin(KEY, "wamid.1")
+    assert (first.duplicate, first.data) == (False, None)
+    assert 0 < await redis_client.pttl(keys.lock) <= 30_000
+    assert await redis_client.get(keys.message("wamid.1")) == b"processing"
+    assert await store.commit(KEY, first.token, b'{"v":1,"f":"complaint"}', "wamid.1")
+    assert not await redis_client.exists(keys.lock)
+    assert await redis_client.get(keys.message("wamid.1")) == b"done"
+    assert DAY_MS - 60_000 < await redis_client.pttl(keys.message("wamid.1")) <= DAY_MS
+    assert 7 * DAY_MS - 60_000 < await redis_client.pttl(keys.session) <= 7 * DAY_MS
+
+    second = await store.begin(KEY, None)  # no provider id: no dedupe
+    assert second.data == b'{"v":1,"f":"complaint"}'
+    assert await store.commit(KEY, second.token, b"\x00binary\xff", ttl_s=60)
+    assert 0 < await redis_client.pttl(keys.session) <= 60_000
+
+    third = await store.begin(KEY, "wamid.3")
+    assert third.data == b"\x00binary\xff"
+    assert await store.commit(KEY, third.token, None, "wamid.3")  # conversation over
+    assert not await redis_client.exists(keys.session)
+
+    other = conversation_key("sms", "+919876500002")
+    turn = await store.begin(other, "SM1")
+    assert await store.commit(other, turn.token, b"state", "SM1")
+    await store.delete(other)
+    assert (await store.begin(other, "SM2")).data is None
+
+
+async def test_begin_and_commit_are_one_round_trip_each(redis_client):
+    store = SessionStore(redis_client)
+    await store.load_scripts()  # as a worker does at start; also opens the connection
+    for message_id in ("wamid.A", "wamid.B"):  # the second turn also loads a session
+        async with round_trips(redis_client) as begin:
+            turn = await store.begin(KEY, message_id)
+        async with round_trips(redis_client) as commit:
+            assert await store.commit(KEY, turn.token, b"x" * 500, message_id)
+        assert begin.is_one_evalsha(), begin
+        assert commit.is_one_evalsha(), commit
+    async with round_trips(redis_client) as duplicate:
+        assert (await store.begin(KEY, "wamid.B")).duplicate
+    async with round_trips(redis_client) as release:
+        turn = await store.begin(KEY, "wamid.C")
+        await store.release(KEY, turn.token, "wamid.C")
+    assert duplicate.is_one_evalsha(), duplicate
+    assert release.writes == 2 and release.server["evalsha"] == 2, release
+
+
+async def test_duplicates_are_skipped_and_released_messages_retried(redis_client):
+    store = SessionStore(redis_client)
+    keys = store.keys(KEY)
+    turn = await store.begin(KEY, "wamid.1")
+    assert await store.commit(KEY, turn.token, b"after-1", "wamid.1")
+
+    again = await store.begin(KEY, "wamid.1")
+    assert (again.duplicate, again.token, again.data) == (True, None, None)
+    assert not await redis_client.exists(keys.lock)  # a duplicate takes no lock
+
+    failed = await store.begin(KEY, "wamid.2")
+    assert await store.release(KEY, failed.token, "wamid.2")  # the turn failed
+    assert not await redis_client.exists(keys.lock, keys.message("wamid.2"))
+    retried = await store.begin(KEY, "wamid.2")  # the provider's retry is processed
+    assert (retried.duplicate, retried.data) == (False, b"after-1")
+    assert not await store.release(KEY, "not-the-token", "wamid.2")
+    assert await redis_client.get(keys.lock) == retried.token.encode()
+    assert await store.commit(KEY, retried.token, b"after-2", "wamid.2")
+    assert (await store.begin(KEY, "wamid.2")).duplicate
+
+
+async def test_concurrent_turns_of_one_person_run_one_after_the_other(redis_client):
+    store = WatchedStore(redis_client)
+    log: list[tuple[str, str]] = []
+
+    async def turn(message_id: str) -> None:
+        started = await store.begin(KEY, message_id)
+        log.append(("begin", message_id))
+        # Hold the lock until the other turn is known to be waiting for it.
+        await asyncio.wait_for(store.waiting.wait(), timeout=5)
+        count = int(started.data or b"0")
+        assert await store.commit(KEY, started.token, str(count + 1).encode(), message_id)
+        log.append(("commit", message_id))
+
+    await asyncio.gather(turn("wamid.1"), turn("wamid.2"))
+    assert await redis_client.get(store.keys(KEY).session) == b"2"  # no lost update
+    first, second = log[0][1], log[2][1]
+    assert {first, second} == {"wamid.1", "wamid.2"}
+    assert log == [("begin", first), ("commit", first), ("begin", second), ("commit", second)]
+
+
+async def test_a_retry_of_a_message_in_flight_waits_then_is_a_duplicate(redis_client):
+    store = WatchedStore(redis_client)
+    first = await store.begin(KEY, "wamid.1")
+    retry = asyncio.create_task(store.begin(KEY, "wamid.1"))
+    await asyncio.wait_for(store.waiting.wait(), timeout=5)
+    assert await store.commit(KEY, first.token, b"once", "wamid.1")
+    assert (await retry).duplicate
+
+
+async def test_an_expired_lease_lets_the_next_turn_in_and_the_stale_holder_writes_nothing(
+    redis_client,
+):
+    crashed = SessionStore(redis_client, lease_ms=50)
+    live = SessionStore(redis_client, wait_s=5)
+    keys = crashed.keys(KEY)
+    stale = await crashed.begin(KEY, "wamid.1")
+    assert 0 < await redis_client.pttl(keys.lock) <= 50
+
+    # The provider retries the same message; it waits until the 50 ms lease runs out.
+    fresh = await live.begin(KEY, "wamid.1")
+    assert not fresh.duplicate and fresh.token != stale.token
+
+    assert not await crashed.commit(KEY, stale.token, b"stale", "wamid.1")
+    assert not await crashed.release(KEY, stale.token, "wamid.1")
+    assert await redis_client.get(keys.lock) == fresh.token.encode()
+    assert await redis_client.get(keys.message("wamid.1")) == b"processing"
+    assert not await redis_client.exists(keys.session)
+
+    assert await live.commit(KEY, fresh.token, b"fresh", "wamid.1")
+    assert await redis_client.get(keys.session) == b"fresh"
+    assert (await live.begin(KEY, "wamid.1")).duplicate
+
+
+async def test_session_busy_after_the_wait_bound(redis_client):
+    holder = SessionStore(redis_client)
+    impatient = SessionStore(redis_client, wait_s=0.05)
+    held = await holder.begin(KEY, "wamid.1")
+
+    with pytest.raises(SessionBusy) as busy:
+        await impatient.begin(KEY, "wamid.2")
+    assert busy.value.key == KEY
+    assert "whatsapp:+********0001" in str(busy.value)  # the number is masked
+    assert not await redis_client.exists(holder.keys(KEY).message("wamid.2"))
+
+    await holder.release(KEY, held.token, "wamid.1")
+    assert not (await impatient.begin(KEY, "wamid.2")).duplicate
+
+
+async def test_scripts_survive_a_script_cache_flush(redis_client):
+    store = SessionStore(redis_client)
+    turn = await store.begin(KEY, "wamid.1")
+    await redis_client.script_flush()  # what a Redis restart does to the script cache
+    async with round_trips(redis_client) as recovering:
+        assert await store.commit(KEY, turn.token, b"kept", "wamid.1")
+    assert recovering.writes == 3  # EVALSHA -> NOSCRIPT, SCRIPT LOAD, EVALSHA
+    assert (recovering.server["evalsha"], recovering.server["script"]) == (2, 1)
+
+    await redis_client.script_flush()
+    await store.load_scripts()
+    async with round_trips(redis_client) as begin:
+        turn = await store.begin(KEY, "wamid.2")
+    assert turn.data == b"kept"
+    assert begin.is_one_evalsha(), begin
+    await store.release(KEY, turn.token, "wamid.2")
+
+
+def test_refuses_a_client_that_decodes_replies():
+    with pytest.raises(ValueError, match="decode_responses"):
+        SessionStore(Redis(decode_responses=True))

@@ -1,0 +1,121 @@
+"""Conversation transcripts as data: what the citizen sends, what must come back.
+
+Each file in ``tests/bot/transcripts/`` is one conversation, replayed through
+``POST /simulator/messages`` on the real app (real core API, database and Redis) once
+per channel it names. A turn is::
+
+    - send: "2"                      # text; or {location: {lat, lng}}, {media: [...]},
+                                     # {option_id: ...}, {kind: sticker}
+      expect: ["Track", "PG-UK-"]    # substrings of the rendered replies, in order
+      not_expect: ["Error"]          # substrings that must not appear
+      flow: track_complaint          # flow and step after the turn (optional)
+      step: pick
+      locale: hi_IN
+      only: whatsapp                 # this turn runs on one channel only
+      advance: 1900                  # move the clock forward before sending (idle tests)
+      api_down: true                 # the core API fails during this turn
+
+``expect`` is matched against exactly what the channel delivers: SMS text with numbered
+options, or the WhatsApp Cloud API payloads (text bodies, button and row titles).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from bot.flowspec import load_flows
+
+TRANSCRIPTS = Path(__file__).parent / "transcripts"
+FILES = sorted(TRANSCRIPTS.glob("*.yaml"))
+
+
+def _load(path: Path) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def _cases() -> list[Any]:
+    cases = []
+    for path in FILES:
+        data = _load(path)
+        for channel in data.get("channels", ["whatsapp", "sms"]):
+            cases.append(pytest.param(path, channel, id=f"{path.stem}-{channel}"))
+    return cases
+
+
+def _visible(reply: dict[str, Any]) -> str:
+    """Everything the person sees in one reply, as one string."""
+    rendered = reply["rendered"]
+    if isinstance(rendered, str):
+        return rendered
+    return json.dumps(rendered, ensure_ascii=False)
+
+
+class Clock:
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _failing_transport(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(503, json={"error": {"code": "unavailable", "message": "down"}})
+
+
+@pytest.mark.parametrize(("path", "channel"), _cases())
+async def test_transcript(path: Path, channel: str, client: httpx.AsyncClient, app: Any) -> None:
+    data = _load(path)
+    conversations = app.state.conversations
+    clock = Clock(1_800_000_000.0)
+    conversations.clock = clock
+    real_http = conversations.client.http
+    phone = data.get("phone", "+919876500099")
+    for number, turn in enumerate(data["turns"], start=1):
+        if turn.get("only") not in (None, channel):
+            continue
+        clock.now += float(turn.get("advance", 5))
+        send = turn["send"]
+        body: dict[str, Any] = {"from": phone, "channel": channel}
+        body.update({"text": send} if isinstance(send, str) else send)
+        if turn.get("api_down"):
+            conversations.client.http = httpx.AsyncClient(
+                transport=httpx.MockTransport(_failing_transport), base_url="http://down")
+        try:
+            response = await client.post("/simulator/messages", json=body)
+        finally:
+            conversations.client.http = real_http
+        where = f"{path.name} turn {number} ({channel}) sent {send!r}"
+        assert response.status_code == 200, f"{where}: {response.text}"
+        result = response.json()
+        seen = "\n---\n".join(_visible(r) for r in result["replies"])
+        assert result["replies"], f"{where}: no reply at all"
+        position = 0
+        for expected in turn.get("expect", []):
+            found = seen.find(expected, position)
+            assert found >= 0, f"{where}: expected {expected!r} in:\n{seen}"
+            position = found + len(expected)
+        for unexpected in turn.get("not_expect", []):
+            assert unexpected not in seen, f"{where}: did not expect {unexpected!r} in:\n{seen}"
+        for key in ("flow", "step", "locale"):
+            if key in turn:
+                assert result[key] == turn[key], f"{where}: {key} {result[key]!r}\n{seen}"
+
+
+def test_every_flow_has_transcripts_in_english_and_hindi_on_both_channels() -> None:
+    covered: dict[str, set[tuple[str, str]]] = {}
+    for path in FILES:
+        data = _load(path)
+        for flow in data["covers"]:
+            for channel in data.get("channels", ["whatsapp", "sms"]):
+                covered.setdefault(flow, set()).add((data["locale"], channel))
+    needed = {(locale, channel) for locale in ("en_IN", "hi_IN")
+              for channel in ("whatsapp", "sms")}
+    missing = {flow: sorted(needed - covered.get(flow, set())) for flow in load_flows()
+               if not needed <= covered.get(flow, set())}
+    assert not missing, f"flows without transcripts: {missing}"
