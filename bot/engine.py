@@ -152,7 +152,7 @@ class _TurnRunner:
         ):
             restarted = s.flow is not None
             if s.locale is None:
-                s.locale = guess_locale(text)
+                s.locale = inbound.extra.get("locale") or guess_locale(text)
             s.flow, s.step, s.slots, s.stack, s.back = None, None, {}, [], []
             if restarted:
                 turn.effects.append("restarted")

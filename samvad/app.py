@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -24,6 +25,7 @@ from core_api.payments.pages import router as payment_pages_router
 from samvad import redis_runtime
 from samvad.dialog import build_conversations
 from samvad.settings import Settings
+from samvad.worker import run_background
 
 DESCRIPTION = """
 Samvad's core API: tenants and boundaries, users and roles, workflow, and the citizen
@@ -60,9 +62,17 @@ async def close_resources(app: FastAPI) -> None:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await open_resources(app)
+    stop = asyncio.Event()
+    background = None
+    if app.state.settings.embedded:
+        # One process is the whole system: the worker's loops run here too.
+        background = asyncio.create_task(run_background(app, stop))
     try:
         yield
     finally:
+        stop.set()
+        if background is not None:
+            await background
         await close_resources(app)
 
 

@@ -136,18 +136,56 @@ def seed(
 
 @app.command()
 def worker() -> None:
-    """Run the background worker (sending, notifications, SLA timers)."""
-    _not_yet("The background worker")
+    """Run the background worker: outbox relay and notifications (Ctrl-C stops it).
+
+    In embedded mode `samvad serve` already runs these loops; run workers separately
+    when SAMVAD_DATABASE_URL and SAMVAD_REDIS_URL point at shared servers.
+    """
+    import signal
+
+    from samvad.app import close_resources, create_app, open_resources
+    from samvad.worker import run_background
+
+    settings = _settings()
+
+    async def run() -> None:
+        application = create_app(settings)
+        await open_resources(application)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        console.print("[bold green]Samvad worker[/] running: outbox relay, notifications.")
+        try:
+            await run_background(application, stop)
+        finally:
+            await close_resources(application)
+
+    asyncio.run(run())
 
 
 @app.command()
 def chat(
     channel: Annotated[str, typer.Option(help="sms or whatsapp")] = "whatsapp",
     phone: Annotated[str, typer.Option(help="The citizen's number")] = "+919876500001",
-    lang: Annotated[str | None, typer.Option(help="en, hi, pa or or")] = None,
+    lang: Annotated[str | None, typer.Option(help="en, hi, pa or or: switch to it first")] = None,
 ) -> None:
-    """Chat with Samvad in the terminal as a citizen."""
-    _not_yet("The terminal chat")
+    """Chat with Samvad in the terminal as a citizen (same engine and API as the channels).
+
+    Type a message and press Enter. "/loc LAT LNG" sends a location pin, "/photo URL" a
+    photo, "/quit" ends. Runs on the configured database (make run prepares it).
+    """
+    from channels.console import run_console
+
+    if channel not in ("sms", "whatsapp"):
+        console.print("[red]--channel must be sms or whatsapp[/]")
+        raise typer.Exit(2)
+    locales = {"en": "en_IN", "hi": "hi_IN", "pa": "pa_IN", "or": "or_IN"}
+    if lang is not None and lang not in locales and lang not in locales.values():
+        console.print("[red]--lang must be en, hi, pa or or[/]")
+        raise typer.Exit(2)
+    locale = locales.get(lang, lang) if lang else None
+    asyncio.run(run_console(_settings(), channel=channel, phone=phone, locale=locale))
 
 
 @app.command()

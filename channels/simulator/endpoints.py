@@ -6,10 +6,11 @@ import time
 import uuid
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from bot.messages import Inbound, Location, Media
+from bot.notifier import SimulatorInbox
 from channels.render import render_simulator
 from core_api.users.phones import normalize_phone
 
@@ -90,3 +91,19 @@ async def simulate(body: SimMessage, request: Request) -> SimTurn:
                for reply in turn.replies]
     session = turn.session
     return SimTurn(replies=replies, flow=session.flow, step=session.step, locale=session.locale)
+
+
+class SimInbox(BaseModel):
+    replies: list[SimReply]
+
+
+@router.get("/simulator/messages", response_model=SimInbox,
+            summary="Messages that arrived for a number outside its turns (notifications)")
+async def inbox(
+    request: Request,
+    sender: str = Query(alias="from", examples=["+919876500001"]),
+    channel: Literal["whatsapp", "sms"] = "whatsapp",
+) -> SimInbox:
+    phone = normalize_phone(sender)
+    waiting = await SimulatorInbox(request.app.state.redis).take(channel, phone)
+    return SimInbox(replies=[SimReply(**render_simulator(m, channel, to=phone)) for m in waiting])
