@@ -134,4 +134,6 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
             await session.commit()
 
 
-SessionDep = Annotated[AsyncSession, Depends(_request_session)]
+# scope="function": the commit happens before the answer is sent, so a 2xx means stored
+# (with the default "request" scope FastAPI would send the answer first, then commit).
+SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Annotated
 
@@ -11,13 +12,17 @@ from pydantic import BaseModel
 from sqlalchemy import or_, select
 
 from core_api.auth.deps import CurrentPrincipal
-from core_api.auth.tokens import ACCESS, issue_token, verify_password
+from core_api.auth.tokens import ACCESS, hash_password, issue_token, verify_password
 from core_api.db import SessionDep
 from core_api.errors import ERROR_RESPONSES, BadRequest, Unauthorized
 from core_api.users.models import User, UserKind
 from core_api.users.phones import normalize_phone
 
 router = APIRouter(prefix="/auth", tags=["auth"], responses=ERROR_RESPONSES)
+
+# Checked when the login name matches nobody, so that a miss costs as long as a wrong
+# password and the answer time does not tell which usernames exist.
+_DECOY_HASH = hash_password("samvad-decoy-password")
 
 
 class TokenOut(BaseModel):
@@ -57,7 +62,11 @@ async def login(
     query = query.where(or_(User.username == login_name, User.phone == phone) if phone
                         else User.username == login_name)
     user = await session.scalar(query)
-    if user is None or not user.active or not verify_password(user.password_hash, form.password):
+    # argon2 is deliberately slow CPU work: keep it off the event loop.
+    password_ok = await asyncio.to_thread(
+        verify_password, user.password_hash if user else _DECOY_HASH, form.password
+    )
+    if user is None or not user.active or not password_ok:
         raise Unauthorized("Wrong username or password.", code="bad_credentials")
     settings = request.app.state.settings
     minutes = settings.access_token_minutes

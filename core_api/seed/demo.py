@@ -18,6 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core_api.auth.tokens import hash_password
+from core_api.bills.demo import seed_bills
+from core_api.certificates.seed import seed_registrations
+from core_api.complaints.catalog import seed_complaint_types
 from core_api.tenants.models import Boundary, Tenant
 from core_api.users.models import Role, User, UserKind, UserRole
 from core_api.workflow.service import sync_definitions
@@ -164,6 +167,9 @@ SeedStep = Callable[[AsyncSession, SeedReport], Awaitable[None]]
 def extra_steps() -> list[SeedStep]:
     """Seed steps of the citizen-service features (complaint types, bills, records)."""
     steps: list[SeedStep] = []
+    steps.append(seed_complaint_types)
+    steps.append(seed_registrations)
+    steps.append(seed_bills)
     return steps
 
 

@@ -111,8 +111,9 @@ async def search_localities(
         return []
     rows = {b.id: b for b in await session.scalars(
         select(Boundary).where(Boundary.id.in_([m.boundary_id for m in matches])))}
+    # A locality deleted since the name index was built is skipped, not a 500.
     return [LocalityMatch(score=m.score, locality=BoundaryOut.model_validate(rows[m.boundary_id]))
-            for m in matches]
+            for m in matches if m.boundary_id in rows]
 
 
 @router.get("/localities/at", response_model=PointMatch,

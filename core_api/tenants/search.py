@@ -21,25 +21,33 @@ EARTH_RADIUS_KM = 6371.0
 MAX_POINT_DISTANCE_KM = 8.0  # a pin further than this from every locality centre matches none
 
 _VOWEL_RUNS = re.compile(r"([aeiou])\1+")
-_NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
 # Common romanisation variants of Hindi place names: ee/i, oo/u, w/v, ph/f, z/j, sh/s.
 _ROMAN_FOLDS = (("ee", "i"), ("oo", "u"), ("w", "v"), ("ph", "f"), ("z", "j"), ("sh", "s"),
                 ("ou", "u"), ("ck", "k"), ("q", "k"))
+# Nukta (ज़/ज, ड़/ड) in Devanagari, Gurmukhi and Odia: people type it or not.
+_NUKTAS = frozenset("\u093c\u0a3c\u0b3c")
+
+
+def _dropped_mark(char: str) -> bool:
+    """Marks a search ignores: nuktas, and accents on Latin letters (Dehrad\u016bn)."""
+    return char in _NUKTAS or "\u0300" <= char <= "\u036f"
+
+
+def _word_char(char: str) -> bool:
+    # Vowel signs and viramas are marks (Mn/Mc), not letters: they belong inside the word.
+    return char.isalnum() or unicodedata.category(char) in ("Mn", "Mc")
 
 
 def fold(text: str) -> str:
-    """A search key: lower case, no marks or punctuation, romanisation variants folded."""
+    """A search key: lower case, no punctuation or nukta, romanisation variants folded."""
     text = unicodedata.normalize("NFKC", text).casefold()
-    text = _NON_WORD.sub(" ", text).strip()
+    text = "".join(c for c in unicodedata.normalize("NFD", text) if not _dropped_mark(c))
+    text = unicodedata.normalize("NFC", text)
+    text = "".join(c if _word_char(c) else " " for c in text)
     if text.isascii():
         for old, new in _ROMAN_FOLDS:
             text = text.replace(old, new)
         text = _VOWEL_RUNS.sub(r"\1", text)
-    else:
-        # Devanagari nukta variants (ज़/ज) and the like compare equal.
-        text = "".join(c for c in unicodedata.normalize("NFD", text)
-                       if unicodedata.category(c) != "Mn" or c in "\u093e\u093f\u0940\u0941"
-                       "\u0942\u0947\u0948\u094b\u094c\u0902\u0901\u094d\u0943")
     return " ".join(text.split())
 
 
@@ -50,7 +58,8 @@ class Match:
     matched: str
 
 
-_index: dict[str, tuple[list[str], list[int]]] = {}
+# Keyed by database and tenant: one process may talk to several databases (tests do).
+_index: dict[tuple[str, str], tuple[list[str], list[int]]] = {}
 
 
 def invalidate() -> None:
@@ -59,7 +68,7 @@ def invalidate() -> None:
 
 
 async def _names(session: AsyncSession, tenant_code: str | None) -> tuple[list[str], list[int]]:
-    key = tenant_code or "*"
+    key = (str(getattr(session.bind, "url", "")), tenant_code or "*")
     if key not in _index:
         query = select(Boundary.id, Boundary.name_en, Boundary.name_hi, Boundary.names,
                        Boundary.aliases).where(Boundary.kind == "locality")
@@ -74,6 +83,8 @@ async def _names(session: AsyncSession, tenant_code: str | None) -> tuple[list[s
                 if folded:
                     keys.append(folded)
                     ids.append(row.id)
+        if not keys:  # an unknown tenant code: answer, but do not let callers grow the cache
+            return keys, ids
         _index[key] = (keys, ids)
     return _index[key]
 

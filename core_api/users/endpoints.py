@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Annotated
 
@@ -14,7 +15,8 @@ from core_api.auth.deps import CitizenPrincipal, ServicePrincipal, StaffPrincipa
 from core_api.auth.principal import Principal
 from core_api.auth.tokens import hash_password
 from core_api.db import SessionDep
-from core_api.errors import ERROR_RESPONSES, Conflict, Forbidden, NotFound
+from core_api.errors import ERROR_RESPONSES, BadRequest, Conflict, Forbidden, NotFound
+from core_api.tenants.models import Tenant
 from core_api.users.models import Role, User, UserKind, UserRole
 from core_api.users.phones import normalize_phone
 
@@ -152,6 +154,14 @@ def _require_admin(principal: Principal, tenant_code: str) -> None:
     principal.require_tenant(tenant_code, {Role.ADMIN})
 
 
+async def _require_known_tenants(session: SessionDep, codes: set[str]) -> None:
+    """Grants and home tenants must name tenants that exist (a typo would grant nothing)."""
+    known = set(await session.scalars(select(Tenant.code).where(Tenant.code.in_(codes))))
+    if unknown := sorted(codes - known):
+        raise BadRequest(f"No tenant {', '.join(unknown)}.", code="unknown_tenant",
+                         details={"unknown": unknown})
+
+
 @router.get("/employees", response_model=list[UserOut], summary="Employees of a tenant")
 async def list_employees(
     session: SessionDep,
@@ -190,6 +200,7 @@ async def create_employee(
     _require_admin(principal, body.tenant_code)
     for grant in body.roles:
         _require_admin(principal, grant.tenant)
+    await _require_known_tenants(session, {body.tenant_code, *(g.tenant for g in body.roles)})
     exists = await session.scalar(
         select(User.id).where((User.phone == body.phone) | (User.username == body.username))
     )
@@ -197,7 +208,8 @@ async def create_employee(
         raise Conflict("An account with this phone number or username exists.")
     user = User(
         kind=UserKind.EMPLOYEE, phone=body.phone, name=body.name, username=body.username,
-        password_hash=hash_password(body.password), tenant_code=body.tenant_code,
+        password_hash=await asyncio.to_thread(hash_password, body.password),
+        tenant_code=body.tenant_code,
         department=body.department, locale=body.locale,
         roles=[UserRole(role=str(g.role), tenant_code=g.tenant) for g in body.roles],
     )
@@ -231,6 +243,13 @@ async def update_employee(
     if body.roles is not None:
         for grant in body.roles:
             _require_admin(principal, grant.tenant)
-        user.roles = [UserRole(role=str(g.role), tenant_code=g.tenant) for g in body.roles]
+        await _require_known_tenants(session, {g.tenant for g in body.roles})
+        # Keep the rows of grants that stay: replacing them with equal new rows would insert
+        # before deleting and trip the unique (user, role, tenant) constraint.
+        wanted = {(str(g.role), g.tenant) for g in body.roles}
+        held = {(r.role, r.tenant_code) for r in user.roles}
+        user.roles = [r for r in user.roles if (r.role, r.tenant_code) in wanted] + [
+            UserRole(role=role, tenant_code=tenant) for role, tenant in sorted(wanted - held)
+        ]
     await session.flush()
     return UserOut.of(user)

@@ -7,24 +7,43 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, PositiveInt, field_validator, model_validator
+
+from core_api.users.models import Role
 
 DEFINITIONS_DIR = Path(__file__).parent / "definitions"
 START = "_start"
 CITIZEN = "CITIZEN"  # pseudo-role: the owner of the process
 SYSTEM = "SYSTEM"  # pseudo-role: Samvad itself
+STAFF_ROLES = frozenset(str(role) for role in Role)
 
 
 class ActionDef(BaseModel):
     next: str
-    roles: list[str]
+    roles: list[str] = Field(min_length=1)
     assignee_role: str | None = None  # the action names an assignee holding this role
     assignee_only: bool = False  # only the current assignee may act
     comment_required: bool = False
 
+    # A misspelt role would silently lock everybody out of the action: refuse it at load.
+    @field_validator("roles")
+    @classmethod
+    def _known_roles(cls, roles: list[str]) -> list[str]:
+        unknown = sorted(set(roles) - STAFF_ROLES - {CITIZEN, SYSTEM})
+        if unknown:
+            raise ValueError(f"unknown role {', '.join(unknown)}")
+        return roles
+
+    @field_validator("assignee_role")
+    @classmethod
+    def _staff_assignee(cls, role: str | None) -> str | None:
+        if role is not None and role not in STAFF_ROLES:
+            raise ValueError(f"assignee role {role} is not a staff role")
+        return role
+
 
 class StateDef(BaseModel):
-    sla_hours: int | None = None
+    sla_hours: PositiveInt | None = None
     terminal: bool = False
     unassigned: bool = False  # entering this state clears the assignee
     actions: dict[str, ActionDef] = Field(default_factory=dict)
@@ -35,7 +54,7 @@ class BusinessServiceDef(BaseModel):
 
     code: str
     start_action: str = "APPLY"
-    sla_hours: int | None = None
+    sla_hours: PositiveInt | None = None
     states: dict[str, StateDef]
 
     @model_validator(mode="after")

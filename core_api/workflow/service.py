@@ -82,8 +82,9 @@ def _role_used(
         return SYSTEM if SYSTEM in definition_roles else None
     for role in definition_roles:
         if role == CITIZEN:
+            # Only the owner: a process without an owner belongs to no citizen.
             if principal.is_citizen and principal.user_id is not None and (
-                process.owner_user_id in (None, principal.user_id)
+                process.owner_user_id == principal.user_id
             ):
                 return CITIZEN
         elif role != SYSTEM and principal.has_role(role, process.tenant_code):
@@ -126,8 +127,20 @@ async def start(
     comment: str | None = None,
     documents: list[Any] | None = None,
 ) -> Move:
-    """Create the process for a new business object with the start action."""
+    """Create the process for a new business object with the start action.
+
+    A citizen who names no owner files for themselves.
+    """
     definition = await get_definition(session, business_service)
+    existing = await session.scalar(select(ProcessInstance.id).where(
+        ProcessInstance.business_service == business_service,
+        ProcessInstance.business_id == business_id,
+    ))
+    if existing is not None:
+        raise Conflict(f"{business_service} {business_id} has a process already.",
+                       code="process_exists")
+    if owner_user_id is None and principal.is_citizen:
+        owner_user_id = principal.user_id
     process = ProcessInstance(
         business_service=business_service,
         business_id=business_id,

@@ -1,0 +1,1 @@
+"""Municipal bills (property tax, water and sewerage, trade licence, certificate fees)."""

@@ -1,0 +1,143 @@
+"""Bills API: a caller's own bills, staff search, and lookup by consumer number.
+
+Who sees what:
+- a citizen (through the bot) lists the bills linked to them, by user id or by phone;
+- staff list and search the bills of tenants they hold a role in (``tenant=`` required);
+- anyone may look a bill up by its exact consumer number (``/bills/search``) to pay it:
+  the answer masks the owner's name and never shows the phone; lookups are rate limited.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar
+
+from fastapi import APIRouter, Query, Request
+from sqlalchemy import case, or_, select
+
+from core_api.auth.deps import CurrentPrincipal
+from core_api.auth.principal import Principal
+from core_api.bills.models import Bill, BillService, BillStatus
+from core_api.bills.schemas import BillOut
+from core_api.bills.service import can_read, get_bill, is_owner, is_staff_of, owned_by
+from core_api.db import SessionDep
+from core_api.errors import ERROR_RESPONSES, APIError, Forbidden, NotFound
+
+router = APIRouter(prefix="/bills", tags=["bills"], responses=ERROR_RESPONSES)
+
+SEARCH_LIMIT_PER_HOUR = 20
+SEARCH_RESULTS = 5
+
+
+class TooManyRequests(APIError):
+    status_code: ClassVar[int] = 429
+    code: ClassVar[str] = "too_many_requests"
+
+
+def _require_person(principal: Principal) -> None:
+    if principal.user_id is None and not principal.phone:
+        raise Forbidden("Act on behalf of a number to see bills.", code="user_required")
+
+
+def _in_tenant(tenant: str):
+    """The tenant itself and, for the state, every ULB under it."""
+    return or_(Bill.tenant_code == tenant, Bill.tenant_code.like(f"{tenant}.%"))
+
+
+@router.get("", response_model=list[BillOut], summary="My bills, or staff search within a tenant")
+async def list_bills(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    tenant: Annotated[str | None, Query(description="Staff: the tenant to search")] = None,
+    service: BillService | None = None,
+    status: BillStatus | None = None,
+    consumer_number: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[BillOut]:
+    """Without ``tenant``: the caller's own bills, unpaid first (most urgent due date first),
+    then paid ones newest first; cancelled bills only when asked by ``status``.
+    With ``tenant``: staff holding a role there search its bills."""
+    if tenant is None:
+        _require_person(principal)
+        query = select(Bill).where(owned_by(principal))
+    else:
+        if not principal.is_staff:
+            raise Forbidden("Searching a tenant's bills is for its staff.", code="staff_only")
+        principal.require_tenant(tenant)
+        query = select(Bill).where(_in_tenant(tenant))
+    if service is not None:
+        query = query.where(Bill.service == service)
+    if status is not None:
+        query = query.where(Bill.status == status)
+    else:
+        query = query.where(Bill.status != BillStatus.CANCELLED)
+    if consumer_number:
+        query = query.where(Bill.consumer_number == consumer_number.strip().upper())
+    unpaid_first = case((Bill.status == BillStatus.ACTIVE, 0), else_=1)
+    query = query.order_by(
+        unpaid_first, case((Bill.status == BillStatus.ACTIVE, Bill.due_date)),
+        Bill.paid_at.desc(), Bill.id.desc(),
+    ).limit(limit).offset(offset)
+    return [BillOut.of(bill, full=True) for bill in await session.scalars(query)]
+
+
+async def _throttle(request: Request, principal: Principal) -> None:
+    """Bound consumer-number lookups per caller, so numbers cannot be walked."""
+    who = principal.phone or f"user:{principal.user_id}"
+    key = f"samvad:bills:search:{who}"
+    redis = request.app.state.redis
+    count = await redis.incr(key)
+    if count == 1:
+        await redis.expire(key, 3600)
+    if count > SEARCH_LIMIT_PER_HOUR:
+        raise TooManyRequests("Too many bill lookups; try again in an hour.",
+                              code="too_many_lookups")
+
+
+@router.get("/search", response_model=list[BillOut],
+            summary="Find a bill by its exact consumer or property number")
+async def search_bills(
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    consumer_number: Annotated[str, Query(min_length=3, max_length=64,
+                                          examples=["WS-DDN-10234"])],
+    tenant: Annotated[str | None, Query(description="The ULB, e.g. uk.dehradun")] = None,
+    service: BillService | None = None,
+) -> list[BillOut]:
+    """Exact match only, at most five bills (unpaid first). Someone else's bill comes
+    masked ("R**** V****", no phone): paying it is allowed, reading their details is not."""
+    _require_person(principal)
+    await _throttle(request, principal)
+    query = select(Bill).where(
+        Bill.consumer_number == consumer_number.strip().upper(),
+        Bill.status != BillStatus.CANCELLED,
+    )
+    if tenant is not None:
+        query = query.where(Bill.tenant_code == tenant)
+    if service is not None:
+        query = query.where(Bill.service == service)
+    unpaid_first = case((Bill.status == BillStatus.ACTIVE, 0), else_=1)
+    rows = await session.scalars(
+        query.order_by(unpaid_first, Bill.period_to.desc()).limit(SEARCH_RESULTS))
+    return [
+        BillOut.of(bill, full=is_owner(bill, principal) or is_staff_of(bill.tenant_code, principal))
+        for bill in rows
+    ]
+
+
+@router.get("/{bill_number}", response_model=BillOut, summary="One bill")
+async def read_bill(
+    bill_number: str,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    consumer_number: Annotated[str | None, Query(
+        max_length=64, description="Not the owner: the consumer number you searched by")] = None,
+) -> BillOut:
+    """Owner and staff of the tenant: the full bill. Another citizen who names the bill's
+    consumer number: the masked bill (to pay it). Anyone else: 404."""
+    bill = await get_bill(session, bill_number)
+    full = can_read(bill, principal, consumer_number)
+    if full is None:
+        raise NotFound("No such bill.", code="bill_not_found")
+    return BillOut.of(bill, full=full)

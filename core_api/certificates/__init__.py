@@ -1,0 +1,1 @@
+"""Births and deaths: registrations, certificate requests (BND-CERT), issued certificates."""

@@ -1,0 +1,107 @@
+"""The complaint-type catalogue: loaded from ``seed/data/complaint_types.yaml`` and read back.
+
+Departments, categories and types are upserted by code; a type or category that left the
+file is deactivated rather than deleted, because complaints keep pointing at it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+import yaml
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core_api.complaints.models import ComplaintCategory, ComplaintType, Department
+
+CATALOG_FILE = Path(__file__).resolve().parents[1] / "seed" / "data" / "complaint_types.yaml"
+KEYWORD_LANGUAGES = ("en", "hi", "hinglish")
+
+
+class Report(Protocol):
+    def add(self, what: str, n: int = 1) -> None: ...
+
+
+def _other_names(item: dict[str, Any]) -> dict[str, str]:
+    """Names beyond the en/hi columns: {"pa": ..., "or": ...}."""
+    return {key[5:]: value for key, value in item.items()
+            if key.startswith("name_") and key[5:] not in ("en", "hi")}
+
+
+def names_of(row: Department | ComplaintCategory | ComplaintType) -> dict[str, str]:
+    """Every locale's name of a catalogue row: {"en", "hi", "pa", "or"}."""
+    return {"en": row.name_en, "hi": row.name_hi, **(row.names or {})}
+
+
+async def _upsert(session: AsyncSession, model: type[Any], code: str,
+                  values: dict[str, Any]) -> Any:
+    row = await session.get(model, code)
+    if row is None:
+        row = model(code=code, **values)
+        session.add(row)
+    else:
+        for name, value in values.items():
+            setattr(row, name, value)
+    return row
+
+
+async def seed_complaint_types(session: AsyncSession, report: Report,
+                               data: dict[str, Any] | None = None) -> None:
+    """Upsert departments, categories and complaint types from the catalogue file."""
+    if data is None:
+        data = yaml.safe_load(CATALOG_FILE.read_text(encoding="utf-8"))
+    for item in data["departments"]:
+        await _upsert(session, Department, item["code"], {
+            "name_en": item["name_en"], "name_hi": item["name_hi"], "names": _other_names(item),
+        })
+        report.add("departments")
+    await session.flush()
+    seen_categories: set[str] = set()
+    seen_types: set[str] = set()
+    for position, category in enumerate(data["categories"], start=1):
+        await _upsert(session, ComplaintCategory, category["code"], {
+            "name_en": category["name_en"], "name_hi": category["name_hi"],
+            "names": _other_names(category), "position": position, "active": True,
+        })
+        seen_categories.add(category["code"])
+        await session.flush()
+        for type_position, subtype in enumerate(category["subtypes"], start=1):
+            keywords = {lang: list(subtype.get(f"keywords_{lang}", []))
+                        for lang in KEYWORD_LANGUAGES}
+            await _upsert(session, ComplaintType, subtype["code"], {
+                "category_code": category["code"], "department_code": subtype["department"],
+                "sla_hours": int(subtype["sla_hours"]), "name_en": subtype["name_en"],
+                "name_hi": subtype["name_hi"], "names": _other_names(subtype),
+                "keywords": keywords, "position": type_position, "active": True,
+            })
+            seen_types.add(subtype["code"])
+            report.add("complaint types")
+    for row in await session.scalars(select(ComplaintType)):
+        if row.code not in seen_types:
+            row.active = False
+    for category_row in await session.scalars(select(ComplaintCategory)):
+        if category_row.code not in seen_categories:
+            category_row.active = False
+    await session.flush()
+
+
+async def active_catalogue(
+    session: AsyncSession,
+) -> list[tuple[ComplaintCategory, list[tuple[ComplaintType, Department]]]]:
+    """Active categories in menu order, each with its active types and their departments."""
+    categories = list(await session.scalars(
+        select(ComplaintCategory).where(ComplaintCategory.active.is_(True))
+        .order_by(ComplaintCategory.position, ComplaintCategory.code)
+    ))
+    rows = await session.execute(
+        select(ComplaintType, Department)
+        .join(Department, Department.code == ComplaintType.department_code)
+        .where(ComplaintType.active.is_(True))
+        .order_by(ComplaintType.position, ComplaintType.code)
+    )
+    by_category: dict[str, list[tuple[ComplaintType, Department]]] = {}
+    for complaint_type, department in rows:
+        by_category.setdefault(complaint_type.category_code, []).append(
+            (complaint_type, department))
+    return [(category, by_category.get(category.code, [])) for category in categories]

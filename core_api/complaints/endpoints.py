@@ -1,0 +1,179 @@
+"""Complaints API (PGR): the type catalogue, filing, inbox and "my complaints", actions, photos."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, File, Path, Query, Request, UploadFile
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core_api.auth.deps import CurrentPrincipal
+from core_api.auth.principal import Principal
+from core_api.complaints import service
+from core_api.complaints.catalog import active_catalogue, names_of
+from core_api.complaints.models import Complaint
+from core_api.complaints.schemas import (
+    ActionIn,
+    CategoryOut,
+    ComplaintDetail,
+    ComplaintIn,
+    ComplaintPage,
+    ComplaintTypeOut,
+    DepartmentOut,
+    PhotoOut,
+)
+from core_api.complaints.views import Signer, detail, photo_out, summaries
+from core_api.db import SessionDep
+from core_api.errors import ERROR_RESPONSES, BadRequest, Forbidden
+from core_api.files.store import MAX_IMAGE_BYTES
+from core_api.users.models import User
+from core_api.users.phones import normalize_phone
+
+router = APIRouter(tags=["complaints"], responses=ERROR_RESPONSES)
+
+ComplaintId = Annotated[str, Path(max_length=40, examples=["PG-UK-DDN-2026-000123"])]
+
+
+def _signer(request: Request) -> Signer:
+    settings = request.app.state.settings
+    return Signer(settings.public_url, settings.secret_key)
+
+
+@router.get("/complaint-types", response_model=list[CategoryOut],
+            summary="Complaint categories and types (names in every locale)")
+async def list_complaint_types(session: SessionDep,
+                               _principal: CurrentPrincipal) -> list[CategoryOut]:
+    """Active categories in menu order; each type with its department, SLA and keywords."""
+    return [
+        CategoryOut(
+            code=category.code,
+            names=names_of(category),
+            types=[
+                ComplaintTypeOut(
+                    code=complaint_type.code, names=names_of(complaint_type),
+                    department=DepartmentOut(code=department.code, names=names_of(department)),
+                    sla_hours=complaint_type.sla_hours, keywords=complaint_type.keywords,
+                )
+                for complaint_type, department in types
+            ],
+        )
+        for category, types in await active_catalogue(session)
+    ]
+
+
+async def _filer(session: AsyncSession, body: ComplaintIn, principal: Principal,
+                 tenant_code: str) -> tuple[User, Principal, str]:
+    """Who owns the new complaint, who applies (workflow principal), and the source."""
+    if principal.is_staff:
+        principal.require_tenant(tenant_code, set(service.FILING_ROLES))
+        if not body.citizen_phone:
+            raise BadRequest("Give the phone number of the citizen you file for.",
+                             code="citizen_phone_required")
+        citizen = await service.ensure_citizen(session, body.citizen_phone, body.citizen_name)
+        return citizen, principal, "csr"
+    if not principal.is_citizen or principal.phone is None:
+        raise Forbidden("File complaints as a citizen (through the bot) or as CSR staff.",
+                        code="citizen_or_csr_only")
+    if body.citizen_phone and normalize_phone(body.citizen_phone) != principal.phone:
+        raise Forbidden("A citizen files only for their own number.", code="other_citizen")
+    if principal.user_id is None:  # a verified number writing for the first time
+        citizen = await service.ensure_citizen(session, principal.phone, body.citizen_name)
+        return citizen, service.citizen_principal(citizen), body.source or "whatsapp"
+    owner = await session.get(User, principal.user_id)
+    assert owner is not None
+    return owner, principal, body.source or "whatsapp"
+
+
+@router.post("/complaints", response_model=ComplaintDetail, status_code=201,
+             summary="File a complaint (citizen through the bot, or CSR for a citizen)")
+async def create_complaint(body: ComplaintIn, request: Request, session: SessionDep,
+                           principal: CurrentPrincipal) -> ComplaintDetail:
+    """Numbers the complaint (PG-UK-DDN-2026-000123), starts PGR and sets the SLA due date."""
+    if not (principal.is_staff or principal.is_citizen):
+        raise Forbidden("File complaints as a citizen (through the bot) or as CSR staff.",
+                        code="citizen_or_csr_only")
+    complaint_type = await service.get_type(session, body.type_code)
+    placement = await service.place(session, tenant_code=body.tenant_code,
+                                    locality_id=body.locality_id, lat=body.lat, lng=body.lng)
+    citizen, applicant, source = await _filer(session, body, principal,
+                                              placement.tenant.code)
+    complaint = await service.file_complaint(
+        session, placement=placement, complaint_type=complaint_type, citizen=citizen,
+        principal=applicant, source=source, description=body.description,
+        lat=body.lat, lng=body.lng, address=body.address,
+    )
+    return await detail(session, complaint, applicant, _signer(request))
+
+
+@router.get("/complaints", response_model=ComplaintPage,
+            summary="My complaints (citizen) or the complaint inbox (staff)")
+async def list_complaints(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    tenant: Annotated[str | None, Query(description="Staff: a ULB (or state) code")] = None,
+    status: Annotated[list[str] | None, Query(description="Workflow states to include")] = None,
+    assignee: Annotated[Literal["me"] | None, Query(description="Staff: only mine")] = None,
+    assignee_id: Annotated[int | None, Query(description="Staff: assigned to")] = None,
+    type_code: Annotated[str | None, Query(alias="type")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ComplaintPage:
+    """Citizens get their own, newest first; staff get the tenants they hold a PGR role in."""
+    if principal.is_citizen:
+        query = service.citizen_query(principal)
+        if status:
+            query = query.where(Complaint.status.in_(status))
+        if type_code:
+            query = query.where(Complaint.type_code == type_code)
+    elif principal.is_staff:
+        query = service.inbox_query(
+            principal, tenant_code=tenant, statuses=status, type_code=type_code,
+            assignee_user_id=principal.user_id if assignee == "me" else assignee_id,
+        )
+    else:
+        raise Forbidden("Complaints are listed for a citizen or for staff.",
+                        code="citizen_or_staff_only")
+    rows, total = await service.page(session, query, limit, offset)
+    return ComplaintPage(items=await summaries(session, rows), total=total, limit=limit,
+                         offset=offset)
+
+
+@router.get("/complaints/{complaint_id}", response_model=ComplaintDetail,
+            summary="One complaint with its history and the caller's possible actions")
+async def get_complaint(complaint_id: ComplaintId, request: Request, session: SessionDep,
+                        principal: CurrentPrincipal) -> ComplaintDetail:
+    """The owner or staff of the complaint's city; anyone else gets 404."""
+    complaint = await service.get_visible(session, complaint_id, principal)
+    return await detail(session, complaint, principal, _signer(request))
+
+
+@router.post("/complaints/{complaint_id}/actions", response_model=ComplaintDetail,
+             summary="Act on a complaint: ASSIGN, REJECT, REASSIGN, RESOLVE, REOPEN, RATE")
+async def act_on_complaint(complaint_id: ComplaintId, body: ActionIn, request: Request,
+                           session: SessionDep, principal: CurrentPrincipal) -> ComplaintDetail:
+    """GRO assigns (to an LME of the type's department) or rejects; the assigned LME resolves
+    or sends back; the citizen reopens (with a reason) or rates 1-5."""
+    complaint = await service.get_visible(session, complaint_id, principal)
+    await service.take_action(
+        session, complaint, principal, action=body.action, comment=body.comment,
+        assignee_id=body.assignee_id, rating=body.rating, photo_keys=body.photos,
+    )
+    return await detail(session, complaint, principal, _signer(request))
+
+
+@router.post("/complaints/{complaint_id}/photos", response_model=PhotoOut, status_code=201,
+             summary="Add a photo (JPEG, PNG or WebP, at most 5 MB, 3 per complaint)")
+async def upload_photo(
+    complaint_id: ComplaintId,
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    file: Annotated[UploadFile, File(description="The image, multipart/form-data")],
+) -> PhotoOut:
+    """The owner or staff of the city attach a photo; the answer has a signed link."""
+    complaint = await service.get_visible(session, complaint_id, principal)
+    # Read one byte past the limit: enough to refuse an oversized file without holding it.
+    data = await file.read(MAX_IMAGE_BYTES + 1)
+    photo = await service.add_photo(session, request.app.state.files, complaint, principal,
+                                    data, file.content_type or "")
+    return photo_out(photo, _signer(request))

@@ -1,0 +1,145 @@
+"""Request and answer shapes of the complaints API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from core_api.complaints.models import DESCRIPTION_MAX, MAX_PHOTOS
+
+Names = dict[str, str]  # {"en": ..., "hi": ..., "pa": ..., "or": ...}
+
+
+class DepartmentOut(BaseModel):
+    code: str
+    names: Names
+
+
+class ComplaintTypeOut(BaseModel):
+    code: str
+    names: Names
+    department: DepartmentOut
+    sla_hours: int
+    keywords: dict[str, list[str]] = Field(description="Matching words per language")
+
+
+class CategoryOut(BaseModel):
+    code: str
+    names: Names
+    types: list[ComplaintTypeOut]
+
+
+class ComplaintIn(BaseModel):
+    """A new complaint: a type, and a locality id or a map point (with an optional city)."""
+
+    type_code: str = Field(max_length=64, examples=["StreetLightNotWorking"])
+    tenant_code: str | None = Field(
+        None, max_length=64, examples=["uk.dehradun"],
+        description="The ULB; optional when the locality or the point determines it",
+    )
+    description: str | None = Field(None, max_length=DESCRIPTION_MAX,
+                                    description="Stored and returned exactly as given")
+    locality_id: int | None = None
+    lat: float | None = Field(None, ge=-90, le=90)
+    lng: float | None = Field(None, ge=-180, le=180)
+    address: str | None = Field(None, max_length=300)
+    source: Literal["whatsapp", "sms", "web"] | None = Field(
+        None, description="The citizen's channel (staff filings are always `csr`)")
+    citizen_phone: str | None = Field(
+        None, max_length=32, description="Staff (CSR) only: the citizen filed for")
+    citizen_name: str | None = Field(None, max_length=120)
+
+    @model_validator(mode="after")
+    def _where(self) -> ComplaintIn:
+        if (self.lat is None) != (self.lng is None):
+            raise ValueError("give both lat and lng")
+        if self.locality_id is None and self.lat is None:
+            raise ValueError("give locality_id or lat and lng")
+        return self
+
+
+class ActionIn(BaseModel):
+    action: Literal["ASSIGN", "REJECT", "REASSIGN", "RESOLVE", "REOPEN", "RATE"]
+    comment: str | None = Field(None, max_length=DESCRIPTION_MAX,
+                                description="Reason (REJECT, REOPEN, REASSIGN) or feedback (RATE)")
+    assignee_id: int | None = Field(None, description="ASSIGN / REASSIGN by the GRO: an LME")
+    rating: int | None = Field(None, ge=1, le=5, description="RATE only")
+    photos: list[str] = Field(default_factory=list, max_length=MAX_PHOTOS,
+                              description="Keys of this complaint's photos to attach")
+
+
+class PersonOut(BaseModel):
+    id: int
+    name: str | None
+    phone: str | None = Field(None, description="Shown to staff; citizens see only their own")
+
+
+class LocalityOut(BaseModel):
+    id: int
+    code: str
+    names: Names
+
+
+class TypeRef(BaseModel):
+    code: str
+    category_code: str
+    department_code: str
+    names: Names
+
+
+class PhotoOut(BaseModel):
+    key: str
+    url: str = Field(description="Signed, expiring download link")
+    content_type: str
+    size: int
+    uploaded_at: datetime
+
+
+class HistoryOut(BaseModel):
+    action: str
+    from_state: str | None
+    to_state: str
+    actor: PersonOut | None
+    actor_role: str
+    assignee: PersonOut | None
+    comment: str | None
+    photos: list[str] = Field(description="Signed links of the photos attached to the step")
+    at: datetime
+
+
+class ComplaintSummary(BaseModel):
+    id: str = Field(examples=["PG-UK-DDN-2026-000123"])
+    tenant_code: str
+    type: TypeRef
+    status: str
+    locality: LocalityOut | None
+    address: str | None
+    source: str
+    assignee_user_id: int | None
+    rating: int | None
+    reopen_count: int
+    photo_count: int
+    sla_due_at: datetime
+    created_at: datetime
+    updated_at: datetime
+
+
+class ComplaintDetail(ComplaintSummary):
+    description: str | None
+    lat: float | None
+    lng: float | None
+    citizen: PersonOut
+    assignee: PersonOut | None
+    feedback: str | None
+    photos: list[PhotoOut]
+    history: list[HistoryOut]
+    actions: list[str] = Field(description="Actions the caller may take now")
+
+
+class ComplaintPage(BaseModel):
+    items: list[ComplaintSummary]
+    total: int
+    limit: int
+    offset: int

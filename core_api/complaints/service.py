@@ -1,0 +1,405 @@
+"""Complaint rules: filing, numbering, who sees what, actions through the PGR workflow, photos.
+
+Every status change goes through ``core_api.workflow.service``; the hook registered at the
+bottom keeps ``Complaint.status`` in step and writes ``complaint.*`` outbox events, whichever
+endpoint (complaints, workflow, Open311, a timer) took the action.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core_api.auth.principal import Principal
+from core_api.complaints.models import (
+    MAX_PHOTOS,
+    Complaint,
+    ComplaintCounter,
+    ComplaintPhoto,
+    ComplaintType,
+)
+from core_api.db import utcnow
+from core_api.errors import BadRequest, Conflict, Forbidden, NotFound
+from core_api.events.outbox import emit
+from core_api.files.store import IMAGE_TYPES, MAX_IMAGE_BYTES, FileStore, check_upload
+from core_api.tenants import search
+from core_api.tenants.models import Boundary, Tenant
+from core_api.users.models import Role, User, UserKind
+from core_api.users.phones import normalize_phone
+from core_api.workflow import service as workflow
+from core_api.workflow.definition import START
+
+PGR = "PGR"
+KOLKATA = ZoneInfo("Asia/Kolkata")
+PGR_ROLES = frozenset({Role.GRO, Role.LME, Role.CSR, Role.ADMIN})
+FILING_ROLES = frozenset({Role.CSR, Role.GRO})
+CLOSED_STATES = frozenset({"CLOSEDAFTERRESOLUTION", "CLOSEDAFTERREJECTION"})
+# Open311 "closed": the city has answered (resolved or rejected), or the case is closed.
+ANSWERED_STATES = CLOSED_STATES | {"RESOLVED", "REJECTED"}
+AT_LME = "PENDINGATLME"
+CITIZEN_SOURCES = ("whatsapp", "sms", "web")
+SOURCES = (*CITIZEN_SOURCES, "csr", "open311")
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a complaint is: its ULB and, when known, its locality."""
+
+    tenant: Tenant
+    state_code: str  # UK in PG-UK-DDN-2026-000123
+    locality: Boundary | None
+
+
+async def get_type(session: AsyncSession, code: str) -> ComplaintType:
+    """An active complaint type, or 400."""
+    complaint_type = await session.get(ComplaintType, code)
+    if complaint_type is None or not complaint_type.active:
+        raise BadRequest(f"There is no complaint type {code}.", code="unknown_complaint_type")
+    return complaint_type
+
+
+async def place(
+    session: AsyncSession,
+    *,
+    tenant_code: str | None,
+    locality_id: int | None = None,
+    lat: float | None = None,
+    lng: float | None = None,
+    address_hint: str | None = None,
+) -> Placement:
+    """Resolve the ULB and locality from a locality id, a map point, or (Open311) an address."""
+    locality: Boundary | None = None
+    if locality_id is not None:
+        locality = await session.get(Boundary, locality_id)
+        if locality is None or locality.kind != "locality":
+            raise BadRequest("There is no such locality.", code="unknown_locality")
+        if tenant_code is not None and locality.tenant_code != tenant_code:
+            raise BadRequest("That locality belongs to another city.",
+                             code="locality_outside_tenant")
+    elif lat is not None and lng is not None:
+        found = await search.locality_at(session, lat, lng, tenant_code)
+        if found is None:
+            raise BadRequest("That location is outside the area we serve.",
+                             code="outside_service_area")
+        locality = found[0]
+    elif tenant_code is None:
+        raise BadRequest("Give a locality or a map location.", code="location_required")
+    elif address_hint:
+        matches = await search.search_localities(session, address_hint, tenant_code, limit=1,
+                                                 cutoff=90.0)
+        if matches:
+            locality = await session.get(Boundary, matches[0].boundary_id)
+    code = locality.tenant_code if locality is not None else tenant_code
+    tenant = await session.get(Tenant, code) if code else None
+    if tenant is None or tenant.level != "ulb" or tenant.parent_code is None:
+        raise BadRequest(f"{code} is not a city (ULB) we serve.", code="unknown_tenant")
+    state = await session.get(Tenant, tenant.parent_code)
+    state_code = state.id_code if state is not None else tenant.parent_code.upper()
+    return Placement(tenant=tenant, state_code=state_code, locality=locality)
+
+
+async def next_complaint_no(session: AsyncSession, placement: Placement, now: datetime) -> str:
+    """Issue the next number of the ULB's year, e.g. PG-UK-DDN-2026-000123.
+
+    One atomic upsert on the counter row: PostgreSQL locks the row until commit and SQLite
+    takes its single write lock, so concurrent filings get consecutive, unique numbers.
+    """
+    year = now.astimezone(KOLKATA).year
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = (
+        insert(ComplaintCounter)
+        .values(tenant_code=placement.tenant.code, year=year, value=1)
+        .on_conflict_do_update(index_elements=["tenant_code", "year"],
+                               set_={"value": ComplaintCounter.value + 1})
+        .returning(ComplaintCounter.value)
+    )
+    value = (await session.execute(statement)).scalar_one()
+    return f"PG-{placement.state_code}-{placement.tenant.id_code}-{year}-{value:06d}"
+
+
+async def ensure_citizen(
+    session: AsyncSession, phone: str, name: str | None = None, locale: str | None = None
+) -> User:
+    """The citizen with this number, created on first sight (CSR filings, Open311)."""
+    phone = normalize_phone(phone)
+    user = await session.scalar(select(User).where(User.phone == phone))
+    if user is None:
+        user = User(kind=UserKind.CITIZEN, phone=phone, name=name, locale=locale)
+        session.add(user)
+        try:
+            await session.flush()
+        except IntegrityError as exc:
+            raise Conflict("This number was registered a moment ago; try again.") from exc
+    elif user.kind != UserKind.CITIZEN:
+        raise BadRequest("That number belongs to a staff account, not a citizen.",
+                         code="not_a_citizen")
+    elif name and not user.name:
+        user.name = name
+    return user
+
+
+def citizen_principal(user: User) -> Principal:
+    """Act as the citizen owning ``user`` (the channel or an Open311 client verified them)."""
+    return Principal(kind="citizen", user_id=user.id, phone=user.phone, name=user.name,
+                     via_service=True)
+
+
+async def file_complaint(
+    session: AsyncSession,
+    *,
+    placement: Placement,
+    complaint_type: ComplaintType,
+    citizen: User,
+    principal: Principal,
+    source: str,
+    description: str | None,
+    lat: float | None = None,
+    lng: float | None = None,
+    address: str | None = None,
+) -> Complaint:
+    """Create the complaint and its PGR process (APPLY); events come from the hook."""
+    if source not in SOURCES:
+        raise BadRequest(f"Unknown source {source}.", code="unknown_source")
+    now = utcnow()
+    complaint = Complaint(
+        complaint_no=await next_complaint_no(session, placement, now),
+        tenant_code=placement.tenant.code,
+        type_code=complaint_type.code,
+        description=description,
+        locality_id=placement.locality.id if placement.locality is not None else None,
+        lat=lat,
+        lng=lng,
+        address=address,
+        source=source,
+        citizen_user_id=citizen.id,
+        filed_by_user_id=principal.user_id,
+        status=START,
+        sla_due_at=now + timedelta(hours=complaint_type.sla_hours),
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(complaint)
+    await session.flush()
+    await workflow.start(
+        session, business_service=PGR, business_id=complaint.complaint_no,
+        tenant_code=complaint.tenant_code, principal=principal, owner_user_id=citizen.id,
+        sla_hours=complaint_type.sla_hours,
+    )
+    return complaint
+
+
+def can_view(principal: Principal, complaint: Complaint) -> bool:
+    """The owning citizen, or staff with a PGR role covering the complaint's ULB."""
+    if principal.is_citizen:
+        return principal.user_id is not None and complaint.citizen_user_id == principal.user_id
+    return principal.is_staff and principal.has_any_role(PGR_ROLES, complaint.tenant_code)
+
+
+async def get_visible(session: AsyncSession, complaint_no: str, principal: Principal,
+                      *, fresh: bool = False) -> Complaint:
+    """The complaint if the caller may see it; 404 otherwise (existence does not leak)."""
+    query = select(Complaint).where(Complaint.complaint_no == complaint_no.strip().upper())
+    if fresh:
+        query = query.execution_options(populate_existing=True)
+    complaint = await session.scalar(query)
+    if complaint is None or not can_view(principal, complaint):
+        raise NotFound(f"No complaint {complaint_no}.", code="complaint_not_found")
+    return complaint
+
+
+def _in_tenant(tenant_code: str) -> ColumnElement[bool]:
+    """Complaints of a ULB, or of every ULB under a state code."""
+    return or_(Complaint.tenant_code == tenant_code,
+               Complaint.tenant_code.startswith(tenant_code + ".", autoescape=True))
+
+
+def citizen_query(principal: Principal) -> Select[Complaint]:
+    """The caller's own complaints, newest first."""
+    return (select(Complaint).where(Complaint.citizen_user_id == principal.require_user())
+            .order_by(Complaint.created_at.desc(), Complaint.id.desc()))
+
+
+def inbox_query(
+    principal: Principal,
+    *,
+    tenant_code: str | None,
+    statuses: list[str] | None = None,
+    assignee_user_id: int | None = None,
+    type_code: str | None = None,
+) -> Select[Complaint]:
+    """Complaints of the tenants where the staff member holds a PGR role, newest first."""
+    if tenant_code is not None:
+        principal.require_tenant(tenant_code, set(PGR_ROLES))
+        scope = _in_tenant(tenant_code)
+    else:
+        tenants = principal.tenants_for(set(PGR_ROLES))
+        if not tenants:
+            raise Forbidden("Complaints are for GRO, LME, CSR and ADMIN staff.",
+                            code="role_forbidden")
+        scope = or_(*(_in_tenant(code) for code in sorted(tenants)))
+    query = select(Complaint).where(scope)
+    if statuses:
+        query = query.where(Complaint.status.in_(statuses))
+    if assignee_user_id is not None:
+        query = query.where(Complaint.assignee_user_id == assignee_user_id)
+    if type_code:
+        query = query.where(Complaint.type_code == type_code)
+    return query.order_by(Complaint.created_at.desc(), Complaint.id.desc())
+
+
+async def page(session: AsyncSession, query: Select[Complaint], limit: int,
+               offset: int = 0) -> tuple[list[Complaint], int]:
+    """One page of ``query`` and the total count."""
+    total = await session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    rows = await session.scalars(query.limit(limit).offset(offset))
+    return list(rows), int(total or 0)
+
+
+async def take_action(
+    session: AsyncSession,
+    complaint: Complaint,
+    principal: Principal,
+    *,
+    action: str,
+    comment: str | None = None,
+    assignee_id: int | None = None,
+    rating: int | None = None,
+    photo_keys: list[str] | None = None,
+) -> workflow.Move:
+    """Run one PGR action (roles, assignee, comment rules enforced by the workflow)."""
+    if action == "RATE":
+        if rating is None:
+            raise BadRequest("Give a rating from 1 to 5.", code="rating_required")
+    elif rating is not None:
+        raise BadRequest("Only RATE takes a rating.", code="unexpected_rating")
+    documents = []
+    by_key = {photo.file_key: photo for photo in complaint.photos}
+    for key in photo_keys or []:
+        if key not in by_key:
+            raise BadRequest("Attach only photos uploaded to this complaint.",
+                             code="unknown_photo")
+        documents.append(by_key[key].as_document())
+    if action == "RATE":
+        # Set before the move so the status event carries the rating; a refused move rolls
+        # the whole request back.
+        complaint.rating = rating
+        complaint.feedback = (comment or "").strip() or None
+    return await workflow.transition(
+        session, business_service=PGR, business_id=complaint.complaint_no, action=action,
+        principal=principal, comment=comment, assignee_id=assignee_id, documents=documents,
+    )
+
+
+async def add_photo(
+    session: AsyncSession,
+    store: FileStore,
+    complaint: Complaint,
+    principal: Principal,
+    data: bytes,
+    content_type: str,
+) -> ComplaintPhoto:
+    """Store an image (JPEG, PNG, WebP; at most 5 MB) as the complaint's next photo (max 3)."""
+    if complaint.status in CLOSED_STATES:
+        raise Conflict("This complaint is closed.", code="complaint_closed")
+    content_type = content_type.split(";")[0].strip().lower()
+    check_upload(data, content_type, IMAGE_TYPES, MAX_IMAGE_BYTES)
+    # Writing the row first takes its lock (PostgreSQL) or the write lock (SQLite), so
+    # concurrent uploads count the photos one after another.
+    complaint.updated_at = utcnow()
+    await session.flush()
+    count = int(await session.scalar(
+        select(func.count()).where(ComplaintPhoto.complaint_id == complaint.id)) or 0)
+    if count >= MAX_PHOTOS:
+        raise BadRequest(f"A complaint has at most {MAX_PHOTOS} photos.", code="too_many_photos")
+    stored = await store.put(data, content_type, prefix=f"complaints/{complaint.tenant_code}")
+    photo = ComplaintPhoto(
+        complaint_id=complaint.id, position=count + 1, file_key=stored.key,
+        content_type=stored.content_type, size=stored.size, uploaded_by_user_id=principal.user_id,
+        created_at=utcnow(),
+    )
+    session.add(photo)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        await store.delete(stored.key)
+        raise Conflict("Another photo was added at the same moment; try again.",
+                       code="photo_conflict") from exc
+    return photo
+
+
+async def _check_department(session: AsyncSession, complaint: Complaint, user_id: int) -> None:
+    complaint_type = await session.get(ComplaintType, complaint.type_code)
+    assignee = await session.get(User, user_id)
+    if complaint_type is None or assignee is None or (
+        assignee.department != complaint_type.department_code
+    ):
+        department = complaint_type.department_code if complaint_type else "?"
+        raise BadRequest(
+            f"Assign this complaint to an employee of {department}.",
+            code="assignee_wrong_department", details={"department": department},
+        )
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+async def status_payload(session: AsyncSession, complaint: Complaint, *, action: str,
+                         previous: str | None, comment: str | None) -> dict[str, Any]:
+    """What notifiers need without another lookup: who to tell, in which language."""
+    citizen = await session.get(User, complaint.citizen_user_id)
+    assignee = (await session.get(User, complaint.assignee_user_id)
+                if complaint.assignee_user_id else None)
+    return {
+        "complaint_id": complaint.complaint_no,
+        "tenant_code": complaint.tenant_code,
+        "status": complaint.status,
+        "previous_status": previous,
+        "action": action,
+        "comment": (comment or "").strip() or None,
+        "citizen_user_id": complaint.citizen_user_id,
+        "citizen_phone": citizen.phone if citizen else None,
+        "citizen_locale": citizen.locale if citizen else None,
+        "assignee_user_id": complaint.assignee_user_id,
+        "assignee_phone": assignee.phone if assignee else None,
+        "assignee_locale": assignee.locale if assignee else None,
+        "type_code": complaint.type_code,
+        "rating": complaint.rating,
+        "sla_due_at": _iso(complaint.sla_due_at),
+    }
+
+
+async def on_pgr_move(session: AsyncSession, move: workflow.Move, _principal: Principal,
+                      comment: str | None) -> None:
+    """Workflow hook: mirror the state onto the complaint and emit its events."""
+    complaint = await session.scalar(
+        select(Complaint).where(Complaint.complaint_no == move.process.business_id))
+    if complaint is None:  # a PGR process without a complaint row (not ours to mirror)
+        return
+    if move.to_state == AT_LME and move.process.assignee_user_id is not None:
+        await _check_department(session, complaint, move.process.assignee_user_id)
+    complaint.status = move.to_state
+    complaint.assignee_user_id = move.process.assignee_user_id
+    complaint.updated_at = move.process.updated_at or utcnow()
+    if move.action == "REOPEN":
+        complaint.reopen_count += 1
+    await session.flush()
+    payload = await status_payload(session, complaint, action=move.action,
+                                   previous=move.from_state, comment=comment)
+    if move.from_state is None:
+        emit(session, "complaint.created", complaint.tenant_code, complaint.complaint_no,
+             {**payload, "source": complaint.source, "locality_id": complaint.locality_id})
+    emit(session, "complaint.status_changed", complaint.tenant_code, complaint.complaint_no,
+         payload)
+
+
+workflow.on_transition(PGR, on_pgr_move)

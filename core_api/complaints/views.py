@@ -1,0 +1,150 @@
+"""Turning complaint rows into answers: names in every locale, people, signed photo links."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core_api.auth.principal import Principal
+from core_api.complaints.catalog import names_of
+from core_api.complaints.models import Complaint, ComplaintPhoto, ComplaintType
+from core_api.complaints.schemas import (
+    ComplaintDetail,
+    ComplaintSummary,
+    HistoryOut,
+    LocalityOut,
+    PersonOut,
+    PhotoOut,
+    TypeRef,
+)
+from core_api.complaints.service import PGR
+from core_api.files.signing import signed_url
+from core_api.tenants.models import Boundary
+from core_api.users.models import User
+from core_api.workflow import service as workflow
+
+
+class Signer:
+    """Signed links for stored files, from the app's public URL and secret."""
+
+    def __init__(self, public_url: str, secret_key: str) -> None:
+        self.public_url = public_url
+        self.secret_key = secret_key
+
+    def __call__(self, key: str) -> str:
+        return signed_url(self.public_url, self.secret_key, key)
+
+
+def photo_out(photo: ComplaintPhoto, sign: Signer) -> PhotoOut:
+    return PhotoOut(key=photo.file_key, url=sign(photo.file_key),
+                    content_type=photo.content_type, size=photo.size,
+                    uploaded_at=photo.created_at)
+
+
+async def _types(session: AsyncSession, codes: Iterable[str]) -> dict[str, ComplaintType]:
+    rows = await session.scalars(select(ComplaintType).where(ComplaintType.code.in_(set(codes))))
+    return {row.code: row for row in rows}
+
+
+async def _localities(session: AsyncSession, ids: Iterable[int | None]) -> dict[int, Boundary]:
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    rows = await session.scalars(select(Boundary).where(Boundary.id.in_(wanted)))
+    return {row.id: row for row in rows}
+
+
+def _type_ref(complaint_type: ComplaintType) -> TypeRef:
+    return TypeRef(code=complaint_type.code, category_code=complaint_type.category_code,
+                   department_code=complaint_type.department_code,
+                   names=names_of(complaint_type))
+
+
+def _locality_out(locality: Boundary | None) -> LocalityOut | None:
+    if locality is None:
+        return None
+    return LocalityOut(id=locality.id, code=locality.code,
+                       names={"en": locality.name_en, "hi": locality.name_hi,
+                              **(locality.names or {})})
+
+
+def _summary_fields(complaint: Complaint, types: dict[str, ComplaintType],
+                    localities: dict[int, Boundary]) -> dict[str, Any]:
+    return {
+        "id": complaint.complaint_no,
+        "tenant_code": complaint.tenant_code,
+        "type": _type_ref(types[complaint.type_code]),
+        "status": complaint.status,
+        "locality": _locality_out(localities.get(complaint.locality_id or 0)),
+        "address": complaint.address,
+        "source": complaint.source,
+        "assignee_user_id": complaint.assignee_user_id,
+        "rating": complaint.rating,
+        "reopen_count": complaint.reopen_count,
+        "photo_count": len(complaint.photos),
+        "sla_due_at": complaint.sla_due_at,
+        "created_at": complaint.created_at,
+        "updated_at": complaint.updated_at,
+    }
+
+
+async def summaries(session: AsyncSession, complaints: list[Complaint]) -> list[ComplaintSummary]:
+    """List rows with type and locality names, in two queries."""
+    types = await _types(session, (c.type_code for c in complaints))
+    localities = await _localities(session, (c.locality_id for c in complaints))
+    return [ComplaintSummary(**_summary_fields(c, types, localities)) for c in complaints]
+
+
+def _person(user: User | None, viewer: Principal) -> PersonOut | None:
+    if user is None:
+        return None
+    # Citizens see staff names, never staff numbers; staff see everyone's numbers.
+    phone = user.phone if viewer.is_staff or user.id == viewer.user_id else None
+    return PersonOut(id=user.id, name=user.name, phone=phone)
+
+
+async def detail(session: AsyncSession, complaint: Complaint, viewer: Principal,
+                 sign: Signer) -> ComplaintDetail:
+    """The complaint with photos, workflow history (with names) and the viewer's actions."""
+    process = await workflow.load_process(session, PGR, complaint.complaint_no)
+    definition = await workflow.get_definition(session, PGR)
+    user_ids = {complaint.citizen_user_id, complaint.assignee_user_id}
+    for entry in process.history:
+        user_ids.update((entry.actor_user_id, entry.assignee_user_id))
+    users = {user.id: user for user in await session.scalars(
+        select(User).where(User.id.in_({i for i in user_ids if i is not None})))}
+    photo_keys = {photo.file_key for photo in complaint.photos}
+
+    def step_photos(documents: list[Any]) -> list[str]:
+        keys = [d.get("file_key") if isinstance(d, dict) else d for d in documents or []]
+        return [sign(key) for key in keys if key in photo_keys]
+
+    history = [
+        HistoryOut(
+            action=entry.action, from_state=entry.from_state, to_state=entry.to_state,
+            actor=_person(users.get(entry.actor_user_id or 0), viewer),
+            actor_role=entry.actor_role,
+            assignee=_person(users.get(entry.assignee_user_id or 0), viewer),
+            comment=entry.comment, photos=step_photos(entry.documents), at=entry.created_at,
+        )
+        for entry in process.history
+    ]
+    types = await _types(session, [complaint.type_code])
+    localities = await _localities(session, [complaint.locality_id])
+    citizen = _person(users.get(complaint.citizen_user_id), viewer)
+    assert citizen is not None
+    return ComplaintDetail(
+        **_summary_fields(complaint, types, localities),
+        description=complaint.description,
+        lat=complaint.lat,
+        lng=complaint.lng,
+        citizen=citizen,
+        assignee=_person(users.get(complaint.assignee_user_id or 0), viewer),
+        feedback=complaint.feedback,
+        photos=[photo_out(photo, sign) for photo in complaint.photos],
+        history=history,
+        actions=workflow.available_actions(definition, process, viewer),
+    )

@@ -1,0 +1,1 @@
+"""Payment intents, gateways (built-in sandbox, Razorpay), verified callbacks and receipts."""
