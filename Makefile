@@ -24,8 +24,9 @@ run: $(STAMP) ## migrate, load the demo data and serve on http://127.0.0.1:8000
 	$(BIN)/samvad seed --demo
 	$(BIN)/samvad serve
 
-test: $(STAMP) ## lint and run the whole test suite (PostgreSQL, SQLite, Redis)
+test: $(STAMP) ## lint, check the flows, run the whole suite (PostgreSQL, SQLite, Redis)
 	$(BIN)/ruff check .
+	$(BIN)/samvad flows check
 	$(BIN)/python -m pytest
 
 lint: $(STAMP) ## ruff and mypy

@@ -48,6 +48,9 @@ HELP_FLOW = "help"
 EMPLOYEE_FLOW = "employee_tasks"
 MAX_BACK = 5
 FUZZY_OPTION_SCORE = 82.0
+# SMS lists longer than this are shown in pages with a "More" option (3-segment budget).
+SMS_PAGE_SIZE = 6
+MORE = "_more"
 # NLU intents whose flow has another name.
 INTENT_FLOWS = {"view_receipts": "receipts", "request_certificate": "certificate_request",
                 "greet": MENU_FLOW}
@@ -201,6 +204,8 @@ class _TurnRunner:
         s = turn.session
         if not folded:
             return False
+        if folded.isdigit() and self._wants_digits(s, int(folded)):
+            return False  # "9" answers a number question or picks option 9; it is not "back"
         if folded in words(s.locale, "words.menu"):
             await self._goto(turn, f"@{self._home(s)}")
             return True
@@ -228,6 +233,15 @@ class _TurnRunner:
             turn.replies.append(Outgoing(translate(s.locale, "global.stopped")))
             return True
         return False
+
+    def _wants_digits(self, s: Session, number: int) -> bool:
+        """True when the current question takes this number as its answer."""
+        spec = self._step(s).input
+        if spec is None:
+            return False
+        if spec.type in ("number", "phone", "consumer_number", "date"):
+            return True
+        return spec.type == "choice" and 1 <= number <= len(s.shown)
 
     def _resume_prompt(self, s: Session) -> Outgoing:
         return Outgoing(
@@ -266,6 +280,9 @@ class _TurnRunner:
             value, error = await self._choose(turn, step, inbound)
             if turn.replies:  # the NLU moved the conversation elsewhere
                 return
+            if value == MORE:
+                turn.replies.append(self._prompt(s, step))
+                return
         else:
             parsed = parse(spec, inbound, s.locale)
             value, error = parsed.value, parsed.error
@@ -275,10 +292,12 @@ class _TurnRunner:
                 turn.replies.append(Outgoing(translate(s.locale, "global.too_many_tries")))
                 await self._goto(turn, f"@{self._home(s)}")
                 return
-            turn.replies.append(Outgoing(translate(s.locale, error)))
+            hint = spec.hint if spec.hint and error != "hint.pick_option" else error
+            turn.replies.append(Outgoing(translate(s.locale, hint)))
             turn.replies.append(self._prompt(s, step))
             return
         s.retries = 0
+        s.slots.pop("_page", None)
         if step.save:
             s.slots[step.save] = value
         s.back = [*s.back, [s.flow or "", s.step or ""]][-MAX_BACK:]
@@ -289,16 +308,24 @@ class _TurnRunner:
         spec = step.input
         assert spec is not None
         options = self._options(s, spec)
+        visible = self._page(s, options)
         ids = [o.id for o in options]
         if inbound.option_id and inbound.option_id in ids:
             return inbound.option_id, None
         text = (inbound.text or "").strip()
         digits = ascii_digits(text).rstrip(".) ")
+        chosen: str | None = inbound.option_id if inbound.option_id == MORE else None
         if digits.isdigit():
             index = int(digits) - 1
-            if 0 <= index < len(options):
-                return options[index].id, None
-            return None, "hint.pick_option"
+            if not 0 <= index < len(visible):
+                return None, "hint.pick_option"
+            chosen = visible[index].id
+        if chosen == MORE:
+            page = int(s.slots.get("_page", 0)) + 1
+            s.slots["_page"] = page if page * SMS_PAGE_SIZE < len(options) else 0
+            return MORE, None
+        if chosen is not None:
+            return chosen, None
         normal = normalize(text)
         for option in options:
             if normalize(option.label) == normal or option.id == normal:
@@ -459,15 +486,25 @@ class _TurnRunner:
                     description = self._value(s, spec.options_from.description, item) or None
                 options.append(Option(str(item[spec.options_from.id]), str(label),
                                       str(description) if description else None))
+        else:
+            options = []
+        # Fixed options follow the ones built from data ("Search by number", "Menu").
+        return options + [Option(o.id, translate(s.locale, o.label)) for o in spec.options
+                          if o.channels is None or channel in o.channels]
+
+    def _page(self, s: Session, options: list[Option]) -> list[Option]:
+        """The options shown now: all of them, or one SMS page plus "More"."""
+        if s.channel != "sms" or len(options) <= SMS_PAGE_SIZE + 1:
             return options
-        return [Option(o.id, translate(s.locale, o.label)) for o in spec.options
-                if o.channels is None or channel in o.channels]
+        start = int(s.slots.get("_page", 0)) * SMS_PAGE_SIZE
+        return [*options[start:start + SMS_PAGE_SIZE],
+                Option(MORE, translate(s.locale, "common.more"))]
 
     def _prompt(self, s: Session, step: StepDef) -> Outgoing:
         spec = step.input
         options: tuple[Option, ...] = ()
         if spec is not None and spec.type in ("choice", "yes_no"):
-            options = tuple(self._options(s, spec))
+            options = tuple(self._page(s, self._options(s, spec)))
             s.shown = [o.id for o in options]
         text = self._text(s, step.ask or "", step)
         return Outgoing(
@@ -518,7 +555,8 @@ class _TurnRunner:
         return re.sub(r"\{([a-zA-Z_][\w.]*)(?:\|(\w+))?\}", replace, expr)
 
     def _scope(self, s: Session) -> dict[str, Any]:
-        return {**s.slots, "name": s.name, "locale": s.locale, "lang": lang(s.locale)}
+        return {**s.slots, "name": s.name, "locale": s.locale, "lang": lang(s.locale),
+                "channel": s.channel}
 
 
 def _lookup(data: Any, path: str) -> Any:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from bot.engine import SMS_PAGE_SIZE
 from bot.flowspec import FLOWS_DIR, FlowDef, StepDef, expressions, load_flow
 from bot.i18n import available_locales, has_message, placeholders, translate
 from bot.messages import Option, Outgoing
@@ -23,7 +24,7 @@ ENGINE_MESSAGES = (
     "global.resume_continue", "global.resume_restart", "global.too_many_tries",
     "global.try_again", "hint.unsupported_media", "hint.empty", "hint.too_long",
     "hint.emoji_only", "hint.need_text", "hint.pick_option", "common.yes", "common.no",
-    "common.choose", "words.menu", "words.back", "words.help", "words.language",
+    "common.choose", "common.more", "words.menu", "words.back", "words.help", "words.language",
     "words.stop", "words.start", "words.skip", "words.yes", "words.no",
     "input.too_short", "input.too_long", "input.need_number", "input.number_out_of_range",
     "input.need_phone", "input.need_consumer_number", "input.need_date",
@@ -56,19 +57,35 @@ def _reachable(flow: FlowDef) -> set[str]:
     return seen
 
 
-def _sample_prompt(step: StepDef, locale: str) -> Outgoing:
-    """The longest form a prompt can take: fixed options, or 10 long placeholder rows."""
-    text = translate(locale, step.ask or "")
+PLACEHOLDER = "X" * 12  # a typical filled-in value (a complaint number is 21 characters)
+SAMPLE_ROW = "X" * 14  # a typical option label built from data
+
+
+def _filled(locale: str, msgid: str) -> str:
+    text = translate(locale, msgid)
     for name in placeholders(text):
-        text = text.replace("{" + name + "}", "X" * 12)
+        text = text.replace("{" + name + "}", PLACEHOLDER)
+    return text
+
+
+def _sample_prompt(step: StepDef, locale: str) -> Outgoing:
+    """A prompt as SMS would carry it: fixed options, or rows of typical length from data."""
     options: tuple[Option, ...] = ()
     spec = step.input
     if spec is not None and spec.type == "yes_no":
         options = (Option("yes", translate(locale, "common.yes")),
                    Option("no", translate(locale, "common.no")))
     elif spec is not None and spec.options:
-        options = tuple(Option(o.id, translate(locale, o.label)) for o in spec.options)
-    return Outgoing(text, options=options)
+        options = tuple(Option(o.id, translate(locale, o.label)) for o in spec.options
+                        if o.channels is None or "sms" in o.channels)
+    if spec is not None and spec.options_from is not None:
+        rows = spec.options_from.limit
+        if rows > SMS_PAGE_SIZE + 1:  # SMS shows a page and "More"
+            options += tuple(Option(f"row{i}", SAMPLE_ROW) for i in range(SMS_PAGE_SIZE))
+            options += (Option("more", translate(locale, "common.more")),)
+        else:
+            options += tuple(Option(f"row{i}", SAMPLE_ROW) for i in range(rows))
+    return Outgoing(_filled(locale, step.ask or ""), options=options)
 
 
 def check_flows(
@@ -120,12 +137,16 @@ def check_flows(
                 if not expressions(expr):
                     problems.append(Problem(flow.id, step_id,
                                             f"param {name} has no {{slot}} expression"))
-            if sms_segments is not None and step.ask:
+            if sms_segments is not None:
                 for locale in locales:
-                    segments = sms_segments(_sample_prompt(step, locale))
-                    if segments > sms_budget:
-                        problems.append(Problem(
-                            flow.id, step_id,
-                            f"SMS prompt in {locale} takes {segments} segments "
-                            f"(budget {sms_budget})"))
+                    samples = [_sample_prompt(step, locale)] if step.ask else []
+                    if step.say:
+                        samples += [Outgoing(_filled(locale, m)) for m in step.messages()]
+                    for sample in samples:
+                        segments = sms_segments(sample)
+                        if segments > sms_budget:
+                            problems.append(Problem(
+                                flow.id, step_id,
+                                f"SMS message in {locale} takes {segments} segments "
+                                f"(budget {sms_budget}): {sample.text[:40]!r}"))
     return flows, problems

@@ -74,6 +74,7 @@ class InputDef(_Strict):
     pattern: str | None = None  # consumer numbers
     optional: bool = False  # the citizen may answer "skip"
     nlu: Literal["intents", "complaint_types"] | None = None  # free text understood
+    hint: str | None = None  # message id shown for a wrong answer instead of the type's own
 
 
 class StepDef(_Strict):
@@ -138,6 +139,8 @@ class StepDef(_Strict):
             ids.extend(self.say)
         if self.input:
             ids.extend(option.label for option in self.input.options)
+            if self.input.hint:
+                ids.append(self.input.hint)
         return ids
 
 

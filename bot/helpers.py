@@ -5,10 +5,12 @@ A helper may return ``_next`` to choose the following step. Helpers do no I/O.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
 from bot.i18n import LOCALES
+from bot.inputs import ascii_digits
 from bot.session import Session
 
 Helper = Callable[[dict[str, Any], Session], dict[str, Any]]
@@ -27,4 +29,179 @@ def set_locale(slots: dict[str, Any], session: Session) -> dict[str, Any]:
     chosen = slots.get("chosen_locale")
     if chosen in LOCALES:
         session.locale = chosen
+    return {}
+
+
+# --- births and deaths certificates ---------------------------------------------------------
+
+_REGISTRATION_NUMBER = re.compile(r"([BD])([A-Z]{2,5})(\d{4})(\d{1,6})")
+
+
+@helper
+def normalize_registration_number(slots: dict[str, Any], session: Session) -> dict[str, Any]:
+    """``typed_number`` ("b ddn 2019 123") -> ``reg_number`` "B-DDN-2019-00123", or "" when
+    it is not a birth (B) or death (D) registration number."""
+    typed = re.sub(r"[^A-Z0-9]", "", ascii_digits(str(slots.get("typed_number") or "")).upper())
+    match = _REGISTRATION_NUMBER.fullmatch(typed)
+    if match is None:
+        return {"reg_number": ""}
+    kind, ulb, year, serial = match.groups()
+    return {"reg_number": f"{kind}-{ulb}-{year}-{serial.zfill(5)}"}
+
+
+@helper
+def certificate_match(slots: dict[str, Any], session: Session) -> dict[str, Any]:
+    """The record the citizen means (``picked`` among the search results, else the only
+    one) as ``match``. A single result is dropped from ``found`` to keep the session small;
+    several stay, so that "back" can show the choice again."""
+    results = (slots.get("found") or {}).get("results") or []
+    picked = slots.get("picked")
+    match = next((r for r in results if r.get("number") == picked), results[0] if results else None)
+    return {"match": match, "found": None} if len(results) <= 1 else {"match": match}
+
+
+# --- complaints (flow track_complaint) ------------------------------------------------------
+
+
+@helper
+def complaint_shown(slots: dict[str, Any], session: Session) -> dict[str, Any]:
+    """Once a complaint's details are shown only its ``stage`` (act/open/closed) is kept:
+    the details ``c`` and an earlier action's answers are dropped to keep the session small
+    (the complaint's number stays in ``complaint_id``)."""
+    details = slots.get("c") or {}
+    return {"stage": details.get("stage") or "open", "c": None, "done": None, "reason": None,
+            "feedback": None, "rating": None}
+
+
+# --- filing a complaint (flow file_complaint) -----------------------------------------------
+
+FILE_COMPLAINT = "file_complaint"
+# The list questions of file_complaint and the slot that holds each one's options.
+_COMPLAINT_LISTS = {"category": "cats", "subtype": "types", "city": "cities",
+                    "pick_place": "found", "pick_nlu_place": "found", "pick_area": "areas"}
+
+
+def _forget(slots: dict[str, Any], session: Session, *keys: str) -> None:
+    """Drop slots no longer needed (in place, so the session keeps no empty keys), and the
+    "back" entries of list questions whose options went with them: BACK then returns to the
+    last question that can still be shown, never to a question without options."""
+    for key in keys:
+        slots.pop(key, None)
+    session.back = [entry for entry in session.back
+                    if not (entry[0] == FILE_COMPLAINT and entry[1] in _COMPLAINT_LISTS
+                            and _COMPLAINT_LISTS[entry[1]] not in slots)]
+
+
+def _row(rows: Any, wanted: Any) -> dict[str, Any] | None:
+    """The option row (``{i: id, l: label}``) whose id is ``wanted`` (the engine gives ids
+    back as text)."""
+    return next((row for row in rows or [] if str(row.get("i")) == str(wanted)), None)
+
+
+@helper
+def complaint_types_loaded(slots: dict[str, Any], session: Session) -> dict[str, Any]:
+    """The types of the chosen category are at hand: the category list goes (the types
+    end in an "Other category" row instead)."""
+    _forget(slots, session, "cats", "category")
+    return {}
+
+
+@helper
+def complaint_take_type(slots: dict[str, Any], session: Session) -> dict[str, Any]:
+    """``type`` = ``{code, name}`` of the chosen subtype (or of a category's only one);
+    the category and type lists go."""
+    rows = slots.get("types") or []
+    row = _row(rows, slots.get("type_code")) or (rows[0] if len(rows) == 1 else None)
+    _forget(slots, session, "cats", "types", "category", "type_code", "nlu_complaint_type")
+    return {"type": {"code": row["i"], "name": row["l"]}} if row else {}
+
+
+@helper
+def complaint_take_pin(slots: dict[str, Any], session: Session) -> dict[str, Any]:
+    """The citizen confirmed the locality found at their pin: ``place`` and ``city``."""
+    at = slots.get("at") or {}
+    _forget(slots, session, "at", "cities", "found", "areas", "misses", "nlu_locality")
+    return {"place": {"id": at.get("id"), "name": at.get("name")}, "city": at.get("city")}
+
+
+@helper
+def complaint_pin_refused(slots: dict[str, Any], session: Session) -> dict[str, Any]:
+    """Not that locality: the pin's city stays, and the area name is asked for (with no
+    city known, the city question comes first)."""
+    city = (slots.get("at") or {}).get("city")
+    _forget(slots, session, "at", "pin", "city")
+    return {"city": city} if city else {}
+
+
+@helper
+def complaint_take_city(slots: dict[str, Any], session: Session) -> dict[str, Any]:
+    """``city`` = ``{code, name}`` of the chosen ULB (or of the only one). The city list
+    stays until the area is found, so that BACK from the area question shows it again."""
+    rows = (slots.get("cities") or {}).get("items") or []
+    row = _row(rows, slots.get("tenant")) or (rows[0] if len(rows) == 1 else None)
+    slots.pop("tenant", None)
+    return {"city": {"code": row["i"], "name": row["l"]}} if row else {}
+
+
+@helper
+def complaint_take_place(slots: dict[str, Any], session: Session) -> dict[str, Any]:
+    """``place`` = ``{id, name}`` of the locality picked from the "did you mean" rows or the
+    city's list; a match found in every city brings its ``city``. The lists go."""
+    picked = slots.get("place_id")
+    row = (_row((slots.get("found") or {}).get("items"), picked)
+           or _row((slots.get("areas") or {}).get("items"), picked))
+    _forget(slots, session, "found", "areas", "cities", "place_id", "place_text", "misses",
+            "nlu_locality", "pin")
+    if row is None:
+        return {}
+    updates: dict[str, Any] = {"place": {"id": row["i"], "name": row["l"]}}
+    if row.get("city"):
+        updates["city"] = row["city"]
+    return updates
+
+
+@helper
+def complaint_miss(slots: dict[str, Any], session: Session) -> dict[str, Any]:
+    """The typed area was not found (or none of the matches was it): ask again once, then
+    offer the city's areas as a list (the city list goes then: the session holds one list)."""
+    misses = int(slots.get("misses") or 0) + 1
+    _forget(slots, session, "found", "place_id", "place_text",
+            *(("cities",) if misses >= 2 else ()))
+    return {"misses": misses}
+
+
+@helper
+def complaint_photos(slots: dict[str, Any], session: Session) -> dict[str, Any]:
+    """Keep only the links of the photos sent (at most three); none when skipped."""
+    photos = slots.get("photos") or []
+    links = [str(p["url"]) for p in photos if isinstance(p, dict)
+             and str(p.get("url", "")).startswith(("https://", "http://"))]
+    return {"photos": links[:3]}
+
+
+COMPLAINT_BRIEF = 50  # characters of the description the summary repeats (SMS budget)
+
+
+@helper
+def complaint_summary(slots: dict[str, Any], session: Session) -> dict[str, Any]:
+    """What the summary shows of the description, in slots that exclude each other (so a
+    message can join them): ``description`` itself when short, else ``brief`` (its start)
+    with the whole text moved to ``long_text``, or ``dash`` when it was skipped."""
+    text = slots.pop("description", None)
+    _forget(slots, session, "long_text", "brief", "dash")
+    if not text:
+        return {"dash": "\u2014"}
+    if len(text) <= COMPLAINT_BRIEF:
+        return {"description": text}
+    cut = text[: COMPLAINT_BRIEF - 1]
+    if not text[len(cut)].isspace() and " " in cut:  # the cut is inside a word: drop it
+        cut = cut.rsplit(" ", 1)[0]
+    return {"long_text": text, "brief": cut.rstrip(" ,.;:-") + "\u2026"}
+
+
+@helper
+def complaint_where(slots: dict[str, Any], session: Session) -> dict[str, Any]:
+    """Before asking where the problem is: a place named in the request that was not
+    found (or not the right one) is forgotten."""
+    _forget(slots, session, "found", "nlu_locality", "place_id")
     return {}

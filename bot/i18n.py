@@ -132,8 +132,8 @@ def format_moment(value: datetime | str, locale: str | None) -> str:
     """A point in time in Asia/Kolkata (12 Apr 2019, 4:05 pm)."""
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return format_datetime(value.astimezone(TIMEZONE), format="medium", locale=babel_locale(locale),
-                           tzinfo=TIMEZONE)
+    return format_datetime(value.astimezone(TIMEZONE), format="d MMM y, h:mm a",
+                           locale=babel_locale(locale), tzinfo=TIMEZONE)
 
 
 _SCRIPTS = (

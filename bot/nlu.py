@@ -22,6 +22,8 @@ from rapidfuzz import fuzz
 KEYWORDS_FILE = Path(__file__).with_name("nlu_keywords.yaml")
 INTENT_THRESHOLD = 80.0
 TYPE_THRESHOLD = 84.0
+# Intents a named complaint type outweighs: "kachra nahi utha" is a complaint, not a "no".
+WEAK_INTENTS = frozenset({None, "file_complaint", "affirm", "deny", "greet"})
 
 _PUNCT = re.compile(r"[^\w\s]+", re.UNICODE)
 # "near rajpur road", "rajpur road ke paas", "राजपुर के पास", "in clement town"
@@ -76,14 +78,20 @@ def best_match(
     text: str, candidates: Iterable[tuple[str, Sequence[str]]]
 ) -> tuple[str | None, float]:
     """The candidate id whose phrases best match ``text`` (already normalised)."""
-    best_id, best_score = None, 0.0
+    best_id, best_score, best_len = None, 0.0, 0
     for candidate_id, phrases in candidates:
         for phrase in phrases:
             score = _score(text, phrase)
-            # Longer phrases are more specific: prefer them on ties.
-            if score > best_score or (score == best_score and score and best_id is None):
-                best_id, best_score = candidate_id, score
+            # Longer phrases are more specific: "my complaints" beats "complaint" on a tie.
+            if score > best_score or (score == best_score and score and len(phrase) > best_len):
+                best_id, best_score, best_len = candidate_id, score, len(phrase)
     return best_id, best_score
+
+
+# "near my house" names no place we can look up.
+_NOT_PLACES = frozenset({"my", "home", "house", "here", "me", "mere", "mera", "ghar", "yahan",
+                         "yaha", "idhar", "the", "our", "hamare", "घर", "मेरे", "यहाँ", "यहां",
+                         "हमारे", "इधर"})
 
 
 def locality_hint(text: str) -> str | None:
@@ -91,7 +99,9 @@ def locality_hint(text: str) -> str | None:
     for pattern in (_LOCALITY_AFTER, _LOCALITY_BEFORE):
         match = pattern.search(text)
         if match:
-            return match.group(1).strip() or None
+            place = match.group(1).strip()
+            if place and not set(place.split()) <= _NOT_PLACES:
+                return place
     return None
 
 
@@ -132,7 +142,7 @@ class KeywordMatcher:
             if place:
                 entities["locality"] = place
         intent, score = best_match(normal, intent_keywords().items())
-        if type_code and (intent in (None, "file_complaint") or score < type_score):
+        if type_code and (intent in WEAK_INTENTS or score < type_score):
             return Understanding("file_complaint", type_score / 100, entities)
         if intent and score >= INTENT_THRESHOLD:
             return Understanding(intent, score / 100, entities)

@@ -82,7 +82,7 @@ def notifications_for(event_id: str, topic: str, payload: dict[str, Any]) -> lis
                          amount=format_amount(payload.get("amount", "0"), locale),
                          bill=payload.get("bill_number", ""),
                          receipt=payload.get("receipt_number", ""))
-        link = payload.get("receipt_url")
+        link = payload.get("receipt_link")  # the signed PDF link (payments.service)
         media = (Media(link, "application/pdf", f"{payload.get('receipt_number', 'receipt')}.pdf"),
                  ) if link else ()
         return [Notification(phone, locale, "payment_receipt", Outgoing(text, media=media),

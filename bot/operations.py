@@ -4,10 +4,34 @@ so that only small values go into the session.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
+from urllib.parse import quote, urlsplit
 
-from bot.core_client import CallContext, CoreClient, Operation
+import httpx
+import structlog
+from babel.dates import format_datetime
+
+from bot.core_client import (
+    COMPLAINT_TYPES_PATH,
+    CallContext,
+    CoreClient,
+    Operation,
+    flatten_types,
+)
+from bot.engine import SMS_PAGE_SIZE, ServiceError
+from bot.i18n import (
+    SOURCE_LOCALE,
+    TIMEZONE,
+    available_locales,
+    format_amount,
+    has_message,
+    lang,
+    translate,
+)
+from bot.session import Session
 
 OPERATIONS: dict[str, Operation] = {}
 
@@ -53,3 +77,694 @@ async def update_profile(client: CoreClient, args: dict[str, Any], ctx: CallCont
     user = await client.request("PATCH", "/api/v1/citizens/me", ctx.phone, json=body)
     ctx.session.name = user.get("name")
     return {}
+
+
+# --- births and deaths certificates (flow certificate_request) ------------------------------
+
+TENANTS_PATH = "/api/v1/tenants"
+# A WhatsApp list holds ten rows; on SMS "9" and "0" are the global words back and menu.
+MAX_CITY_OPTIONS = {"whatsapp": 10, "sms": 8}
+OPEN_CERTIFICATE_STATES = ("PENDINGPAYMENT", "PENDINGAPPROVAL")
+
+
+def _short_tenant_name(tenant: dict[str, Any], locale: str | None) -> str:
+    """The ULB's short name in the citizen's language (English when it has none)."""
+    code = lang(locale)
+    english = tenant.get("short_en") or tenant.get("name_en") or tenant["code"]
+    if code == "en":
+        return english
+    if code == "hi":
+        return tenant.get("short_hi") or tenant.get("name_hi") or english
+    return (tenant.get("short_names") or {}).get(code) or english
+
+
+@operation("tenants")
+async def tenants(client: CoreClient, args: dict[str, Any], ctx: CallContext) -> Any:
+    """The ULBs as options ``[{code, label}]``, the citizen's home ULB first."""
+    rows = await client.reference("tenants", TENANTS_PATH) or []
+    ulbs = sorted((t for t in rows if t.get("level") == "ulb"),
+                  key=lambda t: t["code"] != ctx.session.tenant)
+    limit = MAX_CITY_OPTIONS.get(ctx.session.channel or "", 8)
+    return [{"code": t["code"], "label": _short_tenant_name(t, ctx.session.locale)}
+            for t in ulbs[:limit]]
+
+
+async def _tenants_of_number(client: CoreClient, number: str) -> list[str]:
+    """The ULBs whose id code a registration number carries (``B-DDN-2019-00123``: DDN)."""
+    parts = number.split("-")
+    if len(parts) < 2:
+        return []
+    rows = await client.reference("tenants", TENANTS_PATH) or []
+    return [t["code"] for t in rows
+            if t.get("level") == "ulb" and str(t.get("id_code", "")).upper() == parts[1]]
+
+
+def _kind_label(kind: str, locale: str | None) -> str:
+    return translate(locale, f"certificate_request.kind.{kind}")
+
+
+def _record(found: dict[str, Any], locale: str | None) -> dict[str, Any]:
+    """A (masked) registration, small: number, kind, name in the citizen's script, date
+    and a parent (spouse for a death); the option label adds the gender to tell twins apart."""
+    name = found.get("name_hi") if lang(locale) == "hi" else None
+    if found.get("kind") == "death":
+        parent = found.get("spouse_name") or found.get("father_name")
+    else:
+        parent = found.get("father_name") or found.get("mother_name")
+    name = name or found.get("name") or ""
+    gender_id = f"certificate_request.gender.{found.get('gender')}"
+    gender = translate(locale, gender_id) if has_message(gender_id, SOURCE_LOCALE) else ""
+    return {"number": found["registration_number"],
+            "kind_label": _kind_label(found["kind"], locale), "name": name,
+            "label": f"{name} ({gender})" if gender else name,  # SMS may show only this
+            "date": found["event_date"], "parent": parent or "-"}
+
+
+@operation("search_registration")
+async def search_registration(client: CoreClient, args: dict[str, Any], ctx: CallContext) -> Any:
+    """Find a birth/death record by its number (the ULB is read from the number) or by
+    tenant + kind + name + date + parent. Citizens get masked names; at most three."""
+    number = args.get("registration_number")
+    if number:
+        queries = [{"tenant": code, "registration_number": number}
+                   for code in await _tenants_of_number(client, number)]
+    else:
+        queries = [{"tenant": args["tenant"], "kind": args["kind"], "name": args["name"],
+                    "date_of_event": args["date"], "parent_name": args["parent"]}]
+    results: list[dict[str, Any]] = []
+    for params in queries:
+        answer = await client.request("GET", "/api/v1/registrations/search", ctx.phone,
+                                      params=params)
+        results.extend((answer or {}).get("results", []))
+    results = results[:3]
+    return {"count": len(results),
+            "results": [_record(r, ctx.session.locale) for r in results]}
+
+
+def _certificate_request(row: dict[str, Any]) -> dict[str, Any]:
+    """What the flow shows of a request: status, fee bill, and once issued the PDF."""
+    pdf = []
+    if row.get("download_url"):
+        pdf = [{"url": row["download_url"], "content_type": "application/pdf",
+                "filename": f"{row.get('certificate_number') or row['request_number']}.pdf"}]
+    return {"number": row["request_number"], "status": row["status"], "fee": row["fee"],
+            "bill": row.get("fee_bill_number") or "", "comment": row.get("status_comment") or "",
+            "certificate": row.get("certificate_number") or "", "pdf": pdf,
+            "verify": row.get("verify_url") or ""}
+
+
+@operation("create_certificate_request")
+async def create_certificate_request(
+    client: CoreClient, args: dict[str, Any], ctx: CallContext
+) -> Any:
+    """Apply for copies of a certificate. An open request for the same record is returned
+    instead of a second one (``new: no``)."""
+    copies = max(1, min(5, int(float(args.get("copies") or 1))))
+    number = str(args["registration_number"])
+    body = {"registration_number": number, "copies": copies}
+    try:
+        row = await client.request("POST", "/api/v1/certificate-requests", ctx.phone, json=body)
+    except ServiceError as exc:
+        if exc.code != "request_open":
+            raise
+        rows = await client.request("GET", "/api/v1/certificate-requests", ctx.phone,
+                                    params={"limit": 50}) or []
+        row = next((r for r in rows if r["registration_number"] == number
+                    and r["status"] in OPEN_CERTIFICATE_STATES), None)
+        if row is None:
+            raise
+        return {**_certificate_request(row), "new": "no"}
+    return {**_certificate_request(row), "new": "yes"}
+
+
+@operation("my_certificate_requests")
+async def my_certificate_requests(
+    client: CoreClient, args: dict[str, Any], ctx: CallContext
+) -> Any:
+    """The citizen's latest three requests as options: ``{count, items: [{number, label,
+    name}]}`` with a short "Birth: fee due" label in the citizen's language."""
+    locale = ctx.session.locale
+    rows = await client.request("GET", "/api/v1/certificate-requests", ctx.phone,
+                                params={"limit": 3}) or []
+    items = []
+    for row in rows:
+        status_id = f"certificate_request.status.{row['status']}"
+        status = translate(locale, status_id) if has_message(status_id, SOURCE_LOCALE) else (
+            row["status"].lower())
+        name = row.get("name_hi") if lang(locale) == "hi" else None
+        items.append({"number": row["request_number"],
+                      "label": f"{_kind_label(row['kind'], locale)}: {status}",
+                      "name": name or row.get("name") or ""})
+    return {"count": len(items), "items": items}
+
+
+@operation("get_certificate_request")
+async def get_certificate_request(
+    client: CoreClient, args: dict[str, Any], ctx: CallContext
+) -> Any:
+    """One of the citizen's requests with its status and, once issued, the PDF link."""
+    number = quote(str(args["number"]), safe="")
+    row = await client.request("GET", f"/api/v1/certificate-requests/{number}", ctx.phone)
+    return _certificate_request(row)
+
+
+# --- receipts (flow receipts) ---------------------------------------------------------------
+
+MAX_RECEIPTS = {"whatsapp": 5, "sms": 3}  # an SMS list must fit three segments in Hindi
+
+
+def _service_name(receipt: dict[str, Any], locale: str | None) -> str:
+    """A short bill-type name from the catalogs, else the API's name."""
+    msgid = f"receipts.service.{receipt.get('service')}"
+    if has_message(msgid, SOURCE_LOCALE):
+        return translate(locale, msgid)
+    if lang(locale) == "hi" and receipt.get("service_name_hi"):
+        return receipt["service_name_hi"]
+    return receipt.get("service_name_en") or str(receipt.get("service", ""))
+
+
+def _receipt_pdf(receipt: dict[str, Any]) -> list[dict[str, str]]:
+    if not receipt.get("pdf_url"):
+        return []
+    return [{"url": receipt["pdf_url"], "content_type": "application/pdf",
+             "filename": f"{receipt['receipt_number']}.pdf"}]
+
+
+@operation("list_receipts")
+async def list_receipts(client: CoreClient, args: dict[str, Any], ctx: CallContext) -> Any:
+    """The citizen's latest receipts, newest first: ``{count, items: [{number, label,
+    paid_at}]}``; the label ("₹3,140.00 · Property tax") reads well even without the rest."""
+    locale = ctx.session.locale
+    limit = MAX_RECEIPTS.get(ctx.session.channel or "", 3)
+    rows = await client.request("GET", "/api/v1/receipts", ctx.phone,
+                                params={"limit": limit}) or []
+    items = [{"number": r["receipt_number"],
+              "label": f"{format_amount(r['amount'], locale)} · {_service_name(r, locale)}",
+              "paid_at": r["issued_at"]} for r in rows]
+    return {"count": len(items), "items": items}
+
+
+@operation("get_receipt")
+async def get_receipt(client: CoreClient, args: dict[str, Any], ctx: CallContext) -> Any:
+    """One receipt with its signed PDF link (``pdf`` is a media list for ``say`` steps)."""
+    number = quote(str(args["number"]), safe="")
+    row = await client.request("GET", f"/api/v1/receipts/{number}", ctx.phone)
+    return {"number": row["receipt_number"], "service": _service_name(row, ctx.session.locale),
+            "amount": row["amount"], "paid_at": row["issued_at"], "pdf": _receipt_pdf(row)}
+
+
+# --- bills (flow pay_bill) ------------------------------------------------------------------
+
+MAX_BILL_OPTIONS = 5  # own unpaid bills offered; one more row searches by consumer number
+BILL_LABEL_MAX = 24  # a WhatsApp list row title
+
+
+def _in_each_locale(text: Callable[[str], str]) -> dict[str, str]:
+    """``{"en": .., "hi": ..}`` for every locale with a catalog, for the ``name`` filter:
+    a language switch mid-flow still reads right."""
+    return {lang(locale): text(locale) for locale in available_locales() or (SOURCE_LOCALE,)}
+
+
+def _bill_type(bill: dict[str, Any], form: str, locale: str) -> str:
+    """The bill type from the catalogs (``short`` for labels, ``type`` in full), else the
+    API's own name."""
+    msgid = f"pay_bill.{form}.{bill.get('service')}"
+    if has_message(msgid, SOURCE_LOCALE):
+        return translate(locale, msgid)
+    if lang(locale) == "hi" and bill.get("service_name_hi"):
+        return str(bill["service_name_hi"])
+    return str(bill.get("service_name_en") or bill.get("service") or "")
+
+
+def _bill_label(bill: dict[str, Any], locale: str) -> str:
+    """"Water ₹1,236.50": the amount always whole (whole rupees drop their ".00" when
+    room is short), the type shortened when it must be."""
+    amount = format_amount(bill["total"], locale)
+    kind = _bill_type(bill, "short", locale)
+    if len(kind) + 1 + len(amount) > BILL_LABEL_MAX and amount.endswith(".00"):
+        amount = amount[:-3]
+    room = BILL_LABEL_MAX - len(amount) - 1
+    if len(kind) > room:
+        kind = kind[: max(room - 1, 1)].rstrip() + "…"
+    return f"{kind} {amount}"
+
+
+def _bill_option(bill: dict[str, Any], locale: str) -> dict[str, Any]:
+    """A list row: id, label ``l`` and due date ``d`` (short keys: up to six rows live in
+    the session while the citizen chooses)."""
+    return {"id": bill["bill_number"], "l": _bill_label(bill, locale), "d": bill["due_date"]}
+
+
+@operation("unpaid_bills")
+async def unpaid_bills(client: CoreClient, args: dict[str, Any], ctx: CallContext) -> Any:
+    """The citizen's unpaid bills (most urgent first) as options, plus a last row to search
+    by consumer number: ``{n, bills: [{id, l: "Water ₹1,236.50", d: due date}]}``."""
+    rows = await client.request("GET", "/api/v1/bills", ctx.phone,
+                                params={"status": "ACTIVE", "limit": MAX_BILL_OPTIONS}) or []
+    locale = ctx.session.locale or SOURCE_LOCALE
+    options = [_bill_option(bill, locale) for bill in rows[:MAX_BILL_OPTIONS]]
+    options.append({"id": "another", "l": translate(locale, "pay_bill.another")})
+    return {"n": len(rows), "bills": options}
+
+
+@operation("find_bills")
+async def find_bills(client: CoreClient, args: dict[str, Any], ctx: CallContext) -> Any:
+    """Bills with this exact consumer or property number. ``status``: ``none`` (no bill),
+    ``paid`` (all paid), ``limited`` (too many lookups), ``one`` (``id`` of the unpaid
+    bill) or ``many`` (``bills`` as options)."""
+    params = {"consumer_number": str(args["consumer_number"])}
+    if args.get("service"):
+        params["service"] = str(args["service"])
+    try:
+        rows = await client.request("GET", "/api/v1/bills/search", ctx.phone,
+                                    params=params) or []
+    except ServiceError as exc:
+        if exc.code == "too_many_lookups":
+            return {"status": "limited"}
+        raise
+    unpaid = [bill for bill in rows if bill.get("status") == "ACTIVE"]
+    if not rows:
+        return {"status": "none"}
+    if not unpaid:
+        return {"status": "paid"}
+    if len(unpaid) == 1:
+        return {"status": "one", "id": unpaid[0]["bill_number"]}
+    locale = ctx.session.locale or SOURCE_LOCALE
+    return {"status": "many", "bills": [_bill_option(bill, locale) for bill in unpaid]}
+
+
+@operation("bill_details")
+async def bill_details(client: CoreClient, args: dict[str, Any], ctx: CallContext) -> Any:
+    """One bill as the summary shows it. Someone else's bill needs ``consumer_number`` and
+    comes with the owner's name masked by the API."""
+    number = quote(str(args["bill_number"]), safe="")
+    params = {"consumer_number": str(args["consumer_number"])} if args.get(
+        "consumer_number") else None
+    bill = await client.request("GET", f"/api/v1/bills/{number}", ctx.phone, params=params)
+    return {"no": bill["bill_number"], "cn": bill["consumer_number"],
+            "type": _bill_type(bill, "type", ctx.session.locale or SOURCE_LOCALE),
+            "owner": bill["owner_name"], "from": bill["period_from"], "to": bill["period_to"],
+            "total": bill["total"], "due": bill["due_date"], "status": bill["status"]}
+
+
+def _until(moment: str) -> dict[str, str]:
+    """"24 Nov 2026, 5:42 pm" in Asia/Kolkata, per locale (the ``moment`` filter shows
+    seconds, which a payment deadline does not need)."""
+    when = datetime.fromisoformat(moment)
+    return _in_each_locale(lambda locale: format_datetime(
+        when, "d MMM y, h:mm a", tzinfo=TIMEZONE, locale=locale))
+
+
+@operation("start_payment")
+async def start_payment(client: CoreClient, args: dict[str, Any], ctx: CallContext) -> Any:
+    """Open (or reopen) the bill's payment: ``{status: ok, url, upi, upi_mode, media,
+    amount, expires}``. ``upi_mode`` is ``qr`` on WhatsApp (``media`` holds the QR image),
+    ``link`` elsewhere, ``none`` without a UPI payee. ``status`` is ``paid`` or ``closed``
+    (cancelled bill, no online payment here) instead when there is nothing to pay online."""
+    body = {"consumer_number": str(args["consumer_number"])} if args.get(
+        "consumer_number") else None
+    number = quote(str(args["bill_number"]), safe="")
+    try:
+        intent = await client.request("POST", f"/api/v1/bills/{number}/payment-intents",
+                                      ctx.phone, json=body)
+    except ServiceError as exc:
+        if exc.code == "bill_paid":
+            return {"status": "paid"}
+        if exc.code in ("bill_cancelled", "payments_unavailable"):
+            return {"status": "closed"}
+        raise
+    upi, qr = intent.get("upi_link") or "", intent.get("upi_qr_url")
+    on_whatsapp = ctx.session.channel == "whatsapp"
+    media = [{"url": qr, "content_type": "image/png", "filename": "upi-qr.png"}] if (
+        upi and qr and on_whatsapp) else []
+    return {"status": "ok", "url": intent["payment_url"], "upi": upi,
+            "upi_mode": "qr" if media else "link" if upi else "none", "media": media,
+            "amount": intent["amount"], "expires": _until(intent["expires_at"])}
+
+
+# --- complaints (flow track_complaint) ------------------------------------------------------
+
+MAX_TRACKED = 3  # latest complaints offered
+COMPLAINT_LABEL_MAX = 24  # a WhatsApp list row title
+COMPLAINT_NOTE_MAX = 80  # the latest staff note, shortened for chat and SMS
+CITIZEN_COMPLAINT_ACTIONS = ("RATE", "REOPEN")
+CLOSED_COMPLAINT_STATES = ("CLOSEDAFTERRESOLUTION", "CLOSEDAFTERREJECTION")
+
+
+def _local_name(names: dict[str, str] | None, locale: str | None) -> str:
+    """A names dict (``{"en": .., "hi": ..}``) in the citizen's language, else English."""
+    names = names or {}
+    return names.get(lang(locale)) or names.get("en") or next(iter(names.values()), "")
+
+
+def _status_name(status: str, form: str, locale: str | None) -> str:
+    """A PGR state in words: ``form`` ``short`` (option labels) or ``status`` (details)."""
+    msgid = f"track_complaint.{form}.{status}"
+    return translate(locale, msgid) if has_message(msgid, SOURCE_LOCALE) else status
+
+
+def _shorten(text: str, room: int) -> str:
+    """``text`` within ``room`` characters, cut at a word where possible, with "…"."""
+    if len(text) <= room:
+        return text
+    cut = text[: max(room - 1, 1)]
+    if not text[len(cut)].isspace() and " " in cut.strip():  # the cut is inside a word
+        whole_words = cut.rsplit(" ", 1)[0]
+        if len(whole_words) * 2 >= len(cut):  # cut at a word unless that loses too much
+            cut = whole_words
+    return cut.rstrip(" ,.-") + "…"
+
+
+def _complaint_label(row: dict[str, Any], locale: str,
+                     categories: dict[str, dict[str, str]]) -> str:
+    """"Damaged road: Resolved": the status always whole; the type when it fits, else its
+    category ("Streetlights: Reassigning"), else the type shortened ("Mosquito…:")."""
+    status = _status_name(row["status"], "short", locale)
+    room = COMPLAINT_LABEL_MAX - len(status) - 2
+    kind = _local_name(row["type"]["names"], locale)
+    category = _local_name(categories.get(row["type"].get("category_code", "")), locale)
+    if len(kind) > room and category and len(category) <= room:
+        kind = category
+    return f"{_shorten(kind, room)}: {status}"
+
+
+@operation("my_complaints")
+async def my_complaints(client: CoreClient, args: dict[str, Any], ctx: CallContext) -> Any:
+    """The citizen's latest complaints, newest first, as options: ``{count, items: [{id,
+    label: {en, hi}, filed}]}`` (``filed`` is the ISO date it was filed)."""
+    page = await client.request("GET", "/api/v1/complaints", ctx.phone,
+                                params={"limit": MAX_TRACKED}) or {}
+    rows = page.get("items", [])[:MAX_TRACKED]
+    catalogue = await client.reference("complaint_types", COMPLAINT_TYPES_PATH) or []
+    categories = {c["code"]: c.get("names") or {} for c in catalogue}
+    items = [{"id": row["id"],
+              "label": _in_each_locale(
+                  lambda locale, row=row: _complaint_label(row, locale, categories)),
+              "filed": str(row["created_at"])[:10]} for row in rows]
+    return {"count": len(items), "items": items}
+
+
+def _latest_note(history: list[dict[str, Any]]) -> str:
+    """The newest comment in the complaint's history (a staff note or a reason), short."""
+    for entry in reversed(history or []):
+        comment = " ".join(str(entry.get("comment") or "").split())
+        if comment:
+            return _shorten(comment, COMPLAINT_NOTE_MAX)
+    return ""
+
+
+def _complaint_stage(row: dict[str, Any]) -> str:
+    if set(CITIZEN_COMPLAINT_ACTIONS) & set(row.get("actions") or []):
+        return "act"
+    return "closed" if row["status"] in CLOSED_COMPLAINT_STATES else "open"
+
+
+@operation("complaint_details")
+async def complaint_details(client: CoreClient, args: dict[str, Any], ctx: CallContext) -> Any:
+    """One of the citizen's complaints as the flow shows it, in the citizen's language:
+    ``{id, type, place, status, filed, due, note, stage}``; ``stage`` is ``act`` when the
+    citizen may rate or reopen it now (resolved or rejected), ``closed`` once it is closed,
+    else ``open``."""
+    locale = ctx.session.locale
+    number = quote(str(args["id"]), safe="")
+    row = await client.request("GET", f"/api/v1/complaints/{number}", ctx.phone)
+    locality = row.get("locality") or {}
+    place = _local_name(locality.get("names"), locale) if locality else ""
+    return {"id": row["id"], "type": _local_name(row["type"]["names"], locale),
+            "place": place or row.get("address") or "-",
+            "status": _status_name(row["status"], "status", locale),
+            "filed": row["created_at"], "due": row["sla_due_at"],
+            "note": _latest_note(row.get("history") or []),
+            "stage": _complaint_stage(row)}
+
+
+@operation("complaint_action")
+async def complaint_action(client: CoreClient, args: dict[str, Any], ctx: CallContext) -> Any:
+    """The citizen reopens (``comment``: the reason) or rates (``rating`` 1-5, ``comment``:
+    feedback) a complaint: ``{done: yes, status, due}``. A refusal (the complaint moved on
+    meanwhile: ``invalid_action``, ``action_forbidden``) is ``{done: no, code}``; an API
+    that is down raises, so the engine says "try again" and asks the last question again."""
+    action = str(args["action"]).upper()
+    if action not in CITIZEN_COMPLAINT_ACTIONS:
+        raise ServiceError("invalid_action", f"citizens may not {action}", 400)
+    body: dict[str, Any] = {"action": action}
+    comment = " ".join(str(args.get("comment") or "").split())
+    if comment:
+        body["comment"] = comment
+    if action == "RATE":
+        body["rating"] = max(1, min(5, int(float(args["rating"]))))
+    number = quote(str(args["id"]), safe="")
+    try:
+        row = await client.request("POST", f"/api/v1/complaints/{number}/actions", ctx.phone,
+                                   json=body)
+    except ServiceError as exc:
+        if exc.retryable:
+            raise
+        return {"done": "no", "code": exc.code}
+    return {"done": "yes", "status": row["status"], "due": row["sla_due_at"]}
+
+
+# --- filing a complaint (flow file_complaint) -----------------------------------------------
+
+# Rows of one list question, "More" included: a WhatsApp list holds ten; an SMS shows what
+# the engine would show as one page (longer lists are paged here, so that the session
+# holds one page, not the whole list).
+WHATSAPP_LIST_ROWS = 10
+SMS_LIST_ROWS = SMS_PAGE_SIZE + 1
+PLACE_MATCHES = 5  # "did you mean" rows; one more says "None of these"
+PLACE_MIN_SCORE = 70.0  # weaker locality matches are not worth offering
+PLACE_SCORE_SPREAD = 20.0  # nor those much weaker than the best one
+PHOTO_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
+MAX_PHOTO_BYTES = 5 * 1024 * 1024  # what the core API accepts
+MAX_COMPLAINT_PHOTOS = 3
+PHOTO_TIMEOUT = httpx.Timeout(8.0, connect=3.0)
+PHOTOS_DEADLINE_S = 15.0  # every download of one turn together: the session lock lasts 30 s
+
+_complaint_log = structlog.get_logger("bot.file_complaint")
+
+
+class MediaError(Exception):
+    """A photo the citizen sent could not be fetched (or is not a photo we can keep)."""
+
+
+def _place_name(boundary: dict[str, Any], locale: str | None) -> str:
+    """A locality's name in the citizen's language (English when it has none)."""
+    return _local_name({"en": boundary.get("name_en", ""), "hi": boundary.get("name_hi", ""),
+                        **(boundary.get("names") or {})}, locale)
+
+
+def _list_rows(session: Session) -> int:
+    return WHATSAPP_LIST_ROWS if session.channel == "whatsapp" else SMS_LIST_ROWS
+
+
+def _paged(rows: list[dict[str, Any]], after: Any, more: str,
+           session: Session) -> dict[str, Any]:
+    """One page of options ``{p, items}`` for the session's channel. With more rows than
+    fit, every page ends in a "More" row (id ``more``, label message ``more``) and the page
+    after the last is the first again; ``after`` is the page shown before (none: the first)."""
+    limit = _list_rows(session)
+    if len(rows) <= limit:
+        return {"p": 1, "items": rows}
+    size = limit - 1
+    pages = -(-len(rows) // size)
+    try:
+        page = int(after) % pages + 1
+    except (TypeError, ValueError):
+        page = 1
+    items = [*rows[(page - 1) * size: page * size],
+             {"i": "more", "l": translate(session.locale, more)}]
+    return {"p": page, "items": items}
+
+
+async def _complaint_catalogue(client: CoreClient) -> list[dict[str, Any]]:
+    return await client.reference("complaint_types", COMPLAINT_TYPES_PATH) or []
+
+
+@operation("complaint_categories")
+async def complaint_categories(client: CoreClient, args: dict[str, Any],
+                               ctx: CallContext) -> Any:
+    """A page of complaint categories as options: ``{p, items: [{i, l}]}``. ``after``
+    is the page shown before; the "More categories" row wraps round to the first page."""
+    locale = ctx.session.locale
+    rows = [{"i": c["code"], "l": _local_name(c.get("names"), locale) or c["code"]}
+            for c in await _complaint_catalogue(client) if c.get("types")]
+    return _paged(rows, args.get("after"), "file_complaint.more_categories", ctx.session)
+
+
+@operation("complaint_subtypes")
+async def complaint_subtypes(client: CoreClient, args: dict[str, Any], ctx: CallContext) -> Any:
+    """The complaint types of ``category`` as options ``[{i, l}]``; with a choice to make,
+    a last row "Other category" (id ``other``) leads back to the categories."""
+    locale = ctx.session.locale
+    category = next((c for c in await _complaint_catalogue(client)
+                     if c["code"] == args.get("category")), None)
+    if category is None:
+        raise ServiceError("unknown_category", str(args.get("category")), 400)
+    rows = [{"i": t["code"], "l": _local_name(t.get("names"), locale) or t["code"]}
+            for t in category.get("types", [])][: _list_rows(ctx.session) - 1]
+    if len(rows) > 1:
+        rows.append({"i": "other", "l": translate(locale, "file_complaint.other_category")})
+    return rows
+
+
+@operation("complaint_type")
+async def complaint_type(client: CoreClient, args: dict[str, Any], ctx: CallContext) -> Any:
+    """One complaint type by its code (e.g. understood from free text): ``{code, name}``."""
+    for row in flatten_types(await _complaint_catalogue(client)):
+        if row["code"] == args.get("code"):
+            return {"code": row["code"],
+                    "name": _local_name(row.get("names"), ctx.session.locale) or row["code"]}
+    raise ServiceError("unknown_complaint_type", str(args.get("code")), 400)
+
+
+@operation("complaint_locate")
+async def complaint_locate(client: CoreClient, args: dict[str, Any], ctx: CallContext) -> Any:
+    """The locality at a map pin: ``{found: yes, id, name, city: {code, name}}``, or
+    ``{found: no}`` when the pin is outside the area we serve."""
+    found = await client.request("GET", "/api/v1/localities/at", ctx.phone,
+                                 params={"lat": args["lat"], "lng": args["lng"]},
+                                 not_found_ok=True)
+    if found is None:
+        return {"found": "no"}
+    locality, tenant, locale = found["locality"], found["tenant"], ctx.session.locale
+    return {"found": "yes", "id": locality["id"], "name": _place_name(locality, locale),
+            "city": {"code": tenant["code"], "name": _short_tenant_name(tenant, locale)}}
+
+
+@operation("complaint_cities")
+async def complaint_cities(client: CoreClient, args: dict[str, Any], ctx: CallContext) -> Any:
+    """A page of the ULBs as options ``{p, items: [{i, l}]}``, the citizen's home ULB first;
+    ``after`` is the page shown before ("More cities" wraps round)."""
+    rows = await client.reference("tenants", TENANTS_PATH) or []
+    ulbs = sorted((t for t in rows if t.get("level") == "ulb"),
+                  key=lambda t: t["code"] != ctx.session.tenant)
+    options = [{"i": t["code"], "l": _short_tenant_name(t, ctx.session.locale)} for t in ulbs]
+    return _paged(options, args.get("after"), "file_complaint.more_cities", ctx.session)
+
+
+@operation("complaint_find_places")
+async def complaint_find_places(client: CoreClient, args: dict[str, Any],
+                                ctx: CallContext) -> Any:
+    """Localities named like ``q`` in the city ``tenant`` (or, without one, in every city):
+    ``{n, items: [{i, l, city?}]}`` with up to five good matches best first (close to
+    the best one), then a "None of these" row (id ``none``). Matches from every city carry
+    their ``city`` (``{code, name}``)."""
+    query = " ".join(str(args.get("q") or "").split())[:100]
+    tenant = args.get("tenant") or None
+    params: dict[str, Any] = {"q": query, "limit": PLACE_MATCHES}
+    if tenant:
+        params["tenant"] = tenant
+    rows = await client.request("GET", "/api/v1/localities/search", ctx.phone,
+                                params=params) if query else []
+    cities = {} if tenant else {t["code"]: t for t in
+                                await client.reference("tenants", TENANTS_PATH) or []}
+    locale = ctx.session.locale
+    rows = rows or []
+    floor = max(PLACE_MIN_SCORE, (rows[0]["score"] if rows else 0) - PLACE_SCORE_SPREAD)
+    items: list[dict[str, Any]] = []
+    for row in rows:
+        if row["score"] < floor:
+            continue
+        locality = row["locality"]
+        item: dict[str, Any] = {"i": locality["id"], "l": _place_name(locality, locale)}
+        if not tenant:
+            code = locality["tenant_code"]
+            item["city"] = {"code": code,
+                            "name": _short_tenant_name(cities.get(code) or {"code": code},
+                                                       locale)}
+        items.append(item)
+    count = len(items)
+    if items:
+        items.append({"i": "none", "l": translate(locale, "file_complaint.none_of_these")})
+    return {"n": count, "items": items}
+
+
+@operation("complaint_areas")
+async def complaint_areas(client: CoreClient, args: dict[str, Any], ctx: CallContext) -> Any:
+    """A page of the city's localities in alphabetical order: ``{p, items: [{i, l}]}``;
+    ``after`` is the page shown before ("More areas" wraps round)."""
+    code = quote(str(args["tenant"]), safe="")
+    rows = await client.reference(f"localities:{code}",
+                                  f"/api/v1/tenants/{code}/boundaries?kind=locality") or []
+    locale = ctx.session.locale
+    options = [{"i": b["id"], "l": _place_name(b, locale)}
+               for b in sorted(rows, key=lambda b: str(b.get("name_en", "")))]
+    return _paged(options, args.get("after"), "file_complaint.more_areas", ctx.session)
+
+
+@operation("complaint_file")
+async def complaint_file(client: CoreClient, args: dict[str, Any], ctx: CallContext) -> Any:
+    """File the complaint for the citizen: ``{id, due}`` (its number and the SLA due date).
+    ``lat``/``lng`` (a pin) are kept with it when the citizen sent one."""
+    channel = ctx.session.channel
+    body: dict[str, Any] = {"type_code": str(args["type"]), "locality_id": int(args["locality"]),
+                            "source": channel if channel in ("whatsapp", "sms") else "whatsapp"}
+    if args.get("lat") is not None and args.get("lng") is not None:
+        body["lat"], body["lng"] = float(args["lat"]), float(args["lng"])
+    description = str(args.get("description") or "").strip()
+    if description:
+        body["description"] = description[:500]
+    row = await client.request("POST", "/api/v1/complaints", ctx.phone, json=body)
+    return {"id": row["id"], "due": row["sla_due_at"]}
+
+
+async def fetch_media(url: str) -> tuple[bytes, str]:
+    """Download one photo a citizen sent: an http(s) link to a JPEG, PNG or WebP image of at
+    most 5 MB. Raises ``MediaError`` (or an ``httpx.HTTPError``) otherwise."""
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise MediaError("not an http(s) link")
+    async with (httpx.AsyncClient(timeout=PHOTO_TIMEOUT, follow_redirects=True) as http,
+                http.stream("GET", url) as response):
+        if response.status_code != 200:
+            raise MediaError(f"HTTP {response.status_code}")
+        content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type not in PHOTO_TYPES:
+            raise MediaError(f"not a photo: {content_type or 'no type'}")
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_PHOTO_BYTES:
+            raise MediaError("too large")
+        data = bytearray()
+        async for chunk in response.aiter_bytes():
+            data += chunk
+            if len(data) > MAX_PHOTO_BYTES:
+                raise MediaError("too large")
+    return bytes(data), content_type
+
+
+async def _upload_photo(client: CoreClient, complaint_id: str, phone: str, data: bytes,
+                        content_type: str) -> bool:
+    """POST one photo (multipart) to the complaint; False when the API refuses it."""
+    headers = {"Authorization": f"Bearer {client.service_token}", "X-On-Behalf-Of": phone}
+    name = f"photo.{PHOTO_TYPES[content_type]}"
+    response = await client.http.post(
+        f"/api/v1/complaints/{quote(complaint_id, safe='')}/photos", headers=headers,
+        files={"file": (name, data, content_type)})
+    return response.status_code == 201
+
+
+@operation("complaint_attach_photos")
+async def complaint_attach_photos(client: CoreClient, args: dict[str, Any],
+                                  ctx: CallContext) -> Any:
+    """Fetch the photos the citizen sent (``photos``: links) and attach them to the filed
+    complaint ``id``: ``{added, failed}``. It never raises: the complaint is filed already,
+    and a photo that cannot be fetched or stored in time only counts as failed."""
+    links = [link for link in args.get("photos") or [] if isinstance(link, str)]
+    links = links[:MAX_COMPLAINT_PHOTOS]
+    added = 0
+    try:
+        async with asyncio.timeout(PHOTOS_DEADLINE_S):
+            for link in links:
+                try:
+                    data, content_type = await fetch_media(link)
+                    if await _upload_photo(client, str(args["id"]), ctx.phone, data,
+                                           content_type):
+                        added += 1
+                    else:
+                        _complaint_log.warning("photo_refused", complaint=args["id"])
+                except (MediaError, httpx.HTTPError) as exc:
+                    # The link itself may carry provider credentials: log the reason only.
+                    _complaint_log.warning("photo_not_fetched", complaint=args["id"],
+                                           reason=type(exc).__name__)
+    except TimeoutError:
+        _complaint_log.warning("photo_deadline", complaint=args["id"])
+    return {"added": added, "failed": len(links) - added}

@@ -17,11 +17,32 @@ per channel it names. A turn is::
 
 ``expect`` is matched against exactly what the channel delivers: SMS text with numbered
 options, or the WhatsApp Cloud API payloads (text bodies, button and row titles).
+
+Records the conversation needs (a complaint to track, resolved by staff) are made through
+the core API by an optional top-level ``setup:`` list, run before the first turn; a turn
+may carry its own ``setup:``, run just before its message is sent. A setup step::
+
+    - as: lme.electrical.dehradun    # "citizen" (default): the transcript's phone through
+                                     # the bot's service credential; "service": the bare
+                                     # service credential; else a staff username
+                                     # (password samvad-demo)
+      method: POST                   # default GET
+      path: "/api/v1/complaints/{first.id}/actions"
+      json: {action: RESOLVE, comment: "Bulb replaced"}
+      params: {tenant: uk.dehradun}  # query parameters (optional)
+      status: 200                    # the status it must answer (default: any 2xx)
+      save: first                    # keep the JSON answer under this name
+
+``{name.path}`` in ``path``, ``json`` and ``params`` is replaced by a value of a saved
+answer (``last`` is always the previous step's answer): keys and list indexes joined by
+dots, e.g. ``{lmes.0.id}``. A string that is one such reference alone keeps the value's
+type (``assignee_id: "{lmes.0.id}"`` sends a number).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -68,17 +89,75 @@ def _failing_transport(request: httpx.Request) -> httpx.Response:
     return httpx.Response(503, json={"error": {"code": "unavailable", "message": "down"}})
 
 
+_REFERENCE = re.compile(r"\{([A-Za-z_]\w*(?:\.[\w-]+)*)\}")
+
+
+def _resolve(reference: str, saved: dict[str, Any]) -> Any:
+    value: Any = saved
+    for part in reference.split("."):
+        if isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        elif isinstance(value, dict) and part in value:
+            value = value[part]
+        else:
+            raise AssertionError(f"setup: nothing at {{{reference}}} in the saved answers")
+    return value
+
+
+def _fill(value: Any, saved: dict[str, Any]) -> Any:
+    """``value`` with ``{name.path}`` references to saved setup answers replaced."""
+    if isinstance(value, str):
+        whole = _REFERENCE.fullmatch(value)
+        if whole:
+            return _resolve(whole.group(1), saved)
+        return _REFERENCE.sub(lambda m: str(_resolve(m.group(1), saved)), value)
+    if isinstance(value, dict):
+        return {key: _fill(item, saved) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_fill(item, saved) for item in value]
+    return value
+
+
+async def _setup(steps: list[dict[str, Any]], client: httpx.AsyncClient, auth: Any,
+                 phone: str, saved: dict[str, Any], where: str) -> None:
+    """Make the records a conversation needs through the core API (see the docstring)."""
+    for number, step in enumerate(steps, start=1):
+        who = step.get("as", "citizen")
+        if who == "citizen":
+            headers = auth.service(phone)
+        elif who == "service":
+            headers = auth.service()
+        else:
+            headers = await auth.staff(who)
+        method, path = step.get("method", "GET"), _fill(step["path"], saved)
+        response = await client.request(method, path, json=_fill(step.get("json"), saved),
+                                        params=_fill(step.get("params"), saved), headers=headers)
+        expected = step.get("status")
+        ok = response.status_code == expected if expected else response.is_success
+        assert ok, (f"{where} setup step {number} ({who} {method} {path}): "
+                    f"{response.status_code} {response.text}")
+        answer = response.json() if response.content else None
+        saved["last"] = answer
+        if step.get("save"):
+            saved[step["save"]] = answer
+
+
 @pytest.mark.parametrize(("path", "channel"), _cases())
-async def test_transcript(path: Path, channel: str, client: httpx.AsyncClient, app: Any) -> None:
+async def test_transcript(path: Path, channel: str, client: httpx.AsyncClient, app: Any,
+                          auth: Any) -> None:
     data = _load(path)
     conversations = app.state.conversations
     clock = Clock(1_800_000_000.0)
     conversations.clock = clock
     real_http = conversations.client.http
     phone = data.get("phone", "+919876500099")
+    saved: dict[str, Any] = {}
+    await _setup(data.get("setup", []), client, auth, phone, saved, f"{path.name} ({channel})")
     for number, turn in enumerate(data["turns"], start=1):
         if turn.get("only") not in (None, channel):
             continue
+        await _setup(turn.get("setup", []), client, auth, phone, saved,
+                     f"{path.name} turn {number} ({channel})")
         clock.now += float(turn.get("advance", 5))
         send = turn["send"]
         body: dict[str, Any] = {"from": phone, "channel": channel}
