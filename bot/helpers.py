@@ -84,12 +84,18 @@ _COMPLAINT_LISTS = {"category": "cats", "subtype": "types", "city": "cities",
 def _forget(slots: dict[str, Any], session: Session, *keys: str) -> None:
     """Drop slots no longer needed (in place, so the session keeps no empty keys), and the
     "back" entries of list questions whose options went with them: BACK then returns to the
-    last question that can still be shown, never to a question without options."""
+    last question that can still be shown, never to a question without options (the same
+    question answered twice in a row is kept once)."""
     for key in keys:
         slots.pop(key, None)
-    session.back = [entry for entry in session.back
-                    if not (entry[0] == FILE_COMPLAINT and entry[1] in _COMPLAINT_LISTS
-                            and _COMPLAINT_LISTS[entry[1]] not in slots)]
+    back: list[list[str]] = []
+    for entry in session.back:
+        if entry[0] == FILE_COMPLAINT and entry[1] in _COMPLAINT_LISTS and (
+                _COMPLAINT_LISTS[entry[1]] not in slots):
+            continue
+        if not back or back[-1] != entry:  # a question answered twice in a row: once
+            back.append(entry)
+    session.back = back
 
 
 def _row(rows: Any, wanted: Any) -> dict[str, Any] | None:
@@ -100,28 +106,29 @@ def _row(rows: Any, wanted: Any) -> dict[str, Any] | None:
 
 @helper
 def complaint_types_loaded(slots: dict[str, Any], session: Session) -> dict[str, Any]:
-    """The types of the chosen category are at hand: the category list goes (the types
-    end in an "Other category" row instead)."""
+    """The types of the chosen category are at hand: the category list goes (the type
+    question ends in an "Other category" row instead)."""
     _forget(slots, session, "cats", "category")
     return {}
 
 
 @helper
 def complaint_take_type(slots: dict[str, Any], session: Session) -> dict[str, Any]:
-    """``type`` = ``{code, name}`` of the chosen subtype (or of a category's only one);
-    the category and type lists go."""
+    """``type`` = ``{c: code, n: name}`` of the chosen subtype (or of a category's only
+    one); the category and type lists go."""
     rows = slots.get("types") or []
     row = _row(rows, slots.get("type_code")) or (rows[0] if len(rows) == 1 else None)
     _forget(slots, session, "cats", "types", "category", "type_code", "nlu_complaint_type")
-    return {"type": {"code": row["i"], "name": row["l"]}} if row else {}
+    return {"type": {"c": row["i"], "n": row["l"]}} if row else {}
 
 
 @helper
 def complaint_take_pin(slots: dict[str, Any], session: Session) -> dict[str, Any]:
     """The citizen confirmed the locality found at their pin: ``place`` and ``city``."""
     at = slots.get("at") or {}
-    _forget(slots, session, "at", "cities", "found", "areas", "misses", "nlu_locality")
-    return {"place": {"id": at.get("id"), "name": at.get("name")}, "city": at.get("city")}
+    _forget(slots, session, "at", "cities", "found", "areas", "misses", "nlu_locality",
+            "nlu_complaint_type")
+    return {"place": {"i": at.get("i"), "n": at.get("n")}, "city": at.get("city")}
 
 
 @helper
@@ -135,26 +142,26 @@ def complaint_pin_refused(slots: dict[str, Any], session: Session) -> dict[str, 
 
 @helper
 def complaint_take_city(slots: dict[str, Any], session: Session) -> dict[str, Any]:
-    """``city`` = ``{code, name}`` of the chosen ULB (or of the only one). The city list
-    stays until the area is found, so that BACK from the area question shows it again."""
+    """``city`` = ``{c: code, n: name}`` of the chosen ULB (or of the only one). The city
+    list stays until the area is found, so that BACK from the area question shows it again."""
     rows = (slots.get("cities") or {}).get("items") or []
     row = _row(rows, slots.get("tenant")) or (rows[0] if len(rows) == 1 else None)
     slots.pop("tenant", None)
-    return {"city": {"code": row["i"], "name": row["l"]}} if row else {}
+    return {"city": {"c": row["i"], "n": row["l"]}} if row else {}
 
 
 @helper
 def complaint_take_place(slots: dict[str, Any], session: Session) -> dict[str, Any]:
-    """``place`` = ``{id, name}`` of the locality picked from the "did you mean" rows or the
-    city's list; a match found in every city brings its ``city``. The lists go."""
+    """``place`` = ``{i: id, n: name}`` of the locality picked from the "did you mean" rows
+    or the city's list; a match found in every city brings its ``city``. The lists go."""
     picked = slots.get("place_id")
     row = (_row((slots.get("found") or {}).get("items"), picked)
            or _row((slots.get("areas") or {}).get("items"), picked))
     _forget(slots, session, "found", "areas", "cities", "place_id", "place_text", "misses",
-            "nlu_locality", "pin")
+            "nlu_locality", "nlu_complaint_type", "pin")
     if row is None:
         return {}
-    updates: dict[str, Any] = {"place": {"id": row["i"], "name": row["l"]}}
+    updates: dict[str, Any] = {"place": {"i": row["i"], "n": row["l"]}}
     if row.get("city"):
         updates["city"] = row["city"]
     return updates
@@ -184,24 +191,68 @@ COMPLAINT_BRIEF = 50  # characters of the description the summary repeats (SMS b
 
 @helper
 def complaint_summary(slots: dict[str, Any], session: Session) -> dict[str, Any]:
-    """What the summary shows of the description, in slots that exclude each other (so a
-    message can join them): ``description`` itself when short, else ``brief`` (its start)
-    with the whole text moved to ``long_text``, or ``dash`` when it was skipped."""
+    """How the summary shows the description, in slots that exclude each other so that a
+    message can join them: ``description`` itself when short; else its start ``head``
+    (whole words) with ``more`` = "…", the remainder kept in ``rest`` (``head + rest`` is
+    the text as typed, stored once); or ``dash`` when it was skipped."""
     text = slots.pop("description", None)
-    _forget(slots, session, "long_text", "brief", "dash")
+    _forget(slots, session, "head", "rest", "more", "dash")
     if not text:
         return {"dash": "\u2014"}
     if len(text) <= COMPLAINT_BRIEF:
         return {"description": text}
-    cut = text[: COMPLAINT_BRIEF - 1]
-    if not text[len(cut)].isspace() and " " in cut:  # the cut is inside a word: drop it
-        cut = cut.rsplit(" ", 1)[0]
-    return {"long_text": text, "brief": cut.rstrip(" ,.;:-") + "\u2026"}
+    cut = COMPLAINT_BRIEF - 1
+    if not text[cut].isspace() and " " in text[:cut]:  # the cut is inside a word: drop it
+        cut = text.rindex(" ", 0, cut)
+    cut = len(text[:cut].rstrip(" ,.;:-")) or cut
+    return {"head": text[:cut], "rest": text[cut:], "more": "\u2026"}
 
 
 @helper
 def complaint_where(slots: dict[str, Any], session: Session) -> dict[str, Any]:
     """Before asking where the problem is: a place named in the request that was not
     found (or not the right one) is forgotten."""
-    _forget(slots, session, "found", "nlu_locality", "place_id")
+    _forget(slots, session, "found", "nlu_locality", "nlu_complaint_type", "place_id")
+    return {}
+
+
+# --- employee tasks (flow employee_tasks) ---------------------------------------------------
+
+EMPLOYEE_TASKS = "employee_tasks"
+# The list questions of employee_tasks and the slot that holds each one's options.
+_STAFF_LISTS = {"pick": "tasks", "pick_lme": "lmes"}
+
+
+def _staff_forget(slots: dict[str, Any], session: Session, *keys: str) -> None:
+    """Drop slots (in place) and the "back" entries of list questions whose options went."""
+    for key in keys:
+        slots.pop(key, None)
+    session.back = [entry for entry in session.back
+                    if not (entry[0] == EMPLOYEE_TASKS and entry[1] in _STAFF_LISTS
+                            and _STAFF_LISTS[entry[1]] not in slots)]
+
+
+@helper
+def staff_task_picked(slots: dict[str, Any], session: Session) -> dict[str, Any]:
+    """``task_kind`` of the task chosen from the list: ``c`` complaint, ``r`` certificate
+    request."""
+    rows = (slots.get("tasks") or {}).get("items") or []
+    row = next((r for r in rows if str(r.get("i")) == str(slots.get("task_id"))), None)
+    return {"task_kind": (row or {}).get("k", "c")}
+
+
+@helper
+def staff_task_shown(slots: dict[str, Any], session: Session) -> dict[str, Any]:
+    """Once a task is shown, only what acting on it needs stays (number, kind, state, city,
+    department, actions); the task list and the details go, to keep the session small."""
+    task = slots.get("t") or {}
+    _staff_forget(slots, session, "tasks")
+    return {"t": {key: task[key] for key in ("id", "k", "s", "tn", "dp", "a") if key in task}}
+
+
+@helper
+def staff_reset(slots: dict[str, Any], session: Session) -> dict[str, Any]:
+    """Before the task list (again): everything about the last task goes."""
+    _staff_forget(slots, session, "tasks", "t", "lmes", "assignee", "reason", "note",
+                  "photos", "done", "task_id", "task_kind", "error")
     return {}

@@ -25,7 +25,6 @@ TYPE_THRESHOLD = 84.0
 # Intents a named complaint type outweighs: "kachra nahi utha" is a complaint, not a "no".
 WEAK_INTENTS = frozenset({None, "file_complaint", "affirm", "deny", "greet"})
 
-_PUNCT = re.compile(r"[^\w\s]+", re.UNICODE)
 # "near rajpur road", "rajpur road ke paas", "राजपुर के पास", "in clement town"
 _LOCALITY_AFTER = re.compile(r"\b(?:near|at|in|opposite|behind)\s+(.+)$")
 _LOCALITY_BEFORE = re.compile(
@@ -34,9 +33,16 @@ _LOCALITY_BEFORE = re.compile(
 
 
 def normalize(text: str) -> str:
-    """Lower case, punctuation removed, whitespace collapsed, NFC."""
+    """Lower case, punctuation removed, whitespace collapsed, NFC.
+
+    Vowel signs and viramas (Unicode marks) are letters' parts in Indic scripts: kept.
+    """
     text = unicodedata.normalize("NFC", text).casefold()
-    return " ".join(_PUNCT.sub(" ", text).split())
+    kept = "".join(
+        c if c.isalnum() or c.isspace() or unicodedata.category(c) in ("Mn", "Mc") else " "
+        for c in text
+    )
+    return " ".join(kept.split())
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,8 @@ class Understanding:
     confidence: float = 0.0
     entities: dict[str, str] = field(default_factory=dict)  # complaint_type, locality
     source: str = "builtin"
+    # A middling guess: ask "did you mean ...?" before acting on it (set by the Rasa adapter).
+    confirm: bool = False
 
 
 class NLU(Protocol):

@@ -593,42 +593,40 @@ async def complaint_categories(client: CoreClient, args: dict[str, Any],
 
 @operation("complaint_subtypes")
 async def complaint_subtypes(client: CoreClient, args: dict[str, Any], ctx: CallContext) -> Any:
-    """The complaint types of ``category`` as options ``[{i, l}]``; with a choice to make,
-    a last row "Other category" (id ``other``) leads back to the categories."""
+    """The complaint types of ``category`` as options ``[{i, l}]``. A category has a handful
+    of types: all are given (the engine pages a long list on SMS)."""
     locale = ctx.session.locale
     category = next((c for c in await _complaint_catalogue(client)
                      if c["code"] == args.get("category")), None)
     if category is None:
         raise ServiceError("unknown_category", str(args.get("category")), 400)
-    rows = [{"i": t["code"], "l": _local_name(t.get("names"), locale) or t["code"]}
-            for t in category.get("types", [])][: _list_rows(ctx.session) - 1]
-    if len(rows) > 1:
-        rows.append({"i": "other", "l": translate(locale, "file_complaint.other_category")})
-    return rows
+    return [{"i": t["code"], "l": _local_name(t.get("names"), locale) or t["code"]}
+            for t in category.get("types", [])]
 
 
 @operation("complaint_type")
 async def complaint_type(client: CoreClient, args: dict[str, Any], ctx: CallContext) -> Any:
-    """One complaint type by its code (e.g. understood from free text): ``{code, name}``."""
+    """One complaint type by its code (e.g. understood from free text): ``{c: code, n: name}``
+    in the citizen's language."""
     for row in flatten_types(await _complaint_catalogue(client)):
         if row["code"] == args.get("code"):
-            return {"code": row["code"],
-                    "name": _local_name(row.get("names"), ctx.session.locale) or row["code"]}
+            return {"c": row["code"],
+                    "n": _local_name(row.get("names"), ctx.session.locale) or row["code"]}
     raise ServiceError("unknown_complaint_type", str(args.get("code")), 400)
 
 
 @operation("complaint_locate")
 async def complaint_locate(client: CoreClient, args: dict[str, Any], ctx: CallContext) -> Any:
-    """The locality at a map pin: ``{found: yes, id, name, city: {code, name}}``, or
-    ``{found: no}`` when the pin is outside the area we serve."""
+    """The locality at a map pin: ``{found: yes, i: id, n: name, city: {c: code, n: name}}``,
+    or ``{found: no}`` when the pin is outside the area we serve."""
     found = await client.request("GET", "/api/v1/localities/at", ctx.phone,
                                  params={"lat": args["lat"], "lng": args["lng"]},
                                  not_found_ok=True)
     if found is None:
         return {"found": "no"}
     locality, tenant, locale = found["locality"], found["tenant"], ctx.session.locale
-    return {"found": "yes", "id": locality["id"], "name": _place_name(locality, locale),
-            "city": {"code": tenant["code"], "name": _short_tenant_name(tenant, locale)}}
+    return {"found": "yes", "i": locality["id"], "n": _place_name(locality, locale),
+            "city": {"c": tenant["code"], "n": _short_tenant_name(tenant, locale)}}
 
 
 @operation("complaint_cities")
@@ -646,9 +644,8 @@ async def complaint_cities(client: CoreClient, args: dict[str, Any], ctx: CallCo
 async def complaint_find_places(client: CoreClient, args: dict[str, Any],
                                 ctx: CallContext) -> Any:
     """Localities named like ``q`` in the city ``tenant`` (or, without one, in every city):
-    ``{n, items: [{i, l, city?}]}`` with up to five good matches best first (close to
-    the best one), then a "None of these" row (id ``none``). Matches from every city carry
-    their ``city`` (``{code, name}``)."""
+    ``{n, items: [{i, l, city?}]}`` with up to five good matches, best first (and close to
+    the best one). Matches from every city carry their ``city`` (``{c: code, n: name}``)."""
     query = " ".join(str(args.get("q") or "").split())[:100]
     tenant = args.get("tenant") or None
     params: dict[str, Any] = {"q": query, "limit": PLACE_MATCHES}
@@ -669,27 +666,48 @@ async def complaint_find_places(client: CoreClient, args: dict[str, Any],
         item: dict[str, Any] = {"i": locality["id"], "l": _place_name(locality, locale)}
         if not tenant:
             code = locality["tenant_code"]
-            item["city"] = {"code": code,
-                            "name": _short_tenant_name(cities.get(code) or {"code": code},
-                                                       locale)}
+            item["city"] = {"c": code, "n": _short_tenant_name(cities.get(code) or {"code": code},
+                                                               locale)}
         items.append(item)
-    count = len(items)
-    if items:
-        items.append({"i": "none", "l": translate(locale, "file_complaint.none_of_these")})
-    return {"n": count, "items": items}
+    return {"n": len(items), "items": items}
 
 
 @operation("complaint_areas")
 async def complaint_areas(client: CoreClient, args: dict[str, Any], ctx: CallContext) -> Any:
     """A page of the city's localities in alphabetical order: ``{p, items: [{i, l}]}``;
     ``after`` is the page shown before ("More areas" wraps round)."""
-    code = quote(str(args["tenant"]), safe="")
-    rows = await client.reference(f"localities:{code}",
-                                  f"/api/v1/tenants/{code}/boundaries?kind=locality") or []
+    rows = await _localities(client, str(args["tenant"]))
     locale = ctx.session.locale
     options = [{"i": b["id"], "l": _place_name(b, locale)}
                for b in sorted(rows, key=lambda b: str(b.get("name_en", "")))]
     return _paged(options, args.get("after"), "file_complaint.more_areas", ctx.session)
+
+
+async def _localities(client: CoreClient, tenant: str) -> list[dict[str, Any]]:
+    """A ULB's localities (reference data, cached in the process like the types)."""
+    code = quote(tenant, safe="")
+    return await client.reference(f"localities:{code}",
+                                  f"/api/v1/tenants/{code}/boundaries?kind=locality") or []
+
+
+@operation("complaint_names")
+async def complaint_names(client: CoreClient, args: dict[str, Any], ctx: CallContext) -> Any:
+    """Put the names of the chosen ``type``, ``place`` and ``city`` (slots ``{c|i, n}``) in
+    the citizen's language now, so a summary after a language switch reads in one language.
+    All of it is cached reference data; a name that cannot be found stays as it was."""
+    slots, locale = ctx.session.slots, ctx.session.locale
+    kind, place, city = slots.get("type") or {}, slots.get("place") or {}, slots.get("city") or {}
+    for row in flatten_types(await _complaint_catalogue(client)):
+        if row["code"] == kind.get("c"):
+            kind["n"] = _local_name(row.get("names"), locale) or kind.get("n")
+    for tenant in await client.reference("tenants", TENANTS_PATH) or []:
+        if tenant["code"] == city.get("c"):
+            city["n"] = _short_tenant_name(tenant, locale)
+    if city.get("c"):
+        for locality in await _localities(client, str(city["c"])):
+            if locality["id"] == place.get("i"):
+                place["n"] = _place_name(locality, locale)
+    return {}
 
 
 @operation("complaint_file")
@@ -768,3 +786,281 @@ async def complaint_attach_photos(client: CoreClient, args: dict[str, Any],
     except TimeoutError:
         _complaint_log.warning("photo_deadline", complaint=args["id"])
     return {"added": added, "failed": len(links) - added}
+
+
+# --- employee tasks (flow employee_tasks) ---------------------------------------------------
+
+# The most urgent tasks offered at once (a WhatsApp list holds ten rows; seven keep the
+# session under 1 KB in Hindi, and fit one SMS page).
+STAFF_TASK_ROWS = 7
+STAFF_INBOX_PAGE = 100  # the API's largest page
+STAFF_LME_ROWS = 9
+# The citizen's description as the details repeat it (an SMS must stay within its budget).
+TASK_TEXT_MAX = {"whatsapp": 300, "sms": 60}
+GRO_STATES = ("PENDINGFORASSIGNMENT", "PENDINGFORREASSIGNMENT")
+LME_STATES = ("PENDINGATLME",)
+APPROVAL_STATE = "PENDINGAPPROVAL"
+CERTIFICATE_PROCESS = "BND-CERT"
+# The flow's action ids, by what the API offers the caller (a REASSIGN by the GRO in
+# PENDINGFORREASSIGNMENT is an assignment; by the LME in PENDINGATLME a send-back).
+COMPLAINT_ACTS = {"ASSIGN": "assign", "REJECT": "reject", "RESOLVE": "resolve"}
+CERTIFICATE_ACTS = {"APPROVE": "approve", "REJECT": "reject"}
+STAFF_ACT_ORDER = ("assign", "resolve", "approve", "send_back", "reject")
+
+_staff_log = structlog.get_logger("bot.employee_tasks")
+
+
+def _short_day(moment: str, locale: str | None) -> str:
+    """"14 Jan" (Asia/Kolkata): a due date short enough for a list row."""
+    when = datetime.fromisoformat(str(moment))
+    return format_datetime(when, "d MMM", tzinfo=TIMEZONE, locale=locale or SOURCE_LOCALE)
+
+
+def _task_row(number: str, kind: str, name: str, due: str, locale: str | None) -> dict[str, Any]:
+    """A list row: id ``i``, label ``l`` ("Streetlights 14 Jan": the due date always whole)
+    and, for a certificate request, kind ``k`` ``r`` (a complaint has no ``k``: the session
+    holds several rows)."""
+    day = _short_day(due, locale)
+    room = COMPLAINT_LABEL_MAX - len(day) - 1
+    return {"i": number, "k": kind, "l": f"{_shorten(name, room)} {day}", "due": due}
+
+
+async def _my_roles(client: CoreClient, ctx: CallContext) -> set[str]:
+    """The roles the employee holds (any tenant)."""
+    if ctx.session.user_id is None:
+        raise ServiceError("not_employee", "no user in the session", 403)
+    me = await client.request("GET", f"/api/v1/employees/{int(ctx.session.user_id)}",
+                              ctx.phone)
+    return {str(grant["role"]) for grant in (me or {}).get("roles", [])}
+
+
+async def _oldest_complaints(client: CoreClient, phone: str,
+                             params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The oldest page of an inbox query: the API lists newest first, and the oldest
+    complaints are (nearly always) the ones due first."""
+    query = {**params, "limit": STAFF_INBOX_PAGE}
+    page = await client.request("GET", "/api/v1/complaints", phone, params=query) or {}
+    total = int(page.get("total") or 0)
+    if total > STAFF_INBOX_PAGE:
+        page = await client.request("GET", "/api/v1/complaints", phone,
+                                    params={**query, "offset": total - STAFF_INBOX_PAGE}) or {}
+    return list(page.get("items") or [])
+
+
+async def _complaint_tasks(client: CoreClient, ctx: CallContext,
+                           roles: set[str]) -> list[dict[str, Any]]:
+    """GRO: complaints waiting for (re)assignment in their cities; LME: those assigned to
+    them. As rows, in the employee's language."""
+    queries: list[dict[str, Any]] = []
+    if "GRO" in roles:
+        queries.append({"status": list(GRO_STATES)})
+    if "LME" in roles:
+        queries.append({"status": list(LME_STATES), "assignee": "me"})
+    found: dict[str, dict[str, Any]] = {}
+    for params in queries:
+        for row in await _oldest_complaints(client, ctx.phone, params):
+            found[row["id"]] = row
+    locale = ctx.session.locale
+    categories = {c["code"]: c.get("names") or {} for c in await _complaint_catalogue(client)}
+    rows = []
+    for row in found.values():
+        name = _local_name(row["type"]["names"], locale)
+        category = _local_name(categories.get(row["type"].get("category_code", "")), locale)
+        room = COMPLAINT_LABEL_MAX - len(_short_day(row["sla_due_at"], locale)) - 1
+        if len(name) > room and category and len(category) <= room:
+            name = category  # "Streetlights 14 Jan" reads better than "Streetlight no… 14 Jan"
+        rows.append(_task_row(row["id"], "c", name, row["sla_due_at"], locale))
+    return rows
+
+
+async def _certificate_due(client: CoreClient, phone: str, row: dict[str, Any]) -> str:
+    """When the registrar's decision is due (the approval state's SLA)."""
+    number = quote(str(row["request_number"]), safe="")
+    process = await client.request(
+        "GET", f"/api/v1/workflow/processes/{CERTIFICATE_PROCESS}/{number}", phone) or {}
+    return str(process.get("state_sla_due_at") or process.get("sla_due_at")
+               or row["updated_at"])
+
+
+async def _certificate_tasks(client: CoreClient, ctx: CallContext) -> list[dict[str, Any]]:
+    """Registrar: certificate requests waiting for approval, the longest waiting ones."""
+    rows = await client.request("GET", "/api/v1/certificate-requests", ctx.phone,
+                                params={"status": APPROVAL_STATE, "limit": 100}) or []
+    rows = sorted(rows, key=lambda r: str(r["updated_at"]))[:STAFF_TASK_ROWS]
+    dues = await asyncio.gather(*(_certificate_due(client, ctx.phone, row) for row in rows))
+    locale = ctx.session.locale
+    return [_task_row(row["request_number"], "r",
+                      translate(locale, f"employee_tasks.cert.{row['kind']}"), due, locale)
+            for row, due in zip(rows, dues, strict=True)]
+
+
+@operation("staff_tasks")
+async def staff_tasks(client: CoreClient, args: dict[str, Any], ctx: CallContext) -> Any:
+    """The employee's tasks, the soonest due first, as options: ``{n, items: [{i, l, k?}]}``
+    (``n`` counts them all; at most seven are offered). GROs get the complaints waiting for
+    (re)assignment, LMEs those assigned to them, registrars the certificate requests
+    waiting for approval."""
+    roles = await _my_roles(client, ctx)
+    rows = await _complaint_tasks(client, ctx, roles) if roles & {"GRO", "LME"} else []
+    if "REGISTRAR" in roles:
+        rows += await _certificate_tasks(client, ctx)
+    rows.sort(key=lambda row: datetime.fromisoformat(str(row["due"])))
+    items = [{"i": row["i"], "l": row["l"], **({"k": "r"} if row["k"] == "r" else {})}
+             for row in rows[:STAFF_TASK_ROWS]]
+    return {"n": len(rows), "items": items}
+
+
+def _offered(acts: list[str], locale: str | None) -> list[dict[str, str]]:
+    """The flow's actions as options ``[{i, l}]`` in a fixed order."""
+    return [{"i": act, "l": translate(locale, f"employee_tasks.act.{act}")}
+            for act in STAFF_ACT_ORDER if act in acts]
+
+
+def _complaint_acts(state: str, actions: list[str]) -> list[str]:
+    acts = [COMPLAINT_ACTS[a] for a in actions if a in COMPLAINT_ACTS]
+    if "REASSIGN" in actions:
+        acts.append("send_back" if state == "PENDINGATLME" else "assign")
+    return acts
+
+
+async def _complaint_task(client: CoreClient, number: str, ctx: CallContext) -> dict[str, Any]:
+    row = await client.request("GET", f"/api/v1/complaints/{quote(number, safe='')}",
+                               ctx.phone, not_found_ok=True)
+    if row is None:
+        return {"gone": "yes"}
+    locale = ctx.session.locale
+    locality = row.get("locality") or {}
+    citizen = row.get("citizen") or {}
+    text = " ".join(str(row.get("description") or "").split())
+    return {"id": row["id"], "k": "c", "s": row["status"],
+            "type": _local_name(row["type"]["names"], locale),
+            "place": (_local_name(locality.get("names"), locale) if locality else "")
+            or row.get("address") or "-",
+            "who": citizen.get("name") or "-", "phone": citizen.get("phone") or "-",
+            "text": _shorten(text, TASK_TEXT_MAX.get(ctx.session.channel or "", 60))
+            if text else "-",
+            "status": _status_name(row["status"], "status", locale),
+            "note": _latest_note(row.get("history") or []), "due": row["sla_due_at"],
+            "tn": row["tenant_code"], "dp": row["type"]["department_code"],
+            "a": _offered(_complaint_acts(row["status"], row.get("actions") or []), locale)}
+
+
+async def _certificate_task(client: CoreClient, number: str,
+                            ctx: CallContext) -> dict[str, Any]:
+    path = f"/api/v1/certificate-requests/{quote(number, safe='')}"
+    row = await client.request("GET", path, ctx.phone, not_found_ok=True)
+    if row is None:
+        return {"gone": "yes"}
+    locale = ctx.session.locale
+    name = (row.get("name_hi") if lang(locale) == "hi" else None) or row.get("name") or "-"
+    acts = [CERTIFICATE_ACTS[a] for a in row.get("actions") or [] if a in CERTIFICATE_ACTS]
+    return {"id": row["request_number"], "k": "r", "s": row["status"],
+            "kind": translate(locale, f"employee_tasks.cert.{row['kind']}"), "name": name,
+            "date": row["event_date"], "reg": row["registration_number"],
+            "copies": row["copies"], "fee": row["fee"],
+            "due": await _certificate_due(client, ctx.phone, row), "note": "",
+            "a": _offered(acts, locale)}
+
+
+@operation("staff_task")
+async def staff_task(client: CoreClient, args: dict[str, Any], ctx: CallContext) -> Any:
+    """One task as the employee sees it, with the actions the API offers them now (``a``,
+    as options). A complaint: ``{id, k: c, s, type, place, who, phone, text, status, note,
+    due, tn, dp, a}``; a certificate request: ``{id, k: r, s, kind, name, date, reg, copies,
+    fee, due, a}``; ``{gone: yes}`` when it is no longer visible to them."""
+    number = str(args["id"])
+    if args.get("kind") == "r":
+        return await _certificate_task(client, number, ctx)
+    return await _complaint_task(client, number, ctx)
+
+
+@operation("staff_lmes")
+async def staff_lmes(client: CoreClient, args: dict[str, Any], ctx: CallContext) -> Any:
+    """The field staff (LME) of the city and department a complaint belongs to, as options:
+    ``{n, items: [{i: user id, l: name}]}``."""
+    rows = await client.request("GET", "/api/v1/employees", ctx.phone, params={
+        "tenant": str(args["tenant"]), "role": "LME", "department": str(args["department"]),
+    }) or []
+    items = [{"i": row["id"], "l": _shorten(row.get("name") or "-", COMPLAINT_LABEL_MAX)}
+             for row in rows[:STAFF_LME_ROWS]]
+    return {"n": len(items), "items": items}
+
+
+async def _upload_staff_photo(client: CoreClient, complaint_id: str, phone: str, data: bytes,
+                              content_type: str) -> str | None:
+    """POST one photo to the complaint; its file key, or None when the API refuses it."""
+    headers = {"Authorization": f"Bearer {client.service_token}", "X-On-Behalf-Of": phone}
+    response = await client.http.post(
+        f"/api/v1/complaints/{quote(complaint_id, safe='')}/photos", headers=headers,
+        files={"file": (f"photo.{PHOTO_TYPES[content_type]}", data, content_type)})
+    return str(response.json()["key"]) if response.status_code == 201 else None
+
+
+async def _resolution_photos(client: CoreClient, complaint_id: str, phone: str,
+                             links: list[str]) -> list[str]:
+    """Fetch the photos the employee sent and attach them to the complaint: their keys.
+    Never raises: a photo that cannot be fetched or stored in time is left out."""
+    keys: list[str] = []
+    try:
+        async with asyncio.timeout(PHOTOS_DEADLINE_S):
+            for link in links[:MAX_COMPLAINT_PHOTOS]:
+                try:
+                    data, content_type = await fetch_media(link)
+                    key = await _upload_staff_photo(client, complaint_id, phone, data,
+                                                    content_type)
+                except (MediaError, httpx.HTTPError, ValueError, KeyError) as exc:
+                    _staff_log.warning("photo_not_attached", complaint=complaint_id,
+                                       reason=type(exc).__name__)
+                    continue
+                if key:
+                    keys.append(key)
+    except TimeoutError:
+        _staff_log.warning("photo_deadline", complaint=complaint_id)
+    return keys
+
+
+def _staff_request(args: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The API path and body of the employee's action ``act`` on task ``id``."""
+    act, state = str(args["act"]), str(args.get("state") or "")
+    number = quote(str(args["id"]), safe="")
+    comment = " ".join(str(args.get("comment") or "").split())
+    if args.get("kind") == "r":
+        action = {"approve": "APPROVE", "reject": "REJECT"}.get(act)
+        path = f"/api/v1/certificate-requests/{number}/actions"
+    else:
+        action = {"assign": "REASSIGN" if state == "PENDINGFORREASSIGNMENT" else "ASSIGN",
+                  "reject": "REJECT", "resolve": "RESOLVE", "send_back": "REASSIGN"}.get(act)
+        path = f"/api/v1/complaints/{number}/actions"
+    if action is None:
+        raise ServiceError("invalid_action", act, 400)
+    body: dict[str, Any] = {"action": action}
+    if comment:
+        body["comment"] = comment
+    if act == "assign":
+        body["assignee_id"] = int(float(str(args["assignee"])))
+    return path, body
+
+
+@operation("staff_act")
+async def staff_act(client: CoreClient, args: dict[str, Any], ctx: CallContext) -> Any:
+    """The employee acts on a task (``act``: assign with ``assignee``, reject or send_back
+    with ``comment``, resolve with ``comment`` and ``photos`` (links), approve), under the
+    API's workflow and role rules: ``{done: yes, to, cert, photo}`` (``to``: the assignee's
+    name, ``cert``: the certificate issued, ``photo``: none/added/failed). A refusal (the
+    task moved on meanwhile) is ``{done: no, code}``; an API that is down raises."""
+    path, body = _staff_request(args)
+    links = [link for link in args.get("photos") or [] if isinstance(link, str)]
+    photo = "none"
+    if links and body["action"] == "RESOLVE":
+        keys = await _resolution_photos(client, str(args["id"]), ctx.phone, links)
+        photo = "added" if keys else "failed"
+        if keys:
+            body["photos"] = keys
+    try:
+        row = await client.request("POST", path, ctx.phone, json=body)
+    except ServiceError as exc:
+        if exc.retryable:
+            raise
+        return {"done": "no", "code": exc.code}
+    return {"done": "yes", "to": ((row or {}).get("assignee") or {}).get("name") or "",
+            "cert": (row or {}).get("certificate_number") or "", "photo": photo}

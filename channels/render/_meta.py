@@ -182,8 +182,10 @@ def _button_titles(options: Sequence[Option]) -> list[str] | None:
     """Reply-button titles, or None when the options need a list instead."""
     if len(options) > BUTTONS_MAX or any(option.description for option in options):
         return None
-    titles = [truncate(one_line(option.label), BUTTON_TITLE_MAX) for option in options]
-    # WhatsApp rejects equal titles; labels that only differ past the cut go to a list.
+    titles = [one_line(option.label) for option in options]
+    # A label that would be cut reads better whole in a list row (24 characters).
+    if any(len(title) > BUTTON_TITLE_MAX for title in titles):
+        return None
     return titles if _distinct(titles) else None
 
 

@@ -259,19 +259,23 @@ def test_meta_list_button_falls_back_to_callers_default() -> None:
 @pytest.mark.parametrize(
     ("label", "title"),
     [
-        ("Streetlight not working", "Streetlight not wor…"),
         ("Exactly twenty chars", "Exactly twenty chars"),
+        ("Streetlight not working", "Streetlight not working"),  # whole, in a list row
         # A cut never leaves a consonant without its vowel sign (है -> ह).
-        ("स्ट्रीट लाइट खराब है कृपया", "स्ट्रीट लाइट खराब…"),
+        ("स्ट्रीट लाइट खराब है कृपया जल्दी", "स्ट्रीट लाइट खराब है कृ…"),
         # ... nor a virama without the consonant it joins.
-        ("Pothole on xxxxx क्षेत्र", "Pothole on xxxxx…"),
+        ("Pothole on xxxxxxxxxxxx क्षेत्र", "Pothole on xxxxxxxxxxxx…"),
     ],
 )
-def test_meta_button_titles_are_cut_cleanly(label: str, title: str) -> None:
+def test_meta_titles_are_whole_in_buttons_or_rows_and_cut_cleanly(label: str, title: str) -> None:
     [payload] = render_meta(Outgoing("Pick", options=opts(label, "Other")), "+919876500001")
-    got = interactive(payload)["action"]["buttons"][0]["reply"]["title"]
+    action = interactive(payload)["action"]
+    if len(label) <= BUTTON_TITLE_MAX:
+        got = action["buttons"][0]["reply"]["title"]
+    else:  # a label a button would cut goes to a list row instead
+        got = action["sections"][0]["rows"][0]["title"]
     assert got == title
-    assert len(got) <= BUTTON_TITLE_MAX
+    assert len(got) <= LIST_ROW_TITLE_MAX
 
 
 def test_meta_long_labels_show_whole_in_list_descriptions() -> None:

@@ -1,0 +1,69 @@
+"""Filing a complaint with a photo on WhatsApp: the photo sent is fetched and attached after
+the complaint is created, through the real core API (the download itself is faked)."""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import Any
+
+import httpx
+from PIL import Image
+
+from bot import operations
+
+CITIZEN = "+919876500002"
+PHOTO_URL = "https://media.example.test/photo-1.jpg"
+
+
+def _jpeg() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 24), (200, 160, 40)).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+async def _say(client: httpx.AsyncClient, message: dict[str, Any]) -> str:
+    response = await client.post("/simulator/messages",
+                                 json={"from": CITIZEN, "channel": "whatsapp", **message})
+    assert response.status_code == 200, response.text
+    return "\n".join(reply["text"] for reply in response.json()["replies"])
+
+
+async def test_a_photo_sent_on_whatsapp_is_attached_to_the_filed_complaint(
+        client: httpx.AsyncClient, auth: Any, monkeypatch: Any) -> None:
+    fetched: list[str] = []
+    photo = _jpeg()
+
+    async def fake_fetch(url: str) -> tuple[bytes, str]:
+        fetched.append(url)
+        return photo, "image/jpeg"
+
+    monkeypatch.setattr(operations, "fetch_media", fake_fetch)
+    for text in ("hi", "1", "Streetlights", "Streetlight not working", "Send location"):
+        await _say(client, {"text": text})
+    assert "Is the problem in Rajpur, Dehradun?" in await _say(
+        client, {"location": {"lat": 30.3779, "lng": 78.0886}})
+    assert "Send a photo" in await _say(client, {"text": "yes"})
+    await _say(client, {"media": [{"url": PHOTO_URL, "content_type": "image/jpeg"}]})
+    summary = await _say(client, {"text": "Pole 14 near the school gate"})
+    assert "Photos: 1" in summary and "Details: Pole 14 near the school gate" in summary
+    assert fetched == []  # nothing is downloaded before the complaint exists
+
+    done = await _say(client, {"text": "yes"})
+    number = re.search(r"Complaint (PG-UK-DDN-\d{4}-\d{6}) is filed", done)
+    assert number is not None, done
+    assert f"Your photo is attached to complaint {number.group(1)}." in done
+    assert fetched == [PHOTO_URL]
+
+    response = await client.get(f"/api/v1/complaints/{number.group(1)}",
+                                headers=auth.service(CITIZEN))
+    assert response.status_code == 200, response.text
+    complaint = response.json()
+    assert complaint["photo_count"] == 1
+    assert complaint["photos"][0]["content_type"] == "image/jpeg"
+    assert complaint["photos"][0]["size"] == len(photo)
+    assert complaint["type"]["code"] == "StreetLightNotWorking"
+    assert complaint["locality"]["code"] == "uk.dehradun.rajpur"
+    assert (complaint["lat"], complaint["lng"]) == (30.3779, 78.0886)
+    assert complaint["description"] == "Pole 14 near the school gate"
+    assert complaint["source"] == "whatsapp"
