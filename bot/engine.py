@@ -222,7 +222,7 @@ class _TurnRunner:
             turn.replies.append(self._prompt(s, self._step(s)))
             return True
         if folded in words(s.locale, "words.language") and s.flow != LANGUAGE_FLOW:
-            s.stack.append([s.flow or MENU_FLOW, s.step or "", s.slots])
+            s.stack.append([s.flow or MENU_FLOW, s.step or "", s.slots, s.back])
             await self._goto(turn, f"@{LANGUAGE_FLOW}", keep_stack=True)
             return True
         if folded in words(s.locale, "words.stop"):
@@ -401,10 +401,11 @@ class _TurnRunner:
                 if not s.stack:
                     cursor = f"@{self._home(s)}"
                     continue
-                flow_id, step_id, saved_slots = s.stack.pop()
+                flow_id, step_id, saved_slots, *saved_back = s.stack.pop()
                 s.flow, s.step = flow_id, step_id or self.flows[flow_id].start
                 s.slots = saved_slots
                 if s.flow in self.flows and s.step in self.flows[s.flow].steps:
+                    s.back = saved_back[0] if saved_back else []
                     turn.replies.append(self._prompt(s, self._step(s)))
                     return
                 cursor = f"@{self._home(s)}"
