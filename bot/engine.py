@@ -234,6 +234,10 @@ class _TurnRunner:
             return True
         return False
 
+    def _carry(self, s: Session, step: StepDef) -> dict[str, Any]:
+        """The slots a step hands to the flow it enters."""
+        return {name: self._value(s, expr) for name, expr in step.carry.items()}
+
     def _wants_digits(self, s: Session, number: int) -> bool:
         """True when the current question takes this number as its answer."""
         spec = self._step(s).input
@@ -301,7 +305,11 @@ class _TurnRunner:
         if step.save:
             s.slots[step.save] = value
         s.back = [*s.back, [s.flow or "", s.step or ""]][-MAX_BACK:]
-        await self._goto(turn, self._next(step, value))
+        target = self._next(step, value)
+        if step.carry and target and target.startswith("@"):
+            await self._goto(turn, target, slots=self._carry(s, step), carry=True)
+        else:
+            await self._goto(turn, target)
 
     async def _choose(self, turn: Turn, step: StepDef, inbound: Inbound) -> tuple[Any, str | None]:
         s = turn.session
@@ -390,10 +398,12 @@ class _TurnRunner:
         slots: dict[str, Any] | None = None,
         keep_stack: bool = False,
         inbound: Inbound | None = None,
+        carry: bool = False,
     ) -> None:
         """Run steps from ``target`` until the next question (which is sent)."""
         s = turn.session
         flow_id, cursor = s.flow or MENU_FLOW, target
+        carried = slots is not None and carry
         for _ in range(MAX_STEPS_PER_TURN):
             if cursor is None:
                 cursor = f"@{self._home(s)}"
@@ -419,13 +429,16 @@ class _TurnRunner:
                 s.slots = dict(slots or {})
                 if inbound is not None and inbound.profile_name:
                     s.slots["profile_name"] = inbound.profile_name
-                slots = None
-                s.back = []
+                if not carried:
+                    s.back = []  # a flow entered with carried slots is a sub-task: BACK leaves it
+                slots, carried = None, False
                 cursor = flow.start
                 s.retries = 0
             flow = self.flows[flow_id]
             step = flow.steps[cursor]
             kind = step.kind
+            if step.carry and kind != "ask":
+                slots, carried = self._carry(s, step), True
             if kind == "ask":
                 s.flow, s.step, s.retries = flow_id, cursor, 0
                 turn.replies.append(self._prompt(s, step))

@@ -94,6 +94,9 @@ class StepDef(_Strict):
     on_error: str | None = None
     retries: int = Field(3, ge=1, le=5)
     media: str | None = None  # expression: a list of {url, content_type, filename}
+    # Slots handed to the flow ``next`` enters (``{complaint_id: "{complaint_id}"}``); the
+    # entered flow then works as a sub-task: BACK returns to this flow's questions.
+    carry: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _one_kind(self) -> StepDef:
