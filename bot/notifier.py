@@ -9,6 +9,7 @@ SMS) and hands each message to an ``OutboundSink``. Opted-out people get nothing
 from __future__ import annotations
 
 import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -17,7 +18,7 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from bot.i18n import format_amount, translate
+from bot.i18n import format_amount, format_moment, translate
 from bot.messages import Media, Outgoing
 from bot.session_store import SessionStore, conversation_key
 
@@ -59,7 +60,15 @@ class OutboundSink(Protocol):
 
 
 def notifications_for(event_id: str, topic: str, payload: dict[str, Any]) -> list[Notification]:
-    """The messages an event causes (none for events nobody needs to hear about)."""
+    """The messages an event causes (none for events nobody needs to hear about): to the
+    citizen concerned, and to the employees who must act (``staff_notifications``)."""
+    return [*_citizen_notifications(event_id, topic, payload),
+            *staff_notifications(event_id, topic, payload)]
+
+
+def _citizen_notifications(event_id: str, topic: str,
+                           payload: dict[str, Any]) -> list[Notification]:
+    """What citizens hear: every status change of their complaint or request, payments."""
     if topic == "complaint.status_changed":
         msgid = COMPLAINT_MESSAGES.get(payload.get("status", ""))
         phone = payload.get("citizen_phone")
@@ -110,14 +119,69 @@ def notifications_for(event_id: str, topic: str, payload: dict[str, Any]) -> lis
     return []
 
 
+# Staff notifications: the template kind of each (the 24-hour window picks a template by it).
+STAFF_KINDS = {"assigned": "task_assigned", "returned": "task_returned",
+               "warning": "sla_warning", "escalated": "escalation"}
+
+
+def _staff(event_id: str, kind: str, people: list[dict[str, Any]], msgid: str,
+           **params: Any) -> list[Notification]:
+    """One message per person (``{phone, locale}``), each in that person's language; a
+    ``due`` param (ISO moment) is shown as the person's locale writes it."""
+    found: list[Notification] = []
+    for person in people:
+        phone, locale = person.get("phone"), person.get("locale")
+        if not phone or any(n.phone == phone for n in found):
+            continue
+        values = dict(params)
+        if values.get("due"):
+            values["due"] = format_moment(values["due"], locale)
+        found.append(Notification(phone, locale, STAFF_KINDS[kind],
+                                  Outgoing(translate(locale, msgid, **values)), event_id))
+    return found
+
+
+def staff_notifications(event_id: str, topic: str,
+                        payload: dict[str, Any]) -> list[Notification]:
+    """What employees hear: a complaint assigned to them (ASSIGN, or REASSIGN by the GRO),
+    one sent back for reassignment (its GROs, from ``gros``), and the SLA timer's warning
+    and escalation (``recipients``, filled in by the core API's SLA sweep)."""
+    number = payload.get("complaint_id", "")
+    if topic == "complaint.status_changed":
+        status = payload.get("status")
+        if status == "PENDINGATLME" and payload.get("action") in ("ASSIGN", "REASSIGN"):
+            assignee = [{"phone": payload.get("assignee_phone"),
+                         "locale": payload.get("assignee_locale")}]
+            return _staff(event_id, "assigned", assignee, "notify.staff.assigned", id=number,
+                          due=payload.get("sla_due_at"))
+        if status == "PENDINGFORREASSIGNMENT":
+            return _staff(event_id, "returned", payload.get("gros") or [],
+                          "notify.staff.returned", id=number,
+                          comment=payload.get("comment") or "-")
+        return []
+    if topic == "complaint.sla_warning":
+        msgid = ("notify.staff.sla_warning" if payload.get("assignee_user_id")
+                 else "notify.staff.sla_warning_unassigned")
+        return _staff(event_id, "warning", payload.get("recipients") or [], msgid, id=number,
+                      due=payload.get("deadline"))
+    if topic == "complaint.escalated":
+        name = payload.get("assignee_name")
+        msgid = "notify.staff.escalated_assigned" if name else "notify.staff.escalated"
+        return _staff(event_id, "escalated", payload.get("recipients") or [], msgid,
+                      id=number, due=payload.get("deadline"), assignee=name or "")
+    return []
+
+
 class Notifier:
     """Reads domain events and delivers the notifications they cause, once each."""
 
     def __init__(self, redis: Redis, sessions: SessionStore, sink: OutboundSink,
-                 consumer: str | None = None) -> None:
+                 consumer: str | None = None,
+                 opted_out: Callable[[str], Awaitable[bool]] | None = None) -> None:
         self.redis = redis
         self.sessions = sessions
         self.sink = sink
+        self.opted_out = opted_out  # people who sent STOP get nothing more
         self.consumer = consumer or f"{socket.gethostname()}-{id(self)}"
         self._group_ready = False
 
@@ -146,6 +210,9 @@ class Notifier:
             marker = f"samvad:notified:{event_id}:{notification.phone}"
             if not await self.redis.set(marker, 1, nx=True, ex=DEDUPE_TTL_S):
                 continue  # delivered before (the relay publishes at least once)
+            if self.opted_out is not None and await self.opted_out(notification.phone):
+                log.info("notification_skipped_opted_out", kind=notification.kind)
+                continue
             try:
                 await self.sink.deliver(await self.channel_for(notification.phone), notification)
             except Exception:

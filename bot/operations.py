@@ -826,11 +826,9 @@ def _task_row(number: str, kind: str, name: str, due: str, locale: str | None) -
 
 
 async def _my_roles(client: CoreClient, ctx: CallContext) -> set[str]:
-    """The roles the employee holds (any tenant)."""
-    if ctx.session.user_id is None:
-        raise ServiceError("not_employee", "no user in the session", 403)
-    me = await client.request("GET", f"/api/v1/employees/{int(ctx.session.user_id)}",
-                              ctx.phone)
+    """The roles the employee holds (in any tenant), from the user the verified number
+    belongs to (``POST /citizens`` finds it, as on first contact; it changes nothing)."""
+    me = await client.request("POST", "/api/v1/citizens", ctx.phone, json={"phone": ctx.phone})
     return {str(grant["role"]) for grant in (me or {}).get("roles", [])}
 
 

@@ -17,6 +17,7 @@ from core_api.complaints.models import (
 )
 from core_api.db import Base
 from core_api.events.models import OutboxEvent
+from core_api.messaging.models import ChannelMessage
 from core_api.payments.models import Payment, PaymentCallback, PaymentIntent, Receipt
 from core_api.tenants.models import Boundary, Tenant
 from core_api.users.models import User, UserRole
@@ -32,6 +33,7 @@ __all__ = [
     "Certificate",
     "CertificateCounter",
     "CertificateRequest",
+    "ChannelMessage",
     "Complaint",
     "ComplaintCategory",
     "ComplaintCounter",

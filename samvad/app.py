@@ -11,7 +11,9 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from prometheus_client import make_asgi_app
 from sqlalchemy import text
 
+from channels.registry import WEBHOOK_ROUTERS
 from channels.simulator.endpoints import router as simulator_router
+from channels.simulator.page import router as simulator_page_router
 from core_api.api import build_api_router
 from core_api.auth.tokens import service_token
 from core_api.certificates.verify_page import router as certificate_verify_router
@@ -23,6 +25,7 @@ from core_api.open311.endpoints import install_open311_errors
 from core_api.open311.endpoints import router as open311_router
 from core_api.payments.pages import router as payment_pages_router
 from samvad import redis_runtime
+from samvad.channels import build_channel_services
 from samvad.dialog import build_conversations
 from samvad.settings import Settings
 from samvad.worker import run_background
@@ -50,10 +53,12 @@ async def open_resources(app: FastAPI) -> None:
     app.state.files = LocalFileStore(settings.data_dir / "files")
     app.state.redis = redis_runtime.connect(resolve_redis_url(settings))
     app.state.conversations = build_conversations(app)
+    app.state.channels = build_channel_services(app)
 
 
 async def close_resources(app: FastAPI) -> None:
     """Close what open_resources opened."""
+    await app.state.channels.http.aclose()
     await app.state.conversations.client.http.aclose()
     await app.state.redis.aclose()
     await app.state.db.dispose()
@@ -95,13 +100,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(open311_router)
     install_open311_errors(app)
     app.include_router(certificate_verify_router)
+    for webhook_router in WEBHOOK_ROUTERS:
+        app.include_router(webhook_router)
     if settings.simulator_enabled:
         app.include_router(simulator_router)
+        app.include_router(simulator_page_router)
     app.mount("/metrics", make_asgi_app())
 
     @app.get("/", include_in_schema=False)
     async def index() -> RedirectResponse:
-        return RedirectResponse("/docs")
+        return RedirectResponse("/simulator" if settings.simulator_enabled else "/docs")
 
     @app.get("/healthz", tags=["health"], summary="The process is up")
     async def healthz() -> dict[str, str]:

@@ -21,6 +21,9 @@ locales_app = typer.Typer(help="Message catalogs in locales/ (babel).", no_args_
 app.add_typer(db_app, name="db")
 app.add_typer(flows_app, name="flows")
 app.add_typer(locales_app, name="locales")
+nlu_app = typer.Typer(help="The Rasa NLU server (project in bot/rasa; `make rasa` trains it).",
+                      no_args_is_help=True)
+app.add_typer(nlu_app, name="nlu")
 
 console = Console()
 
@@ -61,7 +64,10 @@ def serve(
     base = f"http://{host}:{port}"
     console.print(f"[bold green]Samvad[/] on {base}  "
                   f"({'embedded: SQLite + embedded Redis' if settings.embedded else 'production'})")
+    if settings.simulator_enabled:
+        console.print(f"  Simulator  {base}/simulator   (chat as a demo citizen or employee)")
     console.print(f"  API docs   {base}/docs")
+    console.print(f"  Open311    {base}/open311/v2/services.json")
     console.print(f"  Health     {base}/readyz")
     uvicorn.run("samvad.app:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level="info", proxy_headers=True, forwarded_allow_ips="127.0.0.1")
@@ -136,7 +142,9 @@ def seed(
 
 @app.command()
 def worker() -> None:
-    """Run the background worker: outbox relay and notifications (Ctrl-C stops it).
+    """Run the background worker: outbox relay, notifications, inbound turns, sending.
+
+    Ctrl-C stops it after the messages in hand are finished.
 
     In embedded mode `samvad serve` already runs these loops; run workers separately
     when SAMVAD_DATABASE_URL and SAMVAD_REDIS_URL point at shared servers.
@@ -155,7 +163,9 @@ def worker() -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        console.print("[bold green]Samvad worker[/] running: outbox relay, notifications.")
+        senders = ", ".join(sorted(application.state.channels.senders)) or "none"
+        console.print("[bold green]Samvad worker[/] running: outbox relay, notifications, "
+                      f"inbound turns, sending (providers: {senders}).")
         try:
             await run_background(application, stop)
         finally:
@@ -218,20 +228,83 @@ def flows_check() -> None:
 
 @locales_app.command("extract")
 def locales_extract() -> None:
-    """Extract message ids into the catalog template."""
-    _not_yet("Catalog extraction")
+    """Extract the message ids of flows/*.yaml and bot/ into locales/samvad.pot."""
+    from bot.catalogs import TEMPLATE, catalogs, extract_template, write_template
+    from bot.i18n import SOURCE_LOCALE
+
+    source = catalogs().get(SOURCE_LOCALE, {})
+    template = extract_template(source=source)
+    changed = write_template(template, source)
+    missing = sorted(set(template.ids) - set(source))
+    state = "written" if changed else "unchanged"
+    console.print(f"[green]✓[/] {len(template.ids)} message ids -> {TEMPLATE.name} ({state}).")
+    for msgid in missing:
+        console.print(f"[yellow]![/] {msgid} has no message in {SOURCE_LOCALE} yet.")
 
 
 @locales_app.command("compile")
 def locales_compile() -> None:
-    """Compile the catalogs."""
-    _not_yet("Catalog compilation")
+    """Compile every catalog (locales/*/LC_MESSAGES/samvad.po -> samvad.mo)."""
+    from bot.catalogs import compile_catalogs
+
+    counts = compile_catalogs()
+    if not counts:
+        console.print("[red]No catalog found in locales/.[/]")
+        raise typer.Exit(1)
+    summary = ", ".join(f"{locale} {count}" for locale, count in counts.items())
+    console.print(f"[green]✓[/] compiled: {summary} messages.")
 
 
 @locales_app.command("check")
-def locales_check() -> None:
-    """Check every catalog is complete."""
-    _not_yet("The catalog check")
+def locales_check(
+    warnings: Annotated[bool, typer.Option("--warnings", help="Also list unused and stale "
+                                           "ids")] = False,
+) -> None:
+    """Check every catalog: complete, same placeholders as en_IN, word lists, SMS budgets."""
+    from bot.catalogs import check_catalogs, sms_budget_problems
+
+    result = check_catalogs(sms_check=sms_budget_problems)
+    for problem in result.problems:
+        console.print(f"[red]✗[/] {problem}")
+    if warnings:
+        for warning in result.warnings:
+            console.print(f"[yellow]![/] {warning}")
+    if result.problems:
+        console.print(f"[red]{len(result.problems)} problem(s)[/] in the catalogs.")
+        raise typer.Exit(1)
+    summary = ", ".join(f"{locale} {count}" for locale, count in result.counts.items())
+    note = f" ({len(result.warnings)} warning(s): --warnings)" if result.warnings else ""
+    console.print(f"[green]✓[/] catalogs complete: {summary} messages; placeholders, word "
+                  f"lists and SMS budgets are right{note}.")
+
+
+@nlu_app.command("serve")
+def nlu_serve(
+    host: Annotated[str, typer.Option(help="Bind address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 5005,
+    model: Annotated[str | None, typer.Option(help="Model file (default: the current one)")] = None,
+) -> None:
+    """Serve the trained Rasa NLU model (``rasa run --enable-api``) from .venv-rasa.
+
+    Point the bot at it with SAMVAD_RASA_URL=http://HOST:PORT.
+    """
+    import os
+    from pathlib import Path
+
+    from bot.rasa_project import RASA_ENV, model_path, rasa_executable
+
+    rasa = rasa_executable()
+    chosen = Path(model) if model else model_path()
+    if not rasa.exists():
+        console.print(f"[red]{rasa} is missing:[/] run `make rasa` first.")
+        raise typer.Exit(1)
+    if not chosen.exists():
+        console.print(f"[red]No model {chosen}:[/] run `make rasa` to train it.")
+        raise typer.Exit(1)
+    console.print(f"[bold green]Rasa NLU[/] on http://{host}:{port} with {chosen.name}  "
+                  f"(SAMVAD_RASA_URL=http://{host}:{port})")
+    args = [str(rasa), "run", "--enable-api", "-i", host, "-p", str(port), "--model", str(chosen)]
+    os.execve(rasa, args, {**os.environ, **RASA_ENV})  # noqa: S606 - our own venv's rasa
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ from bot.core_client import DEFAULT_TIMEOUT, CoreClient
 from bot.engine import Engine
 from bot.flowspec import load_flows
 from bot.helpers import HELPERS
+from bot.nlu import NLU
 from bot.operations import OPERATIONS
+from bot.rasa_nlu import RasaNLU
 from bot.runtime import BuiltinNLU, Conversations
 from bot.session_store import SessionStore
 
@@ -32,5 +34,14 @@ def build_conversations(app: FastAPI) -> Conversations:
         engine=Engine(load_flows(), HELPERS),
         store=SessionStore(app.state.redis),
         client=client,
-        nlu=BuiltinNLU(client),
+        nlu=build_nlu(app, client),
     )
+
+
+def build_nlu(app: FastAPI, client: CoreClient) -> NLU:
+    """The built-in matcher; with SAMVAD_RASA_URL, Rasa first and the matcher as fallback."""
+    builtin = BuiltinNLU(client)
+    rasa_url = app.state.settings.rasa_url
+    if not rasa_url:
+        return builtin
+    return RasaNLU(httpx.AsyncClient(), rasa_url, builtin)

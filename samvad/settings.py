@@ -56,6 +56,22 @@ class Settings(BaseSettings):
     whatsapp_verify_token: str | None = Field(None, alias="WHATSAPP_VERIFY_TOKEN")
     whatsapp_phone_number_id: str | None = Field(None, alias="WHATSAPP_PHONE_NUMBER_ID")
 
+    # Outbound sending: messages per second per sender number (0: no limit), the burst a
+    # sender may send at once (default: one second's worth), attempts before a retryable
+    # error counts as failed, and the first retry delay (doubling, with jitter).
+    send_rate: float = Field(0.0, ge=0, alias="SAMVAD_SEND_RATE")
+    send_burst: int | None = Field(None, ge=1, alias="SAMVAD_SEND_BURST")
+    send_max_attempts: int = Field(6, ge=1, le=50, alias="SAMVAD_SEND_MAX_ATTEMPTS")
+    send_retry_base_s: float = Field(2.0, gt=0, alias="SAMVAD_SEND_RETRY_BASE_S")
+    # Approved templates for messages outside WhatsApp's 24-hour window, as JSON:
+    # {"<kind>" | "default": {"<locale>" | "default": "<template>" | {"id", "language"}}}.
+    # <template> is a Twilio ContentSid (HX...) or a Meta template name.
+    whatsapp_templates: dict[str, dict[str, str | dict[str, str]]] = Field(
+        default_factory=dict, alias="SAMVAD_WHATSAPP_TEMPLATES")
+    # DLT template ids of SMS per message kind (Indian senders), same JSON shape.
+    sms_dlt_templates: dict[str, dict[str, str | dict[str, str]]] = Field(
+        default_factory=dict, alias="SAMVAD_SMS_DLT_TEMPLATES")
+
     # Payments: the built-in sandbox gateway (development default) or Razorpay payment links.
     payment_gateway: Literal["sandbox", "razorpay"] | None = Field(
         None, alias="SAMVAD_PAYMENT_GATEWAY")
@@ -100,6 +116,18 @@ class Settings(BaseSettings):
     def open311_keys(self) -> frozenset[str]:
         """The accepted Open311 api_key values (none: posting is switched off)."""
         return frozenset(key.strip() for key in self.open311_api_keys.split(",") if key.strip())
+
+    @property
+    def whatsapp_provider(self) -> str:
+        """Who sends WhatsApp notifications: Meta Cloud API, Twilio, or the simulator inbox."""
+        if self.whatsapp_phone_number_id:
+            return "meta"
+        return "twilio" if self.twilio_whatsapp_from else "simulator"
+
+    @property
+    def sms_provider(self) -> str:
+        """Who sends SMS notifications: Twilio when it has a sender number, else the simulator."""
+        return "twilio" if self.twilio_sms_from else "simulator"
 
     @property
     def simulator_enabled(self) -> bool:

@@ -1,4 +1,4 @@
-"""Background work: the outbox relay and the notifier (more loops join in later issues).
+"""Background work: outbox relay, notifier, inbound turns and outbound sending.
 
 ``samvad worker`` runs these against the configured database and Redis; in embedded mode
 ``samvad serve`` runs them inside the web process (SPEC §2: one process is the system).
@@ -12,17 +12,47 @@ from collections.abc import Awaitable, Callable
 import structlog
 from fastapi import FastAPI
 
-from bot.notifier import Notifier, SimulatorInbox
+from bot.engine import ServiceError
+from bot.notifier import Notifier
+from channels.queues import InboundWorker, SendWorker, channels_of
+from core_api.complaints.sla import sla_once
 from core_api.events.relay import relay_once
 
 log = structlog.get_logger(__name__)
 
 RELAY_IDLE_S = 0.5
+SLA_IDLE_S = 60.0  # complaint SLA timers: warnings and escalations
 
 
 def build_notifier(app: FastAPI) -> Notifier:
-    """The notifier of ``app``; delivery goes to the simulator inbox until providers exist."""
-    return Notifier(app.state.redis, app.state.conversations.store, SimulatorInbox(app.state.redis))
+    """The notifier of ``app``: notifications become outbound jobs (simulator inbox when no
+    provider is configured for their channel)."""
+    client = app.state.conversations.client
+
+    async def opted_out(phone: str) -> bool:
+        try:
+            user = await client.request("GET", "/api/v1/citizens/me", phone)
+        except ServiceError:
+            return False  # employees and unknown numbers have no opt-out flag
+        return bool(user and user.get("opted_out"))
+
+    return Notifier(app.state.redis, app.state.conversations.store,
+                    channels_of(app).notifications, opted_out=opted_out)
+
+
+def build_inbound_worker(app: FastAPI, **options: object) -> InboundWorker:
+    """Runs the turns of messages the webhooks queued."""
+    channels = channels_of(app)
+    return InboundWorker(channels.inbound, app.state.conversations, channels.outbound,
+                         **options)  # type: ignore[arg-type]
+
+
+def build_send_worker(app: FastAPI, **options: object) -> SendWorker:
+    """Delivers queued replies and notifications through the configured providers."""
+    channels = channels_of(app)
+    return SendWorker(channels.outbound, channels.senders, reports=channels.statuses,
+                      windows=channels.windows, templates=channels.templates,
+                      policy=channels.policy, **options)  # type: ignore[arg-type]
 
 
 async def _forever(name: str, step: Callable[[], Awaitable[int]], idle_s: float,
@@ -42,9 +72,12 @@ async def _forever(name: str, step: Callable[[], Awaitable[int]], idle_s: float,
 
 
 async def run_background(app: FastAPI, stop: asyncio.Event) -> None:
-    """Relay outbox events and deliver notifications until ``stop`` is set."""
+    """Relay events, notify, run inbound turns and send, until ``stop`` is set."""
     notifier = build_notifier(app)
     await asyncio.gather(
         _forever("relay", lambda: relay_once(app.state.db, app.state.redis), RELAY_IDLE_S, stop),
         _forever("notifier", lambda: notifier.consume_once(block_ms=1000), 0.1, stop),
+        build_inbound_worker(app).run(stop),
+        build_send_worker(app).run(stop),
+        _forever("sla", lambda: sla_once(app.state.db), SLA_IDLE_S, stop),
     )

@@ -26,6 +26,7 @@ from core_api.complaints.models import (
     ComplaintPhoto,
     ComplaintType,
 )
+from core_api.complaints.recipients import gro_recipients
 from core_api.db import utcnow
 from core_api.errors import BadRequest, Conflict, Forbidden, NotFound
 from core_api.events.outbox import emit
@@ -45,6 +46,7 @@ CLOSED_STATES = frozenset({"CLOSEDAFTERRESOLUTION", "CLOSEDAFTERREJECTION"})
 # Open311 "closed": the city has answered (resolved or rejected), or the case is closed.
 ANSWERED_STATES = CLOSED_STATES | {"RESOLVED", "REJECTED"}
 AT_LME = "PENDINGATLME"
+RETURNED = "PENDINGFORREASSIGNMENT"
 CITIZEN_SOURCES = ("whatsapp", "sms", "web")
 SOURCES = (*CITIZEN_SOURCES, "csr", "open311")
 
@@ -395,6 +397,8 @@ async def on_pgr_move(session: AsyncSession, move: workflow.Move, _principal: Pr
     await session.flush()
     payload = await status_payload(session, complaint, action=move.action,
                                    previous=move.from_state, comment=comment)
+    if complaint.status == RETURNED:  # the LME sent it back: the GROs must assign it again
+        payload["gros"] = await gro_recipients(session, complaint.tenant_code)
     if move.from_state is None:
         emit(session, "complaint.created", complaint.tenant_code, complaint.complaint_no,
              {**payload, "source": complaint.source, "locality_id": complaint.locality_id})

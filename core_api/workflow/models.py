@@ -42,6 +42,8 @@ class ProcessInstance(Base):
     sla_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the whole process
     state_sla_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # current state
     escalated: Mapped[bool] = mapped_column(default=False)
+    # The SLA warning (80% of the deadline used) went out for the current state.
+    sla_warned: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -254,6 +254,7 @@ async def _apply(
     process.updated_at = now
     process.state_sla_due_at = _due(now, next_state.sla_hours)
     process.escalated = False
+    process.sla_warned = False
     if next_state.unassigned:
         process.assignee_user_id = None
     if new:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 11:43:10.545668
+Create Date: 2026-11-23 12:34:36.160838
 """
 from collections.abc import Sequence
 
@@ -31,6 +31,27 @@ def upgrade() -> None:
     sa.Column('scope', sa.String(length=80), nullable=False),
     sa.Column('value', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('scope', name=op.f('pk_certificate_counters'))
+    )
+    op.create_table('channel_messages',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('job_id', sa.String(length=200), nullable=True),
+    sa.Column('provider', sa.String(length=16), nullable=False),
+    sa.Column('channel', sa.String(length=16), nullable=True),
+    sa.Column('to', sa.String(length=20), nullable=True),
+    sa.Column('kind', sa.String(length=40), nullable=True),
+    sa.Column('provider_message_id', sa.String(length=100), nullable=True),
+    sa.Column('status', sa.String(length=12), nullable=False),
+    sa.Column('error_code', sa.String(length=20), nullable=True),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('created_at', core_api.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', core_api.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('sent_at', core_api.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('delivered_at', core_api.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('read_at', core_api.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('failed_at', core_api.db.UTCDateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_channel_messages')),
+    sa.UniqueConstraint('job_id', name=op.f('uq_channel_messages_job_id')),
+    sa.UniqueConstraint('provider', 'provider_message_id', name='uq_channel_messages_provider_message')
     )
     op.create_table('complaint_categories',
     sa.Column('code', sa.String(length=64), nullable=False),
@@ -236,6 +257,7 @@ def upgrade() -> None:
     sa.Column('sla_due_at', core_api.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('state_sla_due_at', core_api.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('escalated', sa.Boolean(), nullable=False),
+    sa.Column('sla_warned', sa.Boolean(), nullable=False),
     sa.Column('created_at', core_api.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', core_api.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['assignee_user_id'], ['users.id'], name=op.f('fk_workflow_processes_assignee_user_id_users')),
@@ -571,6 +593,7 @@ def downgrade() -> None:
     op.drop_table('departments')
     op.drop_table('complaint_counters')
     op.drop_table('complaint_categories')
+    op.drop_table('channel_messages')
     op.drop_table('certificate_counters')
     op.drop_table('billing_sequences')
     # ### end Alembic commands ###

@@ -1,0 +1,92 @@
+"""Queues between the providers and the dialog: inbound turns and outbound sending.
+
+Webhooks (``channels/<provider>/``) verify and parse a request, then::
+
+    services = channels_of(request.app)
+    await services.inbound.put(inbound, "twilio")              # one Redis round trip
+    await services.statuses.update("twilio", sid, "delivered")  # a status callback
+
+``InboundWorker`` runs the turns and queues each reply as an ``OutboundJob``
+``<message_id>:<index>``; ``NotificationSink`` queues notifications. ``SendWorker``
+delivers jobs through the ``Sender`` of the job's provider: rate limited per sender number,
+retried with backoff, WhatsApp templates outside the 24-hour window (``template_of(job)``),
+DLT ids on Indian SMS. ``samvad worker`` (or ``samvad serve`` in embedded mode) runs both.
+
+Guarantees, and where they end:
+
+- Order. Each person (channel + number) has one mailbox per direction; one worker at a
+  time works through it head first (``_mailboxes``), whichever worker reads the doorbell.
+  So a person's messages are handled, and their replies and notifications sent, in the
+  order they reached Redis — also across workers and across retries: a job waiting for its
+  retry holds back that person's later jobs (and no one else's). Two webhooks of one
+  person arriving at the same instant at two web processes reach Redis in either order.
+- Inbound, at least once: a message leaves its mailbox only after its turn ran and its
+  replies were queued; the session store's dedupe keeps a repeated message id (provider
+  retry, a worker that died mid-turn) from running a second turn. Limit: a worker dying
+  between the session commit and queuing the replies loses those replies (the turn
+  counts as done). A turn failing 5 times (Redis down, a bug) is dropped and logged.
+- Outbound, never twice per job id: the job state goes ``sending`` before the provider is
+  called and ``sent:<provider id>`` after. A job found ``sending`` (its worker died, or
+  stalled past the 30 s lease, mid-call) is recorded ``unknown`` and not sent again —
+  at most once in that window. A sender raises ``SendError(CONNECTION, AMBIGUOUS)`` when a
+  request may have reached the provider (read timeout): also ``unknown``, not retried.
+  Other retryable errors are taken to mean "not sent" and retried. Job states are kept 7
+  days: the same job id queued again within them is skipped.
+- Rate: a shared token bucket per sender number (``SAMVAD_SEND_RATE`` per second,
+  ``SAMVAD_SEND_BURST``), correct across workers whose clocks agree within milliseconds.
+- A dead worker's mailbox is taken over when its lock lease (30 s) runs out, through its
+  unacknowledged doorbell (reclaimed after 45 s idle) or the ring scheduled by whoever
+  found the mailbox locked.
+"""
+
+from channels.queues._clock import Clock, SystemClock
+from channels.queues._inbound import InboundQueue, InboundWorker, reply_jobs
+from channels.queues._mailboxes import Mailboxes
+from channels.queues._notifications import NotificationSink, notification_job
+from channels.queues._outbound import OutboundQueue, OutboxItem, recipient_key
+from channels.queues._ratelimit import RateLimiter
+from channels.queues._sending import AMBIGUOUS, JobStates, SendPolicy, SendWorker
+from channels.queues._services import ChannelServices, channels_of
+from channels.queues._status import STATUSES, DeliveryReports, MessageStatusStore, Status
+from channels.queues._templates import (
+    DLT_TEMPLATE_ID,
+    OUTSIDE_WINDOW_CODES,
+    Template,
+    TemplateBook,
+    template_of,
+    with_template,
+)
+from channels.queues._windows import WHATSAPP_WINDOW_S, ContactWindows
+
+__all__ = [
+    "AMBIGUOUS",
+    "DLT_TEMPLATE_ID",
+    "OUTSIDE_WINDOW_CODES",
+    "STATUSES",
+    "WHATSAPP_WINDOW_S",
+    "ChannelServices",
+    "Clock",
+    "ContactWindows",
+    "DeliveryReports",
+    "InboundQueue",
+    "InboundWorker",
+    "JobStates",
+    "Mailboxes",
+    "MessageStatusStore",
+    "NotificationSink",
+    "OutboundQueue",
+    "OutboxItem",
+    "RateLimiter",
+    "SendPolicy",
+    "SendWorker",
+    "Status",
+    "SystemClock",
+    "Template",
+    "TemplateBook",
+    "channels_of",
+    "notification_job",
+    "recipient_key",
+    "reply_jobs",
+    "template_of",
+    "with_template",
+]

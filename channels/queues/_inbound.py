@@ -1,0 +1,150 @@
+"""Inbound: webhooks put verified messages here and answer; workers run the turns.
+
+``InboundQueue.put`` is one Redis round trip: the message into the person's mailbox, a
+doorbell on ``samvad:inbound`` and the person's last-inbound time (WhatsApp's 24-hour
+window). ``InboundWorker`` runs ``Conversations.handle`` for each message, in order per
+person (see ``_mailboxes``), and turns the replies into outbound jobs
+``<message_id>:<index>`` for the provider the message came from, sent from the number the
+person wrote to.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import asdict
+from typing import Any
+
+import orjson
+import structlog
+from prometheus_client import Counter
+from redis.asyncio import Redis
+
+from bot.messages import Inbound, Location, Media
+from bot.runtime import Conversations
+from bot.session_store import conversation_key
+from channels.base import OutboundJob, outgoing_to_dict
+from channels.queues._clock import Clock, SystemClock
+from channels.queues._mailboxes import Mailboxes
+from channels.queues._outbound import OutboundQueue
+from channels.queues._windows import ContactWindows
+from channels.queues._worker import MailboxWorker
+from core_api.users.phones import mask_phone
+
+log = structlog.get_logger(__name__)
+
+INBOUND_MAX_ATTEMPTS = 5
+INBOUND_RETRY_S = 5.0
+
+TURNS = Counter("samvad_inbound_turns", "Queued inbound messages by provider and outcome",
+                ["provider", "outcome"])  # handled, repeat, retry, dropped
+
+
+def inbound_to_dict(inbound: Inbound) -> dict[str, Any]:
+    return asdict(inbound)
+
+
+def inbound_from_dict(data: dict[str, Any]) -> Inbound:
+    fields = dict(data)
+    location = fields.pop("location", None)
+    media = fields.pop("media", ())
+    return Inbound(**fields, location=Location(**location) if location else None,
+                   media=tuple(Media(**m) for m in media))
+
+
+def reply_jobs(inbound: Inbound, provider: str, replies: list[Any], locale: str | None,
+               effects: list[str] | None = None) -> list[OutboundJob]:
+    """One job per reply, ``<message_id>:<index>``; a failed turn's apology has its own ids."""
+    base = inbound.message_id or f"anon-{uuid.uuid4().hex}"
+    marks = [e for e in effects or () if e in ("failed", "busy")]
+    if marks:  # so the real answer to a retry of this message is not taken for a repeat
+        base = f"{base}:{marks[0]}"
+    return [OutboundJob(provider=provider, channel=inbound.channel, to=inbound.sender,
+                        message=outgoing_to_dict(reply), kind="reply", sender=inbound.to,
+                        locale=locale, job_id=f"{base}:{index}")
+            for index, reply in enumerate(replies)]
+
+
+class InboundQueue:
+    """Accepted inbound messages, one ordered mailbox per conversation (channel + number)."""
+
+    def __init__(self, redis: Redis, *, windows: ContactWindows | None = None,
+                 clock: Clock | None = None, lease_ms: int = 30_000,
+                 reclaim_idle_ms: int = 45_000) -> None:
+        self.redis = redis
+        self.windows = windows or ContactWindows(redis)
+        self.clock = clock or SystemClock()
+        self.boxes = Mailboxes(redis, "inbound", lease_ms=lease_ms,
+                               reclaim_idle_ms=reclaim_idle_ms)
+
+    async def put(self, inbound: Inbound, provider: str) -> None:
+        """Queue a verified message from ``provider`` ("twilio", "meta"); one round trip.
+
+        A provider's retry of the same message id is queued again and skipped by the
+        session store's dedupe when its turn comes.
+        """
+        item = orjson.dumps({"provider": provider, "inbound": inbound_to_dict(inbound),
+                             "attempts": 0})
+        pipe = self.redis.pipeline(transaction=False)
+        self.boxes.add(pipe, conversation_key(inbound.channel, inbound.sender), item)
+        self.windows.touch(pipe, inbound.channel, inbound.sender, self.clock.now())
+        await pipe.execute()
+
+    async def waiting(self, channel: str, phone: str) -> list[Inbound]:
+        """Messages of one person not handled yet, oldest first."""
+        raw = await self.boxes.waiting(conversation_key(channel, phone))
+        return [inbound_from_dict(orjson.loads(item)["inbound"]) for item in raw]
+
+
+class InboundWorker(MailboxWorker):
+    """Runs conversation turns for queued messages and queues their replies."""
+
+    def __init__(self, queue: InboundQueue, conversations: Conversations,
+                 outbound: OutboundQueue, *, consumer: str | None = None,
+                 concurrency: int = 32, clock: Clock | None = None) -> None:
+        super().__init__(queue.boxes, consumer=consumer, concurrency=concurrency,
+                         clock=clock or queue.clock)
+        self.queue = queue
+        self.conversations = conversations
+        self.outbound = outbound
+
+    async def turn(self, provider: str, inbound: Inbound) -> list[OutboundJob]:
+        """One turn and its queued replies (none for a message handled before)."""
+        turn = await self.conversations.handle(inbound)
+        if turn is None:
+            TURNS.labels(provider, "repeat").inc()
+            return []
+        jobs = reply_jobs(inbound, provider, turn.replies, turn.session.locale, turn.effects)
+        await self.outbound.enqueue(*jobs)
+        TURNS.labels(provider, "handled").inc()
+        return jobs
+
+    async def drain(self, key: str) -> int:
+        owner = secrets.token_hex(8)
+        opened = await self.boxes.open(key, owner)
+        if opened.state == "busy":
+            await self.boxes.ring_at(key, self.clock.now() + opened.busy_ms / 1000 + 0.05)
+            return 0
+        head, done = opened.head, 0
+        while head is not None:
+            item = orjson.loads(head)
+            inbound = inbound_from_dict(item["inbound"])
+            try:
+                await self.turn(item["provider"], inbound)
+            except Exception:
+                # Redis or a bug: keep the message at the head and try again later, a few
+                # times; the session store's dedupe keeps a finished turn from running twice.
+                item["attempts"] += 1
+                context = {"channel": inbound.channel, "sender": mask_phone(inbound.sender),
+                           "attempt": item["attempts"]}
+                if item["attempts"] < INBOUND_MAX_ATTEMPTS:
+                    TURNS.labels(item["provider"], "retry").inc()
+                    log.exception("inbound_turn_failed", **context)
+                    await self.boxes.ring_at(key, self.clock.now() + INBOUND_RETRY_S)
+                    await self.boxes.put_back(key, owner, orjson.dumps(item))
+                    return done
+                TURNS.labels(item["provider"], "dropped").inc()
+                log.exception("inbound_dropped", **context)
+            done += 1
+            head = await self.boxes.advance(key, owner)
+        return done

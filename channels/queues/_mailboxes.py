@@ -1,0 +1,229 @@
+"""Ordered per-person mailboxes on Redis: the ordering guarantee behind both queues.
+
+A message for key K (one person on one channel) is appended to K's list, and a doorbell
+naming K is added to a stream read through a consumer group. The worker that answers a
+doorbell takes K's lock (a lease) and works through K's list from the head, removing a
+message only after it is handled. It lets go of the lock only when the list is empty —
+atomically, so a message added meanwhile is never left behind — or after it scheduled a
+later doorbell for K (a retry or a rate-limit wait) in a sorted set of due rings. A
+doorbell that finds K locked schedules a ring for when the lease ends, in case the holder
+died; a doorbell whose worker died stays pending and is reclaimed (XAUTOCLAIM).
+
+So one person's messages are handled in the order they were added, by one worker at a
+time, however many workers read the stream; different people proceed in parallel.
+Keys of one mailbox share a Redis Cluster hash tag, so every script touches one slot::
+
+    samvad:{inbound:whatsapp:+919876500001}:mailbox   list of messages, oldest first
+    samvad:{inbound:whatsapp:+919876500001}:lock      lease of the worker draining it
+    samvad:inbound                                    doorbell stream (field "key")
+    samvad:inbound:due                                zset: key -> when to ring again (ms)
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.exceptions import ResponseError
+
+# KEYS mailbox, lock; ARGV owner, lease ms. {0, pttl} busy, {1} empty, {2, head} opened.
+_OPEN = """
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  return {0, redis.call('PTTL', KEYS[2])}
+end
+local head = redis.call('LINDEX', KEYS[1], 0)
+if not head then
+  return {1}
+end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+return {2, head}
+"""
+
+# Remove the handled head. {0} lock lost, {1} empty (lock released), {2, next head}.
+_ADVANCE = """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then
+  return {0}
+end
+redis.call('LPOP', KEYS[1])
+local head = redis.call('LINDEX', KEYS[1], 0)
+if not head then
+  redis.call('DEL', KEYS[2])
+  return {1}
+end
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return {2, head}
+"""
+
+# Replace the head (attempt count, due time) and release. ARGV owner, new head.
+_PUT_BACK = """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then
+  return 0
+end
+if redis.call('LLEN', KEYS[1]) > 0 then
+  redis.call('LSET', KEYS[1], 0, ARGV[2])
+end
+redis.call('DEL', KEYS[2])
+return 1
+"""
+
+# KEYS lock; ARGV owner, lease ms ('' releases).
+_RENEW_OR_RELEASE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+if ARGV[2] == '' then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class Doorbell:
+    """One stream entry: "the mailbox of ``key`` may have work"."""
+
+    entry_id: bytes
+    key: str
+
+
+@dataclass(frozen=True)
+class Opened:
+    state: Literal["busy", "empty", "open"]
+    head: bytes | None = None
+    busy_ms: int = 0  # how long the current holder's lease still runs
+
+
+class Mailboxes:
+    """Ordered mailboxes named ``name`` ("inbound", "outbound")."""
+
+    def __init__(self, redis: Redis, name: str, *, lease_ms: int = 30_000,
+                 reclaim_idle_ms: int = 45_000, ttl_s: int = 7 * 24 * 3600,
+                 stream_max_len: int = 1_000_000) -> None:
+        if redis.get_encoder().decode_responses:
+            raise ValueError("Mailboxes need a Redis client with decode_responses=False")
+        self.redis = redis
+        self.name = name
+        self.stream = f"samvad:{name}"
+        self.due = f"samvad:{name}:due"
+        self.group = f"{name}-workers"
+        self.lease_ms = lease_ms
+        self.reclaim_idle_ms = reclaim_idle_ms
+        self.ttl_s = ttl_s
+        self.stream_max_len = stream_max_len
+        self._open = redis.register_script(_OPEN)
+        self._advance = redis.register_script(_ADVANCE)
+        self._put_back = redis.register_script(_PUT_BACK)
+        self._renew = redis.register_script(_RENEW_OR_RELEASE)
+        self._group_ready = False
+        self._next_reclaim = 0.0
+
+    def keys(self, key: str) -> tuple[str, str]:
+        """The mailbox list and lock of ``key``."""
+        base = f"samvad:{{{self.name}:{key}}}:"
+        return base + "mailbox", base + "lock"
+
+    def add(self, pipe: Pipeline, key: str, *payloads: bytes) -> None:
+        """Queue ``payloads`` for ``key`` in ``pipe`` (the caller executes it): one doorbell."""
+        mailbox, _lock = self.keys(key)
+        pipe.rpush(mailbox, *payloads)
+        pipe.expire(mailbox, self.ttl_s)
+        pipe.xadd(self.stream, {"key": key}, maxlen=self.stream_max_len, approximate=True)
+
+    async def waiting(self, key: str) -> list[bytes]:
+        """Everything in ``key``'s mailbox, head first."""
+        return list(await self.redis.lrange(self.keys(key)[0], 0, -1))  # type: ignore[misc]
+
+    async def _ensure_group(self) -> None:
+        if self._group_ready:
+            return
+        try:
+            await self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._group_ready = True
+
+    async def read(self, consumer: str, count: int, block_ms: int | None) -> list[Doorbell]:
+        """Doorbells of dead consumers (idle past ``reclaim_idle_ms``), then new ones."""
+        await self._ensure_group()
+        entries: list[tuple[bytes, dict[bytes, bytes] | None]] = []
+        if time.monotonic() >= self._next_reclaim:
+            self._next_reclaim = time.monotonic() + min(5.0, self.reclaim_idle_ms / 2000)
+            _cursor, claimed, *_ = await self.redis.xautoclaim(
+                self.stream, self.group, consumer, min_idle_time=self.reclaim_idle_ms,
+                start_id="0-0", count=count)
+            entries.extend(claimed)
+        if len(entries) < count:
+            fresh = await self.redis.xreadgroup(
+                self.group, consumer, {self.stream: ">"}, count=count - len(entries),
+                block=None if entries else block_ms)
+            for _stream, messages in fresh or []:
+                entries.extend(messages)
+        bells, trimmed = [], []
+        for entry_id, fields in entries:
+            if fields and b"key" in fields:
+                bells.append(Doorbell(entry_id, fields[b"key"].decode()))
+            else:
+                trimmed.append(entry_id)  # trimmed from the stream: nothing to ring
+        if trimmed:
+            await self.ack(*trimmed)
+        return bells
+
+    async def ack(self, *entry_ids: bytes) -> None:
+        await self.redis.xack(self.stream, self.group, *entry_ids)
+
+    async def open(self, key: str, owner: str) -> Opened:
+        """Take ``key``'s lock and its head, unless someone holds it or it is empty."""
+        reply = await self._open(keys=list(self.keys(key)), args=[owner, self.lease_ms])
+        state = int(reply[0])
+        if state == 0:
+            return Opened("busy", busy_ms=max(int(reply[1]), 0))
+        if state == 1:
+            return Opened("empty")
+        return Opened("open", head=reply[1])
+
+    async def advance(self, key: str, owner: str) -> bytes | None:
+        """Drop the handled head and return the next (None: empty and released, or lost)."""
+        reply = await self._advance(keys=list(self.keys(key)), args=[owner, self.lease_ms])
+        return reply[1] if int(reply[0]) == 2 else None
+
+    async def put_back(self, key: str, owner: str, head: bytes) -> bool:
+        """Replace the head (e.g. with its attempt count) and release the lock."""
+        return bool(await self._put_back(keys=list(self.keys(key)), args=[owner, head]))
+
+    async def renew(self, key: str, owner: str) -> bool:
+        """Extend the lease before a slow step; False when it was lost."""
+        return bool(await self._renew(keys=[self.keys(key)[1]], args=[owner, self.lease_ms]))
+
+    async def release(self, key: str, owner: str) -> bool:
+        """Let go of the lock, leaving the mailbox as it is (ring it later first)."""
+        return bool(await self._renew(keys=[self.keys(key)[1]], args=[owner, ""]))
+
+    async def ring_at(self, key: str, at: float) -> None:
+        """Ring ``key`` at unix time ``at`` (an earlier ring already scheduled stays)."""
+        # Rounded up: a ring never comes before the time it was asked for.
+        await self.redis.zadd(self.due, {key: math.ceil(at * 1000)}, lt=True)
+
+    async def next_ring(self) -> float | None:
+        """When the earliest scheduled ring is due (unix seconds), if any."""
+        first = await self.redis.zrange(self.due, 0, 0, withscores=True)
+        return first[0][1] / 1000 if first else None
+
+    async def ring_due(self, now: float, limit: int = 500) -> int:
+        """Turn the rings due at ``now`` into doorbells; return how many."""
+        due = await self.redis.zrangebyscore(self.due, "-inf", int(now * 1000), start=0,
+                                             num=limit)
+        if not due:
+            return 0
+        pipe = self.redis.pipeline(transaction=False)
+        for key in due:  # doorbell first: a crash in between rings twice, never zero times
+            pipe.xadd(self.stream, {"key": key}, maxlen=self.stream_max_len, approximate=True)
+        pipe.zrem(self.due, *due)
+        await pipe.execute()
+        return len(due)

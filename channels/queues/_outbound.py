@@ -1,0 +1,66 @@
+"""Outbound jobs waiting to be sent, one ordered mailbox per recipient (channel + number)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+
+from channels.base import OutboundJob
+from channels.queues._mailboxes import Mailboxes
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """A job with its delivery bookkeeping, as stored at the head of the mailbox."""
+
+    job: OutboundJob
+    attempts: int = 0
+    not_before: float | None = None  # unix time of the next attempt (retry backoff)
+    error: str | None = None  # the last attempt's error code
+
+    def dumps(self) -> bytes:
+        return orjson.dumps({"job": asdict(self.job), "attempts": self.attempts,
+                             "not_before": self.not_before, "error": self.error})
+
+    @classmethod
+    def loads(cls, raw: bytes) -> OutboxItem:
+        data: dict[str, Any] = orjson.loads(raw)
+        return cls(OutboundJob(**data["job"]), data["attempts"], data["not_before"],
+                   data["error"])
+
+    def retry(self, at: float, error: str | None, job: OutboundJob | None = None) -> OutboxItem:
+        return replace(self, job=job or self.job, not_before=at, error=error)
+
+
+def recipient_key(job: OutboundJob) -> str:
+    """Whose order a job belongs to: ``sms:+919876500001``."""
+    return f"{job.channel}:{job.to}"
+
+
+class OutboundQueue:
+    """Replies and notifications to send; ``SendWorker`` delivers them."""
+
+    def __init__(self, redis: Redis, *, lease_ms: int = 30_000,
+                 reclaim_idle_ms: int = 45_000) -> None:
+        self.redis = redis
+        self.boxes = Mailboxes(redis, "outbound", lease_ms=lease_ms,
+                               reclaim_idle_ms=reclaim_idle_ms)
+
+    async def enqueue(self, *jobs: OutboundJob) -> None:
+        """Queue ``jobs`` in one round trip; each recipient's jobs go out in this order."""
+        if not jobs:
+            return
+        by_recipient: dict[str, list[bytes]] = {}
+        for job in jobs:
+            by_recipient.setdefault(recipient_key(job), []).append(OutboxItem(job).dumps())
+        pipe = self.redis.pipeline(transaction=False)
+        for key, items in by_recipient.items():
+            self.boxes.add(pipe, key, *items)
+        await pipe.execute()
+
+    async def waiting(self, channel: str, to: str) -> list[OutboxItem]:
+        """Jobs for one recipient not finished yet, next first."""
+        return [OutboxItem.loads(raw) for raw in await self.boxes.waiting(f"{channel}:{to}")]

@@ -1,0 +1,182 @@
+"""``TwilioSender``: delivers outbound jobs through the Messages REST API (async httpx).
+
+``POST {TWILIO_API_BASE}/2010-04-01/Accounts/{sid}/Messages.json`` with Basic auth
+``sid:token`` and these form fields:
+
+- ``To``: the job's number, ``whatsapp:+91...`` on WhatsApp;
+- ``From``: the number the person wrote to (``job.sender``), else ``TWILIO_SMS_FROM`` /
+  ``TWILIO_WHATSAPP_FROM``; a Messaging Service SID (``MG...``) there is sent as
+  ``MessagingServiceSid`` instead;
+- ``Body``: ``render_sms`` on SMS, ``render_whatsapp_text`` on WhatsApp (numbered
+  options); WhatsApp media go as ``MediaUrl`` (Twilio takes one per WhatsApp message:
+  the first, further links join the text), SMS carries media links in its text;
+- ``StatusCallback``: ``SAMVAD_PUBLIC_URL`` + ``/webhooks/twilio/status``.
+
+Templates (WhatsApp outside the 24-hour window, set by the send worker): when
+``params["template"]`` holds a Content SID (``HX...``) the message goes as ``ContentSid``
++ ``ContentVariables`` (JSON of the other params, keys ``"1"``, ``"2"``, ... for
+``{{1}}``, ``{{2}}``; whitespace runs become one space, as WhatsApp requires) and no
+``Body``; the same holds for an SMS whose template is a Content SID.
+``params["template_language"]`` is not sent: a Content SID names one language already.
+
+India's DLT rules: an SMS notification's DLT template id travels in
+``params["dlt_template_id"]`` (or ``params["template"]`` when it is not a Content SID).
+Twilio's Messages API has no field for it: Twilio registers the sender's entity id and
+DLT templates out of band (its sender-ID registration) and the operators match the body
+against the registered template text. So the body is sent as rendered, the id is kept in
+the logs, and the template text configured on the DLT portal must be the rendered text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import httpx
+import orjson
+import structlog
+
+from channels.base import OutboundJob, SendError, SendErrorKind, SendResult
+from channels.render import render_sms, render_whatsapp_text
+from channels.twilio.endpoints import STATUS_PATH
+from channels.twilio.errors import AMBIGUOUS, error_from_response, error_from_transport
+from core_api.users.phones import mask_phone
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from samvad.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+# Job params (see channels.queues.template_of): the template, Meta's language code (not
+# sent: a Content SID names one language version), the DLT id of an Indian SMS.
+TEMPLATE_PARAM = "template"
+LANGUAGE_PARAMS = frozenset({"template_language", "language"})
+DLT_PARAM = "dlt_template_id"
+_RESERVED = frozenset({TEMPLATE_PARAM, DLT_PARAM, *LANGUAGE_PARAMS})
+_SPACES = re.compile(r"\s+")  # WhatsApp template variables may not hold newlines or tabs
+
+Form = dict[str, str | list[str]]
+
+
+def is_content_sid(value: str | None) -> bool:
+    """True for a Twilio Content API SID (``HX`` + 32 hex digits)."""
+    return bool(value) and re.fullmatch(r"HX[0-9a-fA-F]{32}", value or "") is not None
+
+
+def _address(channel: str, number: str) -> str:
+    number = number.strip()
+    if channel == "whatsapp" and not number.startswith("whatsapp:"):
+        return f"whatsapp:{number}"
+    return number
+
+
+class TwilioSender:
+    """Sends SMS and WhatsApp jobs from the account ``TWILIO_ACCOUNT_SID``."""
+
+    provider = "twilio"
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        account_sid: str | None,
+        auth_token: str | None,
+        api_base: str,
+        public_url: str,
+        sms_from: str | None = None,
+        whatsapp_from: str | None = None,
+    ) -> None:
+        self.http = http
+        self.account_sid = account_sid
+        self.auth_token = auth_token
+        self.api_base = api_base.rstrip("/")
+        self.status_callback = public_url.rstrip("/") + STATUS_PATH
+        self.default_from = {"sms": sms_from, "whatsapp": whatsapp_from}
+
+    @classmethod
+    def from_settings(cls, settings: Settings, http: httpx.AsyncClient,
+                      redis: Redis | None = None) -> TwilioSender | None:
+        """A sender for the ``TWILIO_*`` settings and ``SAMVAD_PUBLIC_URL``; None without
+        an account SID and auth token."""
+        if not settings.twilio_account_sid or not settings.twilio_auth_token:
+            return None
+        return cls(http, account_sid=settings.twilio_account_sid,
+                   auth_token=settings.twilio_auth_token, api_base=settings.twilio_api_base,
+                   public_url=settings.public_url, sms_from=settings.twilio_sms_from,
+                   whatsapp_from=settings.twilio_whatsapp_from)
+
+    @property
+    def messages_url(self) -> str:
+        return f"{self.api_base}/2010-04-01/Accounts/{self.account_sid}/Messages.json"
+
+    def form_for(self, job: OutboundJob) -> Form:
+        """The form fields that deliver ``job``; raises ``SendError`` for jobs we cannot send."""
+        if job.channel not in ("sms", "whatsapp"):
+            raise SendError(SendErrorKind.REJECTED, "unsupported_channel",
+                            f"Twilio sends SMS and WhatsApp, not {job.channel}")
+        sender = job.sender or self.default_from[job.channel]
+        if not sender:
+            raise SendError(SendErrorKind.CONFIG, "no_sender",
+                            f"no From for {job.channel}: set TWILIO_{job.channel.upper()}_FROM")
+        form: Form = {"To": _address(job.channel, job.to)}
+        if re.fullmatch(r"MG[0-9a-fA-F]{32}", sender):
+            form["MessagingServiceSid"] = sender
+        else:
+            form["From"] = _address(job.channel, sender)
+        form["StatusCallback"] = self.status_callback
+
+        template = job.params.get(TEMPLATE_PARAM)
+        if is_content_sid(template):
+            assert template is not None
+            form["ContentSid"] = template
+            variables = {key: _SPACES.sub(" ", value).strip()
+                         for key, value in job.params.items() if key not in _RESERVED}
+            if variables:
+                form["ContentVariables"] = orjson.dumps(variables).decode()
+            return form
+        if template and job.channel == "whatsapp":
+            raise SendError(SendErrorKind.CONFIG, "bad_template",
+                            f"Twilio WhatsApp templates are Content SIDs (HX...), not {template!r}")
+        message = job.outgoing
+        if job.channel == "sms":
+            form["Body"] = render_sms(message)
+            return form
+        media = message.media
+        if len(media) > 1:
+            links = "\n".join(item.url for item in media[1:])
+            message = replace(message, text=f"{message.text}\n{links}")
+        form["Body"] = render_whatsapp_text(message)
+        if media:
+            form["MediaUrl"] = media[0].url
+        return form
+
+    async def send(self, job: OutboundJob) -> SendResult:
+        """Deliver ``job``; raises ``SendError``."""
+        if not self.account_sid or not self.auth_token:
+            raise SendError(SendErrorKind.CONFIG, "not_configured",
+                            "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are needed")
+        form = self.form_for(job)
+        dlt = job.params.get(DLT_PARAM) or (
+            job.params.get(TEMPLATE_PARAM) if job.channel == "sms" else None)
+        try:
+            response = await self.http.post(self.messages_url, data=form,
+                                            auth=(self.account_sid, self.auth_token))
+        except httpx.TransportError as exc:
+            raise error_from_transport(exc) from exc
+        if not response.is_success:
+            error = error_from_response(response)
+            log.info("twilio_send_refused", job_id=job.job_id, kind=error.kind, code=error.code,
+                     to=mask_phone(job.to))
+            raise error
+        try:
+            body = response.json()
+            sid = str(body["sid"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SendError(SendErrorKind.CONNECTION, AMBIGUOUS,
+                            "Twilio accepted the request but named no message sid") from exc
+        log.info("twilio_sent", job_id=job.job_id, sid=sid, channel=job.channel,
+                 to=mask_phone(job.to), dlt_template_id=dlt)
+        return SendResult(sid, str(body.get("status") or "queued"))

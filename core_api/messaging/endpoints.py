@@ -1,0 +1,110 @@
+"""Channel messages API (service credential only): the send workers and provider webhooks.
+
+- ``POST /channel-messages``: a worker records a job (create or update by ``job_id``);
+- ``POST /channel-messages/status``: a webhook reports a provider status by the provider's
+  message id; statuses never move backwards (``delivered`` is not undone by ``sent``);
+- ``GET /channel-messages/{job_id}``: one record.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends
+from pydantic import AwareDatetime, BaseModel, Field
+from sqlalchemy.exc import IntegrityError
+
+from core_api.auth.deps import CurrentPrincipal
+from core_api.auth.principal import Principal
+from core_api.db import SessionDep
+from core_api.errors import ERROR_RESPONSES, Forbidden, NotFound
+from core_api.messaging.models import ChannelMessage
+from core_api.messaging.service import JobRecord, message_by_job, record_job, record_status
+
+router = APIRouter(prefix="/channel-messages", tags=["channel messages"],
+                   responses=ERROR_RESPONSES)
+
+Status = Literal["queued", "unknown", "sent", "delivered", "read", "failed"]
+E164 = r"^\+[1-9]\d{6,14}$"
+
+
+async def _service_only(principal: CurrentPrincipal) -> Principal:
+    if not principal.is_service:
+        raise Forbidden("This is for the channel service only.", code="service_only")
+    return principal
+
+
+ServiceOnly = Annotated[Principal, Depends(_service_only)]
+
+
+class ChannelMessageIn(BaseModel):
+    job_id: str = Field(min_length=1, max_length=200)
+    provider: str = Field(min_length=1, max_length=16, examples=["twilio"])
+    channel: Literal["whatsapp", "sms"]
+    to: str = Field(pattern=E164, examples=["+919876500001"])
+    kind: str = Field("reply", max_length=40)
+    status: Status
+    provider_message_id: str | None = Field(None, max_length=100)
+    error_code: str | None = Field(None, max_length=20)
+    attempts: int = Field(0, ge=0, le=1000)
+
+
+class StatusIn(BaseModel):
+    provider: str = Field(min_length=1, max_length=16)
+    provider_message_id: str = Field(min_length=1, max_length=100)
+    status: Status
+    error_code: str | None = Field(None, max_length=20)
+    at: AwareDatetime | None = Field(None, description="When the provider saw it (default now)")
+
+
+class ChannelMessageOut(BaseModel):
+    job_id: str | None
+    provider: str
+    channel: str | None
+    to: str | None
+    kind: str | None
+    provider_message_id: str | None
+    status: Status
+    error_code: str | None
+    attempts: int
+    created_at: datetime
+    updated_at: datetime
+    sent_at: datetime | None
+    delivered_at: datetime | None
+    read_at: datetime | None
+    failed_at: datetime | None
+
+    @classmethod
+    def of(cls, row: ChannelMessage) -> ChannelMessageOut:
+        return cls.model_validate(row, from_attributes=True)
+
+
+@router.post("", response_model=ChannelMessageOut, summary="Record an outbound job")
+async def post_message(body: ChannelMessageIn, session: SessionDep,
+                       _principal: ServiceOnly) -> ChannelMessageOut:
+    rec = JobRecord(**body.model_dump())
+    try:
+        row = await record_job(session, rec)
+    except IntegrityError:
+        # A status callback inserted the provider id a moment ago: adopt it on the retry.
+        await session.rollback()
+        row = await record_job(session, rec)
+    return ChannelMessageOut.of(row)
+
+
+@router.post("/status", response_model=ChannelMessageOut, summary="Apply a provider status")
+async def post_status(body: StatusIn, session: SessionDep,
+                      _principal: ServiceOnly) -> ChannelMessageOut:
+    row = await record_status(session, body.provider, body.provider_message_id, body.status,
+                              error_code=body.error_code, at=body.at)
+    return ChannelMessageOut.of(row)
+
+
+@router.get("/{job_id}", response_model=ChannelMessageOut, summary="One outbound job")
+async def get_message(job_id: str, session: SessionDep,
+                      _principal: ServiceOnly) -> ChannelMessageOut:
+    row = await message_by_job(session, job_id)
+    if row is None:
+        raise NotFound("No such message.")
+    return ChannelMessageOut.of(row)

@@ -1,0 +1,44 @@
+"""Assembles the channel machinery: queues, provider senders, delivery record, templates."""
+
+from __future__ import annotations
+
+import httpx
+from fastapi import FastAPI
+
+from channels.queues import (
+    ChannelServices,
+    ContactWindows,
+    InboundQueue,
+    MessageStatusStore,
+    NotificationSink,
+    OutboundQueue,
+    SendPolicy,
+    TemplateBook,
+)
+from channels.registry import build_senders
+
+# Provider calls: a connection must open fast; an answer may take a while.
+PROVIDER_TIMEOUT = httpx.Timeout(15.0, connect=3.0)
+
+
+def build_channel_services(app: FastAPI) -> ChannelServices:
+    """The channel services of ``app`` (called once in the lifespan, after the dialog)."""
+    settings = app.state.settings
+    redis = app.state.redis
+    windows = ContactWindows(redis)
+    outbound = OutboundQueue(redis)
+    http = httpx.AsyncClient(timeout=PROVIDER_TIMEOUT)
+    return ChannelServices(
+        inbound=InboundQueue(redis, windows=windows),
+        outbound=outbound,
+        statuses=MessageStatusStore(app.state.conversations.client),
+        senders=build_senders(settings, http, redis),
+        notifications=NotificationSink(outbound, {"whatsapp": settings.whatsapp_provider,
+                                                  "sms": settings.sms_provider}),
+        windows=windows,
+        templates=TemplateBook(settings.whatsapp_templates, settings.sms_dlt_templates),
+        policy=SendPolicy(max_attempts=settings.send_max_attempts,
+                          retry_base_s=settings.send_retry_base_s, rate=settings.send_rate,
+                          burst=settings.send_burst),
+        http=http,
+    )

@@ -1,0 +1,127 @@
+"""The inbound queue on a real Redis: one round trip, per-person order across workers,
+recovery from failed turns and dead workers, and replies becoming outbound jobs."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.engine import Turn
+from bot.messages import Inbound, Location, Media, Outgoing
+from bot.session import Session
+from channels.queues import ContactWindows, InboundQueue, InboundWorker, OutboundQueue
+from tests.channels.queue_fakes import FakeClock
+from tests.redis_counting import round_trips
+
+P, Q = "+919876500001", "+919876500002"
+TWILIO_NUMBER = "+14155550100"
+
+
+def text(sender: str, body: str, message_id: str, channel: str = "whatsapp") -> Inbound:
+    return Inbound(channel=channel, sender=sender, text=body, message_id=message_id,
+                   to=TWILIO_NUMBER)
+
+
+class EchoConversations:
+    """Answers each message with its text; can hold a message or fail it once."""
+
+    def __init__(self) -> None:
+        self.handled: list[str] = []
+        self.hold: dict[str, asyncio.Event] = {}
+        self.entered: dict[str, asyncio.Event] = {}
+        self.fail_once: set[str] = set()
+
+    async def handle(self, inbound: Inbound) -> Turn:
+        if inbound.text in self.hold:
+            self.entered[inbound.text].set()
+            await self.hold[inbound.text].wait()
+        if inbound.text in self.fail_once:
+            self.fail_once.discard(inbound.text)
+            raise ConnectionError("redis went away")
+        self.handled.append(f"{inbound.sender[-1]}:{inbound.text}")
+        return Turn(Session(locale="en_IN"), [Outgoing(f"echo {inbound.text}")])
+
+
+def rig(redis, conversations, clock, name: str, reclaim_idle_ms: int = 45_000):
+    queue = InboundQueue(redis, clock=clock, reclaim_idle_ms=reclaim_idle_ms)
+    outbound = OutboundQueue(redis)
+    return queue, outbound, InboundWorker(queue, conversations, outbound, consumer=name)
+
+
+async def test_put_is_one_round_trip_and_keeps_the_whole_message(redis_client):
+    clock = FakeClock()
+    queue = InboundQueue(redis_client, clock=clock)
+    photo = Inbound(channel="whatsapp", sender=P, kind="image", message_id="wamid.1",
+                    media=(Media("meta-media:123", "image/jpeg"),),
+                    location=Location(30.3, 78.0, name="Rajpur"), profile_name="Sunita",
+                    to=TWILIO_NUMBER, extra={"wa_id": "919876500001"})
+    async with round_trips(redis_client) as counted:
+        await queue.put(photo, "meta")
+    assert counted.writes == 1
+    assert await queue.waiting("whatsapp", P) == [photo]
+    windows = ContactWindows(redis_client)
+    assert await windows.last_inbound("whatsapp", P) == clock.now()
+    assert await windows.last_inbound("sms", P) is None
+    clock.t += 24 * 3600 + 1
+    assert not await windows.inside_whatsapp_window(P, clock.now())
+
+
+async def test_one_person_is_handled_in_order_by_one_worker_at_a_time(redis_client):
+    conversations = EchoConversations()
+    conversations.hold["1"], conversations.entered["1"] = asyncio.Event(), asyncio.Event()
+    clock = FakeClock()
+    queue, outbound, first = rig(redis_client, conversations, clock, "first")
+    _, _, second = rig(redis_client, conversations, clock, "second")
+    for n in ("1", "2", "3"):
+        await queue.put(text(P, n, f"SM{n}"), "twilio")
+    await queue.put(text(Q, "q", "SMq"), "twilio")
+    busy = asyncio.create_task(first.consume_once(count=1))  # takes P's first doorbell
+    await conversations.entered["1"].wait()  # ... and is inside P's first turn
+    assert await second.consume_once() == 1  # P's later doorbells find P taken; Q is served
+    assert conversations.handled == ["2:q"]
+    assert await queue.boxes.next_ring() is not None  # a ring in case P's worker dies
+    conversations.hold["1"].set()
+    assert await busy == 3  # the first worker goes on through P's mailbox
+    assert conversations.handled == ["2:q", "1:1", "1:2", "1:3"]
+    jobs = await outbound.waiting("whatsapp", P)
+    assert [(i.job.job_id, i.job.message["text"]) for i in jobs] == [
+        ("SM1:0", "echo 1"), ("SM2:0", "echo 2"), ("SM3:0", "echo 3")]
+    assert {(i.job.provider, i.job.sender, i.job.kind, i.job.locale) for i in jobs} == {
+        ("twilio", TWILIO_NUMBER, "reply", "en_IN")}
+
+
+async def test_failed_turns_are_retried_and_dead_workers_messages_picked_up(redis_client):
+    conversations = EchoConversations()
+    conversations.fail_once.add("flaky")
+    clock = FakeClock()
+    queue, _outbound, worker = rig(redis_client, conversations, clock, "w", reclaim_idle_ms=0)
+    await queue.put(text(P, "flaky", "SMf", channel="sms"), "twilio")
+    await queue.put(text(P, "after", "SMa", channel="sms"), "twilio")
+    assert await worker.consume_once() == 0  # failed: kept at the head, ring in 5 s
+    [first, _] = await queue.waiting("sms", P)
+    assert first.text == "flaky"
+    clock.t += 5
+    assert await worker.consume_once() == 2
+    assert conversations.handled == ["1:flaky", "1:after"]
+    # A worker takes a doorbell and P's lock, then dies; its lease runs out.
+    await queue.put(text(Q, "orphan", "SMo"), "twilio")
+    [bell] = await queue.boxes.read("dead", count=10, block_ms=None)
+    await queue.boxes.open(bell.key, "dead-owner")
+    await redis_client.delete(queue.boxes.keys(bell.key)[1])
+    assert await worker.consume_once() == 1  # reclaimed from the dead consumer
+    assert conversations.handled[-1] == "2:orphan"
+
+
+async def test_real_turns_queue_their_replies_once(app, redis_client):
+    queue = app.state.channels.inbound
+    outbound = app.state.channels.outbound
+    worker = InboundWorker(queue, app.state.conversations, outbound, consumer="t")
+    await queue.put(text(Q, "hi", "SMhi", channel="sms"), "twilio")
+    await queue.put(text(Q, "7", "SM7", channel="sms"), "twilio")
+    await queue.put(text(Q, "7", "SM7", channel="sms"), "twilio")  # Twilio retried
+    assert await worker.consume_once() == 3
+    jobs = [item.job for item in await outbound.waiting("sms", Q)]
+    ids = [job.job_id for job in jobs]
+    assert ids[0] == "SMhi:0" and "SM7:0" in ids
+    assert len(ids) == len(set(ids))  # the retried message made no second set of replies
+    help_text = next(job for job in jobs if job.job_id == "SM7:0").message["text"]
+    assert "Samvad lets you" in help_text
