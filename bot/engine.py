@@ -526,7 +526,8 @@ class _TurnRunner:
             options=options,
             request_location=spec is not None and spec.type == "location"
             and s.channel == "whatsapp",
-            list_button=translate(s.locale, "common.choose") if len(options) > 3 else None,
+            # Short option sets may still become a list (descriptions, long labels).
+            list_button=translate(s.locale, "common.choose") if options else None,
             media=self._media(s, step),
         )
 
