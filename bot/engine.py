@@ -140,7 +140,7 @@ class _TurnRunner:
         s.last_at = now
         s.channel = inbound.channel
         text = (inbound.text or "").strip()
-        folded = ascii_digits(text.casefold())
+        folded = ascii_digits(unicodedata.normalize("NFC", text).casefold())
 
         if s.opted_out:
             if folded in words(s.locale, "words.start"):

@@ -9,6 +9,7 @@ Amounts and dates are formatted by babel for the citizen's locale in Asia/Kolkat
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
@@ -97,7 +98,8 @@ def words(locale: str | None, msgid: str) -> list[str]:
     found: list[str] = []
     for loc in dict.fromkeys((locale or SOURCE_LOCALE, SOURCE_LOCALE)):
         text = load_catalog(loc).get(msgid, "")
-        found.extend(w.strip().casefold() for w in text.split(",") if w.strip())
+        found.extend(unicodedata.normalize("NFC", w.strip()).casefold()
+                     for w in text.split(",") if w.strip())
     return found
 
 
