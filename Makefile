@@ -26,6 +26,8 @@ run: $(STAMP) ## migrate, load the demo data and serve on http://127.0.0.1:8000
 
 test: $(STAMP) ## lint, check the flows, run the whole suite (PostgreSQL, SQLite, Redis)
 	$(BIN)/ruff check .
+	$(BIN)/samvad locales compile
+	$(BIN)/samvad locales check
 	$(BIN)/samvad flows check
 	$(BIN)/python -m pytest
 

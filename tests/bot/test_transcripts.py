@@ -186,14 +186,14 @@ async def test_transcript(path: Path, channel: str, client: httpx.AsyncClient, a
                 assert result[key] == turn[key], f"{where}: {key} {result[key]!r}\n{seen}"
 
 
-def test_every_flow_has_transcripts_in_english_and_hindi_on_both_channels() -> None:
+def test_every_flow_has_transcripts_in_every_locale_on_both_channels() -> None:
     covered: dict[str, set[tuple[str, str]]] = {}
     for path in FILES:
         data = _load(path)
         for flow in data["covers"]:
             for channel in data.get("channels", ["whatsapp", "sms"]):
                 covered.setdefault(flow, set()).add((data["locale"], channel))
-    needed = {(locale, channel) for locale in ("en_IN", "hi_IN")
+    needed = {(locale, channel) for locale in ("en_IN", "hi_IN", "pa_IN", "or_IN")
               for channel in ("whatsapp", "sms")}
     missing = {flow: sorted(needed - covered.get(flow, set())) for flow in load_flows()
                if not needed <= covered.get(flow, set())}
