@@ -114,7 +114,9 @@ def babel_locale(locale: str | None) -> str:
 
 def format_amount(amount: Decimal | str | float, locale: str | None) -> str:
     """₹1,23,456.00 in en_IN; the locale's own format elsewhere."""
-    return format_currency(Decimal(str(amount)), "INR", locale=babel_locale(locale))
+    # Indian grouping (lakh, crore) everywhere: babel's Odia data groups by thousands.
+    return format_currency(Decimal(str(amount)), "INR", format="¤#,##,##0.00",
+                           locale=babel_locale(locale), currency_digits=False)
 
 
 def format_number(value: int | Decimal, locale: str | None) -> str:

@@ -1,0 +1,74 @@
+"""Languages: babel formatting per locale, script detection, and the catalog check."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from bot.catalogs import check_catalogs
+from bot.i18n import LOCALES, LOCALES_DIR, format_amount, format_day, format_moment, guess_locale
+
+
+def test_amounts_use_indian_grouping_in_every_locale():
+    amount = Decimal("123456.00")
+    assert format_amount(amount, "en_IN") == "₹1,23,456.00"
+    for locale in LOCALES:
+        text = format_amount(amount, locale)
+        digits = "".join(c for c in text if c.isdigit())
+        assert "₹" in text and text.count(",") == 2, (locale, text)
+        assert len(digits) == 8, (locale, text)
+
+
+def test_dates_are_in_the_citizens_language_and_in_india_time():
+    assert format_day(date(2019, 4, 12), "en_IN") == "12 Apr 2019"
+    assert "अप्रैल" in format_day(date(2019, 4, 12), "hi_IN")
+    assert "ਅਪ੍ਰੈ" in format_day(date(2019, 4, 12), "pa_IN")
+    assert "ଅପ୍ରେଲ" in format_day(date(2019, 4, 12), "or_IN")
+    late_utc = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)  # 01:30 on the 24th in IST
+    assert format_day(late_utc, "en_IN") == "24 Nov 2026"
+    assert format_moment(late_utc, "en_IN") == "24 Nov 2026, 1:30 am"
+
+
+@pytest.mark.parametrize(("text", "locale"), [
+    ("स्ट्रीट लाइट खराब है", "hi_IN"),
+    ("ਸਤ ਸ੍ਰੀ ਅਕਾਲ", "pa_IN"),
+    ("ନମସ୍କାର", "or_IN"),
+    ("street light kharab hai", None),
+    ("hi नमस्ते", "hi_IN"),
+    ("12345", None),
+    ("", None),
+])
+def test_the_script_of_the_first_message_suggests_the_language(text, locale):
+    assert guess_locale(text) == locale
+
+
+def test_the_shipped_catalogs_are_complete():
+    result = check_catalogs()
+    assert result.problems == []
+    assert set(result.counts) == set(LOCALES)
+    assert len(set(result.counts.values())) == 1  # every locale has every message
+
+
+def test_the_catalog_check_catches_missing_and_broken_translations(tmp_path: Path):
+    copy = tmp_path / "locales"
+    shutil.copytree(LOCALES_DIR, copy, ignore=shutil.ignore_patterns("*.mo"))
+    po = copy / "pa_IN" / "LC_MESSAGES" / "samvad.po"
+    text = po.read_text(encoding="utf-8")
+    # Drop the translation of one message and break the placeholder of another.
+    text = text.replace('msgid "menu.help"\nmsgstr "', 'msgid "menu.help"\nmsgstr "" "#', 1)
+    text = text.replace("{name}", "{naam}", 1)
+    po.write_text(text, encoding="utf-8")
+    template = set(check_catalogs().counts and _source_ids())
+    result = check_catalogs(copy, template=template)
+    assert any("pa_IN: " in p and "placeholders" in p for p in result.problems), result.problems
+    assert result.problems, "a broken catalog must not pass"
+
+
+def _source_ids() -> set[str]:
+    from bot.catalogs import catalogs
+
+    return set(catalogs()["en_IN"])
