@@ -128,6 +128,13 @@ class InboundWorker(MailboxWorker):
         head, done = opened.head, 0
         while head is not None:
             item = orjson.loads(head)
+            not_before = item.get("not_before", 0.0)
+            if not_before > self.clock.now():
+                # A failed message waits for its retry time; a doorbell rung by a later
+                # message must not run it early (nor skip it: order is kept).
+                await self.boxes.ring_at(key, not_before)
+                await self.boxes.put_back(key, owner, head)
+                return done
             inbound = inbound_from_dict(item["inbound"])
             try:
                 await self.turn(item["provider"], inbound)
@@ -140,7 +147,8 @@ class InboundWorker(MailboxWorker):
                 if item["attempts"] < INBOUND_MAX_ATTEMPTS:
                     TURNS.labels(item["provider"], "retry").inc()
                     log.exception("inbound_turn_failed", **context)
-                    await self.boxes.ring_at(key, self.clock.now() + INBOUND_RETRY_S)
+                    item["not_before"] = self.clock.now() + INBOUND_RETRY_S
+                    await self.boxes.ring_at(key, item["not_before"])
                     await self.boxes.put_back(key, owner, orjson.dumps(item))
                     return done
                 TURNS.labels(item["provider"], "dropped").inc()
