@@ -161,6 +161,8 @@ class _TurnRunner:
                 turn.effects.append("restarted")
                 turn.replies.append(Outgoing(translate(s.locale, "global.restarted")))
             target = ONBOARDING_FLOW if s.user_id is None else self._home(s)
+            if target == ONBOARDING_FLOW and inbound.kind == "text" and text:
+                s.pending = text[:MAX_TEXT_CHARS]  # "street light broken" as a first message
             if s.user_id is not None and inbound.kind == "text" and text:
                 # A returning person whose session ended: a free-text request goes straight on.
                 if await self._understood(turn, text, at_menu=True):
@@ -440,6 +442,12 @@ class _TurnRunner:
             if step.carry and kind != "ask":
                 slots, carried = self._carry(s, step), True
             if kind == "ask":
+                if s.pending and step.input is not None and step.input.nlu == "intents":
+                    # The request that opened the conversation, now that we know who it is.
+                    request, s.pending = s.pending, None
+                    options = [o.id for o in self._options(s, step.input)]
+                    if await self._understood(turn, request, at_menu=True, allowed=options):
+                        return
                 s.flow, s.step, s.retries = flow_id, cursor, 0
                 turn.replies.append(self._prompt(s, step))
                 return

@@ -18,6 +18,7 @@ _WIRE = {
     "flow": "f", "step": "s", "slots": "d", "stack": "k", "locale": "l", "user_id": "u",
     "name": "n", "employee": "e", "retries": "r", "last_at": "t", "shown": "o",
     "resume": "z", "opted_out": "x", "back": "b", "tenant": "c", "channel": "h",
+    "pending": "p",
 }
 _FROM_WIRE = {short: long for long, short in _WIRE.items()}
 
@@ -42,6 +43,7 @@ class Session:
     resume: bool = False  # waiting for "continue or start over"
     opted_out: bool = False
     back: list[list[str]] = field(default_factory=list)  # earlier questions, for "back"
+    pending: str | None = None  # a first message's request, answered once onboarding is done
 
     def dumps(self) -> bytes:
         """Compact JSON with defaults left out."""

@@ -128,3 +128,11 @@ async def test_session_round_trips_through_compact_json():
     assert Session.loads(raw) == Session(**{**session.__dict__, "last_at": 12.3})
     assert Session.loads(b"not json") is None
     assert Session.loads(b'{"v": 99}') is None
+
+
+async def test_a_request_as_the_first_message_is_answered_after_onboarding(engine):
+    services = FakeServices()
+    session, replies = await run(engine, services, "भाषा बदलें", "हाँ", "गीता")
+    assert session.pending is None
+    assert session.flow == "change_language", replies  # the request, not the menu
+    assert replies[0] == "धन्यवाद, गीता।"
