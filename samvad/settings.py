@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PLACEHOLDER_SECRET = "dev-only-change-me"  # noqa: S105 - the known-insecure default we refuse
+PLACEHOLDER_SECRET = "dev-only-insecure-placeholder-change-me"  # noqa: S105 - the known-insecure default we refuse
 MIN_SECRET_LENGTH = 32
 
 
