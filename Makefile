@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 .PHONY: run test lint install migration migration-reset clean help
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Samvad needs Python >= 3.11 (found %s); set PYTHON=/path/to/python3.11" % sys.version.split()[0])'
@@ -24,7 +24,7 @@ run: $(STAMP) ## migrate, load the demo data and serve on http://127.0.0.1:8000
 	$(BIN)/samvad seed --demo
 	$(BIN)/samvad serve
 
-test: $(STAMP) ## lint, check the flows, run the whole suite (PostgreSQL, SQLite, Redis)
+test: $(STAMP) rasa ## lint, check the flows, run the whole suite (PostgreSQL, SQLite, Redis)
 	$(BIN)/ruff check .
 	$(BIN)/samvad locales compile
 	$(BIN)/samvad locales check
@@ -46,3 +46,5 @@ migration-reset: $(STAMP) ## (pre-release only) regenerate 0001_initial from the
 
 clean: ## remove the virtualenv and local data
 	rm -rf $(VENV) var
+
+include rasa.mk

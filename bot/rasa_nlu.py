@@ -6,13 +6,16 @@
 - high (>= ``high``): Rasa's intent and entities;
 - middling (>= ``low``): Rasa's intent, flagged ``confirm`` ("did you mean ...?") unless
   the built-in matcher reads the same intent;
-- low, Rasa's own ``nlu_fallback``, an error, a timeout, or no server: the fallback's answer.
+- low, Rasa's own ``nlu_fallback``, ``out_of_scope`` (chatter), an error, a timeout, or no
+  server: the fallback's answer.
 
-The complaint type of a complaint comes, in this order, from Rasa's response selector
-(``file_complaint/<code>``, which reads the whole message) when it is confident, from a
-``complaint_type`` entity Rasa's synonyms mapped to a code, from the built-in matcher on
-the span Rasa tagged, and from the built-in matcher on the whole message. ``locality`` is
-Rasa's entity (synonyms give the English name; any spelling suits the locality search).
+The complaint type of a complaint is the one Rasa's response selector reads in the whole
+message (``file_complaint/<code>``) when it is confident. Otherwise (or when it sees no
+type but the model tagged a problem phrase) the tagged ``complaint_type`` phrases decide:
+a synonym maps a known phrasing to its code, the built-in matcher names any other; the
+selector's guess wins among them. Last comes the built-in matcher on the whole message.
+``locality`` is Rasa's entity (synonyms give the English name; the locality search
+understands any spelling).
 Nothing here blocks the event loop: the call is async and bounded by ``timeout_s`` overall.
 """
 
@@ -29,7 +32,8 @@ from bot.nlu import NLU, Understanding
 
 log = structlog.get_logger(__name__)
 
-RASA_FALLBACK_INTENT = "nlu_fallback"
+# Rasa's FallbackClassifier, and chatter the model knows Samvad cannot help with.
+UNSURE_INTENTS = frozenset({"nlu_fallback", "out_of_scope"})
 COMPLAINT_INTENT = "file_complaint"
 NO_TYPE = "none"  # file_complaint/none: a complaint that names no type ("I want to complain")
 TYPE_CONFIDENCE = 0.3  # the selector picks one of ~35 types; below this it is guessing
@@ -85,7 +89,7 @@ class RasaNLU:
             return await self.fallback.understand(text, locale)
         intent = body["intent"].get("name")
         confidence = float(body["intent"].get("confidence") or 0.0)
-        if not intent or intent == RASA_FALLBACK_INTENT or confidence < self.low:
+        if not intent or intent in UNSURE_INTENTS or confidence < self.low:
             log.info("rasa_unsure", intent=intent, confidence=round(confidence, 3))
             return await self.fallback.understand(text, locale)
 
@@ -98,9 +102,9 @@ class RasaNLU:
             return builtin
 
         entities: dict[str, str] = {}
-        place = _best_entity(body, "locality")
-        if place is not None:
-            entities["locality"] = place["value"].strip()
+        places = _entities(body, "locality")
+        if places:
+            entities["locality"] = places[0]["value"].strip()
         if intent == COMPLAINT_INTENT:
             code = await self._complaint_type(body, locale, builtin_reading)
             if code:
@@ -115,16 +119,26 @@ class RasaNLU:
                               ) -> str | None:
         """The complaint type code a complaint names, or None (then the citizen picks)."""
         selected, score = _selected_type(body)
-        if selected and score >= TYPE_CONFIDENCE:
-            return None if selected == NO_TYPE else selected
-        entity = _best_entity(body, "complaint_type")
-        if entity is not None:
+        sure = score >= TYPE_CONFIDENCE
+        if selected and selected != NO_TYPE and sure:
+            return selected
+        spans = _entities(body, "complaint_type")
+        if selected == NO_TYPE and sure and not spans:
+            return None
+        # The selector is unsure, or sees no type where the model tagged a problem phrase:
+        # read the phrases (a synonym gave a code, or the built-in matcher names the phrase).
+        named: list[str] = []
+        for entity in spans:
             if SYNONYM_MAPPER in (entity.get("processors") or ()):
-                return str(entity["value"])  # a known phrasing: the synonyms gave the code
-            # A phrase the synonyms do not list ("street lamps gone dark"): the matcher names it.
+                named.append(str(entity["value"]))
+                continue
             spanned = await self.fallback.understand(entity["value"], locale)
             if "complaint_type" in spanned.entities:
-                return spanned.entities["complaint_type"]
+                named.append(spanned.entities["complaint_type"])
+        if named:
+            return selected if selected in named else named[0]
+        if selected == NO_TYPE and sure:
+            return None
         return (await builtin_reading()).entities.get("complaint_type")
 
 
@@ -139,18 +153,15 @@ def _selected_type(body: dict[str, Any]) -> tuple[str | None, float]:
     return code, float(response.get("confidence") or 0.0)
 
 
-def _best_entity(body: dict[str, Any], kind: str) -> dict[str, Any] | None:
-    """The most confident entity of ``kind``; a synonym-mapped one beats an unmapped span."""
-    best: dict[str, Any] | None = None
-    best_key: tuple[bool, float] = (False, -1.0)
+def _entities(body: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    """Rasa's entities of ``kind``, synonym-mapped ones first, then the most confident."""
+    found = []
     for entity in body.get("entities") or ():
         value = entity.get("value")
         if entity.get("entity") != kind or not isinstance(value, str) or not value.strip():
             continue
         score = float(entity.get("confidence_entity") or 1.0)
-        if score < MIN_ENTITY_CONFIDENCE:
-            continue
-        key = (SYNONYM_MAPPER in (entity.get("processors") or ()), score)
-        if key > best_key:
-            best, best_key = entity, key
-    return best
+        if score >= MIN_ENTITY_CONFIDENCE:
+            mapped = SYNONYM_MAPPER in (entity.get("processors") or ())
+            found.append(((mapped, score), entity))
+    return [entity for _key, entity in sorted(found, key=lambda pair: pair[0], reverse=True)]

@@ -60,6 +60,9 @@ async def close_resources(app: FastAPI) -> None:
     """Close what open_resources opened."""
     await app.state.channels.http.aclose()
     await app.state.conversations.client.http.aclose()
+    nlu_close = getattr(app.state.conversations.nlu, "aclose", None)
+    if nlu_close is not None:  # the Rasa adapter owns an HTTP client
+        await nlu_close()
     await app.state.redis.aclose()
     await app.state.db.dispose()
 
