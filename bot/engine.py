@@ -51,6 +51,7 @@ FUZZY_OPTION_SCORE = 82.0
 # SMS lists longer than this are shown in pages with a "More" option (3-segment budget).
 SMS_PAGE_SIZE = 6
 MORE = "_more"
+MAYBE = "_maybe"  # a guessed request waiting for "did you mean ...?" to be answered
 # NLU intents whose flow has another name.
 INTENT_FLOWS = {"view_receipts": "receipts", "request_certificate": "certificate_request",
                 "greet": MENU_FLOW}
@@ -178,6 +179,8 @@ class _TurnRunner:
             turn.replies.append(self._resume_prompt(s))
             return turn
 
+        if MAYBE in s.slots and await self._maybe_answer(turn, inbound, folded):
+            return turn
         if inbound.kind == "text" and not inbound.option_id and await self._global(turn, folded):
             return turn
 
@@ -374,8 +377,37 @@ class _TurnRunner:
         if self.flows[flow_id].staff != s.employee:
             return False
         entry = {f"nlu_{k}": v for k, v in result.entities.items()}
+        if result.confirm and s.flow and s.step:
+            # Middling confidence: ask before going (the answer is read in _maybe_answer).
+            s.slots[MAYBE] = {"flow": flow_id, "slots": entry}
+            turn.replies.append(self._maybe_prompt(s, flow_id))
+            return True
         await self._goto(turn, f"@{flow_id}", slots=entry)
         return True
+
+    def _maybe_prompt(self, s: Session, flow_id: str) -> Outgoing:
+        what = translate(s.locale, f"menu.{flow_id}")
+        return Outgoing(translate(s.locale, "nlu.did_you_mean", what=what),
+                        options=(Option("yes", translate(s.locale, "common.yes")),
+                                 Option("no", translate(s.locale, "common.no"))),
+                        list_button=translate(s.locale, "common.choose"))
+
+    async def _maybe_answer(self, turn: Turn, inbound: Inbound, folded: str) -> bool:
+        """The answer to "did you mean ...?"; False when it is something else entirely."""
+        s = turn.session
+        maybe = s.slots.pop(MAYBE)
+        answer = inbound.option_id or {"1": "yes", "2": "no"}.get(folded)
+        if answer is None and folded in words(s.locale, "words.yes"):
+            answer = "yes"
+        if answer is None and folded in words(s.locale, "words.no"):
+            answer = "no"
+        if answer == "yes":
+            await self._goto(turn, f"@{maybe['flow']}", slots=maybe["slots"])
+            return True
+        if answer == "no":
+            turn.replies.append(self._prompt(s, self._step(s)))
+            return True
+        return False  # new input: handle it as usual
 
     # --------------------------------------------------------------- stepping
 

@@ -136,3 +136,26 @@ async def test_a_request_as_the_first_message_is_answered_after_onboarding(engin
     assert session.pending is None
     assert session.flow == "change_language", replies  # the request, not the menu
     assert replies[0] == "धन्यवाद, गीता।"
+
+
+class UnsureNLU:
+    """An NLU that is only fairly sure: the engine must ask before acting."""
+
+    async def understand(self, text: str, locale: str | None):  # noqa: ANN201
+        from bot.nlu import Understanding
+
+        return Understanding("pay_bill", 0.6, {}, source="rasa", confirm=True)
+
+
+async def test_a_middling_guess_is_confirmed_before_acting(engine):
+    services = FakeServices()
+    session, _ = await run(engine, services, "hi", "1", "Asha")
+    services.nlu = UnsureNLU()  # type: ignore[assignment]
+    session, replies = await run(engine, services, "i wanna settle dues", session=session)
+    assert replies == ["Did you mean: Pay a bill?"]
+    session, replies = await run(engine, services, "no", session=session)
+    assert replies[0].startswith("How can we help") and session.step == "menu"
+    session, replies = await run(engine, services, "settle my dues", "yes", session=session)
+    # "yes" entered pay_bill, whose first step asks the (here unreachable) core API.
+    assert ("call", "unpaid_bills") in [("call", op) for op, _ in services.calls]
+    assert replies[0].startswith("We could not") and "_maybe" not in session.slots
