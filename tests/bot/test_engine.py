@@ -141,7 +141,7 @@ async def test_a_request_as_the_first_message_is_answered_after_onboarding(engin
 class UnsureNLU:
     """An NLU that is only fairly sure: the engine must ask before acting."""
 
-    async def understand(self, text: str, locale: str | None):  # noqa: ANN201
+    async def understand(self, text: str, locale: str | None):
         from bot.nlu import Understanding
 
         return Understanding("pay_bill", 0.6, {}, source="rasa", confirm=True)
