@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,8 +13,6 @@ from samvad.settings import Settings
 from samvad.worker import build_inbound_worker, build_send_worker
 from tests.channels.twilio.twilio_testkit import (
     ACCOUNT_SID,
-    API_BASE,
-    AUTH_TOKEN,
     PUBLIC_URL,
     FakeTwilio,
     payload,
@@ -27,14 +24,8 @@ MESSAGE_SID = "SMa1b2c3d4e5f60718293a4b5c6d7e8f90"
 
 
 @pytest.fixture
-def settings(db_url: str, redis_url: str, tmp_path: Path) -> Settings:
-    return Settings(
-        SAMVAD_DATABASE_URL=db_url, SAMVAD_REDIS_URL=redis_url, SAMVAD_ENV="development",
-        SAMVAD_DATA_DIR=tmp_path, SAMVAD_PUBLIC_URL=PUBLIC_URL,
-        SAMVAD_SECRET_KEY="test-secret-key-that-is-long-enough-0123456789",
-        TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_AUTH_TOKEN=AUTH_TOKEN, TWILIO_API_BASE=API_BASE,
-        TWILIO_WHATSAPP_FROM="whatsapp:+14155238886", TWILIO_SMS_FROM="+12025550143",
-    )
+def settings(twilio_settings: Settings) -> Settings:
+    return twilio_settings
 
 
 async def test_a_whatsapp_message_is_answered_through_twilio_and_its_delivery_recorded(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 import re
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,27 +23,18 @@ from samvad.settings import Settings
 from samvad.worker import build_inbound_worker, build_notifier, build_send_worker
 from tests.channels.twilio.twilio_testkit import (
     ACCOUNT_SID,
-    API_BASE,
-    AUTH_TOKEN,
-    PUBLIC_URL,
     FakeTwilio,
     signed_post,
 )
 
-SMS_NUMBER = "+12025550143"
+SMS_NUMBER = "+12025550143"  # TWILIO_SMS_FROM in conftest.py
 SUNITA, GRO, LME = "+919876500001", "+919876510001", "+919876510002"
 _sids = itertools.count(1)
 
 
 @pytest.fixture
-def settings(db_url: str, redis_url: str, tmp_path: Path) -> Settings:
-    return Settings(
-        SAMVAD_DATABASE_URL=db_url, SAMVAD_REDIS_URL=redis_url, SAMVAD_ENV="development",
-        SAMVAD_DATA_DIR=tmp_path, SAMVAD_PUBLIC_URL=PUBLIC_URL,
-        SAMVAD_SECRET_KEY="test-secret-key-that-is-long-enough-0123456789",
-        TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_AUTH_TOKEN=AUTH_TOKEN, TWILIO_API_BASE=API_BASE,
-        TWILIO_SMS_FROM=SMS_NUMBER,
-    )
+def settings(twilio_settings: Settings) -> Settings:
+    return twilio_settings
 
 
 class Phones:
