@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint install migration migration-reset clean help
+.PHONY: run test lint install migration migration-reset clean help reliability
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -48,3 +48,6 @@ clean: ## remove the virtualenv and local data
 	rm -rf $(VENV) var
 
 include rasa.mk
+
+reliability: $(STAMP) ## run the fault, abuse, fuzzing and privacy suites and write RELIABILITY.md
+	SAMVAD_RELIABILITY_OUT=RELIABILITY.md $(BIN)/python -m pytest -m reliability

@@ -30,6 +30,8 @@ from core_api.migrations import upgrade_on_connection
 from samvad.app import close_resources, create_app, open_resources
 from samvad.settings import Settings, async_database_url
 
+pytest_plugins = ["tests.reliability"]
+
 BACKENDS = ("postgres", "sqlite")
 _counter = itertools.count()
 
