@@ -7,21 +7,26 @@ the core-API calls its steps make; menu steps make none.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
 
+from bot.activity import ChatActivity, Position
 from bot.core_client import COMPLAINT_TYPES_PATH, CallContext, CoreClient, flatten_types
 from bot.engine import Engine, ServiceError, Turn
 from bot.i18n import translate
 from bot.messages import Inbound, Outgoing
+from bot.metrics import observe_turn
 from bot.nlu import NLU, KeywordMatcher, Understanding
 from bot.session import Session
 from bot.session_store import SessionBusy, SessionStore, conversation_key
 
 log = structlog.get_logger(__name__)
+
+_TURN_TROUBLE = ("busy", "failed", "lease_lost")
 
 
 @dataclass
@@ -50,9 +55,29 @@ class Conversations:
         self.client = client
         self.nlu = nlu
         self.clock = clock
+        self.activity = ChatActivity(clock)  # dashboard counters, flushed by the worker
 
     async def handle(self, inbound: Inbound) -> Turn | None:
-        """Run one turn; None when the message was already handled (a provider retry)."""
+        """Run one turn; None when the message was already handled (a provider retry).
+
+        The turn's log lines carry a ``turn_id``; it is counted and timed for /metrics.
+        """
+        started = time.perf_counter()
+        with structlog.contextvars.bound_contextvars(turn_id=uuid.uuid4().hex[:16],
+                                                     message_id=inbound.message_id):
+            turn = await self._turn(inbound)
+            if turn is None:
+                observe_turn(inbound.channel, None, "repeat")
+                log.info("turn_repeat", channel=inbound.channel)
+                return None
+            outcome = next((e for e in turn.effects if e in _TURN_TROUBLE), "ok")
+            seconds = time.perf_counter() - started
+            observe_turn(inbound.channel, turn.session.flow, outcome, seconds)
+            log.info("turn", channel=inbound.channel, flow=turn.session.flow,
+                     step=turn.session.step, outcome=outcome, ms=round(seconds * 1000, 1))
+        return turn
+
+    async def _turn(self, inbound: Inbound) -> Turn | None:
         key = conversation_key(inbound.channel, inbound.sender)
         try:
             begin = await self.store.begin(key, inbound.message_id)
@@ -64,6 +89,7 @@ class Conversations:
             return None
         assert begin.token is not None
         session = Session.loads(begin.data)
+        before = Position.of(session)
         services = BoundServices(self.client, self.nlu, inbound.sender, self.clock)
         try:
             turn = await self.engine.turn(session, inbound, services)
@@ -80,7 +106,16 @@ class Conversations:
             # The lock lease ran out mid-turn and another turn took over: its state wins.
             log.warning("session_lease_lost", channel=inbound.channel)
             turn.effects.append("lease_lost")
+        else:
+            self.activity.record(before, turn, inbound.channel)  # in memory: no I/O
         return turn
+
+
+    async def locale_of(self, inbound: Inbound) -> str | None:
+        """The language of the sender's conversation (None: none chosen or no session)."""
+        keys = self.store.keys(conversation_key(inbound.channel, inbound.sender))
+        session = Session.loads(await self.store.redis.get(keys.session))
+        return session.locale if session else None
 
 
 class BuiltinNLU:

@@ -90,6 +90,7 @@ def utcnow() -> datetime:
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """Create an async engine; on SQLite turn on foreign keys, WAL and a busy timeout."""
+    kwargs.setdefault("hide_parameters", True)  # SQL errors in logs carry no names or numbers
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"timeout": 30})
         engine = create_async_engine(url, **kwargs)

@@ -8,8 +8,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, RedirectResponse
-from prometheus_client import make_asgi_app
-from sqlalchemy import text
 
 from channels.registry import WEBHOOK_ROUTERS
 from channels.simulator.endpoints import router as simulator_router
@@ -17,18 +15,24 @@ from channels.simulator.page import router as simulator_page_router
 from core_api.api import build_api_router
 from core_api.auth.tokens import service_token
 from core_api.certificates.verify_page import router as certificate_verify_router
+from core_api.dashboard.page import router as dashboard_page_router
 from core_api.db import Database
 from core_api.errors import install_error_handlers
 from core_api.files.endpoints import router as files_router
 from core_api.files.store import LocalFileStore
+from core_api.limits import install_body_limit
 from core_api.open311.endpoints import install_open311_errors
 from core_api.open311.endpoints import router as open311_router
 from core_api.payments.pages import router as payment_pages_router
 from samvad import redis_runtime
 from samvad.channels import build_channel_services
 from samvad.dialog import build_conversations
+from samvad.logs import configure_logging
+from samvad.metrics import metrics_endpoint
+from samvad.readiness import readiness
+from samvad.request_context import RequestIdMiddleware
 from samvad.settings import Settings
-from samvad.worker import run_background
+from samvad.worker import LOOPS, run_background
 
 DESCRIPTION = """
 Samvad's core API: tenants and boundaries, users and roles, workflow, and the citizen
@@ -87,6 +91,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the Samvad web application for ``settings`` (read from the environment if None)."""
     settings = settings or Settings()
+    configure_logging(json=settings.log_json, level=settings.log_level)
 
     app = FastAPI(
         title="Samvad",
@@ -97,18 +102,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.service_token = service_token(settings.secret_key)
     install_error_handlers(app)
+    # Webhooks and the API refuse larger bodies with 413 (photo uploads allow 6 MB).
+    install_body_limit(app, settings.max_body_bytes)
     app.include_router(build_api_router())
     app.include_router(files_router)
     app.include_router(payment_pages_router)
     app.include_router(open311_router)
     install_open311_errors(app)
     app.include_router(certificate_verify_router)
+    app.include_router(dashboard_page_router)
     for webhook_router in WEBHOOK_ROUTERS:
         app.include_router(webhook_router)
     if settings.simulator_enabled:
         app.include_router(simulator_router)
         app.include_router(simulator_page_router)
-    app.mount("/metrics", make_asgi_app())
+    app.add_middleware(RequestIdMiddleware)
+    app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
 
     @app.get("/", include_in_schema=False)
     async def index() -> RedirectResponse:
@@ -118,24 +127,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"], summary="Database and Redis are reachable")
-    async def readyz() -> JSONResponse:
-        checks: dict[str, str] = {}
-        try:
-            async with app.state.db.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-            checks["database"] = "ok"
-        except Exception as exc:  # readiness reports any failure, it does not raise
-            checks["database"] = f"error: {type(exc).__name__}"
-        try:
-            await app.state.redis.ping()
-            checks["redis"] = "ok"
-        except Exception as exc:
-            checks["redis"] = f"error: {type(exc).__name__}"
-        ready = all(value == "ok" for value in checks.values())
-        return JSONResponse(
-            {"status": "ready" if ready else "not_ready", "checks": checks},
-            status_code=200 if ready else 503,
-        )
+    @app.get("/readyz", tags=["health"],
+             summary="Database, Redis, the background workers and Rasa are up (503: not)")
+    async def readyz(optional: str = "") -> JSONResponse:
+        """``optional=workers,rasa`` reports those parts without failing on them."""
+        ready, body = await readiness(app, LOOPS, optional.split(","))
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     return app

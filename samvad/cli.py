@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -24,6 +24,9 @@ app.add_typer(locales_app, name="locales")
 nlu_app = typer.Typer(help="The Rasa NLU server (project in bot/rasa; `make rasa` trains it).",
                       no_args_is_help=True)
 app.add_typer(nlu_app, name="nlu")
+citizen_app = typer.Typer(help="One citizen's data: export it, or erase it (privacy).",
+                          no_args_is_help=True)
+app.add_typer(citizen_app, name="citizen")
 
 console = Console()
 
@@ -31,13 +34,16 @@ DEMO_PASSWORD = "samvad-demo"  # noqa: S105 - printed demo login, development mo
 
 
 def _settings():
+    from samvad.logs import configure_logging
     from samvad.settings import ConfigurationError, Settings
 
     try:
-        return Settings()
+        settings = Settings()
     except ConfigurationError as exc:
         console.print(f"[red]Configuration error:[/] {exc}")
         raise typer.Exit(2) from exc
+    configure_logging(json=settings.log_json, level=settings.log_level)
+    return settings
 
 
 def _not_yet(feature: str) -> None:
@@ -66,11 +72,15 @@ def serve(
                   f"({'embedded: SQLite + embedded Redis' if settings.embedded else 'production'})")
     if settings.simulator_enabled:
         console.print(f"  Simulator  {base}/simulator   (chat as a demo citizen or employee)")
+    console.print(f"  Dashboard  {base}/dashboard   (staff: log in as admin, see seed output)")
     console.print(f"  API docs   {base}/docs")
     console.print(f"  Open311    {base}/open311/v2/services.json")
     console.print(f"  Health     {base}/readyz")
+    # log_config=None: uvicorn's records (the access log too) go through samvad.logs, which
+    # masks phone numbers in query strings and adds the request id.
     uvicorn.run("samvad.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="info", proxy_headers=True, forwarded_allow_ips="127.0.0.1")
+                log_level=settings.log_level.lower(), log_config=None, proxy_headers=True,
+                forwarded_allow_ips="127.0.0.1")
 
 
 @db_app.command("upgrade")
@@ -141,7 +151,11 @@ def seed(
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    check: Annotated[bool, typer.Option(
+        "--check", help="Do not run: exit 0 if this host's worker loops wrote fresh heartbeats "
+                        "to Redis, 1 otherwise (container health and liveness checks)")] = False,
+) -> None:
     """Run the background worker: outbox relay, notifications, inbound turns, sending.
 
     Ctrl-C stops it after the messages in hand are finished.
@@ -155,6 +169,8 @@ def worker() -> None:
     from samvad.worker import run_background
 
     settings = _settings()
+    if check:
+        raise typer.Exit(asyncio.run(_check_worker(settings)))
 
     async def run() -> None:
         application = create_app(settings)
@@ -172,6 +188,25 @@ def worker() -> None:
             await close_resources(application)
 
     asyncio.run(run())
+
+
+async def _check_worker(settings: Any) -> int:
+    import socket
+
+    from samvad import redis_runtime
+    from samvad.app import resolve_redis_url
+    from samvad.readiness import OK, workers_state
+    from samvad.worker import LOOPS
+
+    redis = redis_runtime.connect(resolve_redis_url(settings))
+    try:
+        state = await workers_state(redis, LOOPS, host=socket.gethostname())
+    except Exception as exc:  # Redis unreachable: not healthy either
+        state = f"Redis unreachable ({type(exc).__name__})"
+    finally:
+        await redis.aclose()
+    console.print(f"worker: {state}")
+    return 0 if state == OK else 1
 
 
 @app.command()
@@ -199,9 +234,130 @@ def chat(
 
 
 @app.command()
-def bench() -> None:
-    """Run the benchmarks in bench/."""
-    _not_yet("The benchmark")
+def bench(
+    smoke: Annotated[bool, typer.Option("--smoke", help="A few seconds of load, no Rasa, "
+                                        "scale in smoke mode (keeps the harness working)")] = False,
+    duration: Annotated[float, typer.Option(help="Seconds per load step")] = 20.0,
+    workers: Annotated[int, typer.Option(help="Web worker processes (samvad serve and the "
+                                         "ceiling)")] = 1,
+    bot_workers: Annotated[int, typer.Option(help="`samvad worker` processes")] = 1,
+    concurrency: Annotated[str, typer.Option(help="Closed-loop citizens, comma-separated")]
+        = "32,128",
+    rasa: Annotated[bool, typer.Option("--rasa/--no-rasa", help="Measure the Rasa peer")] = True,
+    scale: Annotated[bool, typer.Option("--scale/--no-scale", help="Measure the scale "
+                                        "figures (bench.scale)")] = True,
+    out: Annotated[str, typer.Option(help="Results directory")] = "bench/results",
+    benchmarks_md: Annotated[str, typer.Option(help="BENCHMARKS.md to update ('' : none; "
+                                               "--smoke never updates it)")] = "BENCHMARKS.md",
+    keep: Annotated[bool, typer.Option("--keep", help="Keep the work directory (logs)")]
+        = False,
+    ceiling: Annotated[bool, typer.Option("--ceiling/--no-ceiling", help="Measure the bare "
+                                          "FastAPI ceiling")] = True,
+    profile: Annotated[bool, typer.Option("--profile", help="py-spy the Samvad processes "
+                                          "under load into OUT/profile-*")] = False,
+) -> None:
+    """Benchmark end to end (Samvad vs the framework ceiling vs Rasa) into bench/results/.
+
+    Starts PostgreSQL, Redis, `samvad serve`, `samvad worker` and a fake Twilio on
+    127.0.0.1, loads them with signed webhooks of scripted citizens, and writes
+    report.md, figures.json, load.png and the figures section of BENCHMARKS.md.
+    """
+    from pathlib import Path
+
+    try:
+        from bench.run import Options
+        from bench.run import run as run_bench
+    except ImportError as exc:
+        console.print(f"[red]The bench package is not importable ({exc}):[/] run from the "
+                      "repository root after `make install`.")
+        raise typer.Exit(1) from exc
+    try:
+        levels = tuple(int(c) for c in concurrency.split(",") if c.strip())
+    except ValueError as exc:
+        console.print("[red]--concurrency takes numbers separated by commas, e.g. 32,128[/]")
+        raise typer.Exit(2) from exc
+    if not levels or min(levels) < 1 or workers < 1 or bot_workers < 1 or duration <= 0:
+        console.print("[red]--concurrency, --workers, --bot-workers and --duration must be "
+                      "positive[/]")
+        raise typer.Exit(2)
+    target = Path(out)
+    if smoke:
+        options = Options.for_smoke(target)
+        options.scale = scale
+    else:
+        options = Options(out=target, duration_s=duration, concurrency=levels, rasa=rasa,
+                          scale=scale, benchmarks_md=Path(benchmarks_md) if benchmarks_md
+                          else None)
+    options.workers, options.bot_workers, options.keep = workers, bot_workers, keep
+    options.ceiling, options.profile = ceiling, profile
+    options.log = lambda message: console.print(message, markup=False, highlight=False)
+    figures = run_bench(options)
+    ratios = figures.get("ratios", {})
+    console.print(f"[bold green]Done[/] in {figures.get('wall_s')} s: "
+                  f"{figures.get('samvad', {}).get('max_turns_per_s')} turns/s; "
+                  f"Samvad/ceiling {ratios.get('samvad_over_ceiling')}, "
+                  f"Samvad/Rasa {ratios.get('samvad_over_rasa')}. See {target / 'report.md'}.")
+
+
+async def _citizen_data(action: str, phone: str) -> Any:
+    """Run ``export`` or ``erase`` of core_api.users.privacy on the configured stores."""
+    from core_api.db import Database
+    from core_api.errors import APIError
+    from core_api.files.store import LocalFileStore
+    from core_api.users import privacy
+    from samvad import redis_runtime
+    from samvad.app import resolve_redis_url
+
+    settings = _settings()
+    database = Database(settings.sqlalchemy_url)
+    redis = redis_runtime.connect(resolve_redis_url(settings))
+    try:
+        async with database.sessions() as session:
+            if action == "export":
+                return await privacy.export_citizen(session, phone, redis=redis)
+            files = LocalFileStore(settings.data_dir / "files")
+            report = await privacy.erase_citizen(session, phone, files=files, redis=redis)
+            await session.commit()
+            return report
+    except APIError as exc:
+        console.print(f"[red]{exc.message}[/]")
+        raise typer.Exit(1) from exc
+    finally:
+        await redis.aclose()
+        await database.dispose()
+
+
+@citizen_app.command("export")
+def citizen_export(
+    phone: Annotated[str, typer.Argument(help="The citizen's number, e.g. +919876500001")],
+    out: Annotated[str | None, typer.Option("--out", help="Write the JSON here (default: "
+                                            "standard output)")] = None,
+) -> None:
+    """Everything held about one citizen, as JSON (complaints, bills, payments, messages)."""
+    import json
+    from pathlib import Path
+
+    data = asyncio.run(_citizen_data("export", phone))
+    text = json.dumps(data, ensure_ascii=False, indent=2)
+    if out:
+        Path(out).write_text(text + "\n", encoding="utf-8")
+        console.print(f"[green]✓[/] written to {out}")
+    else:
+        print(text)  # plain print: the JSON must not be reflowed by rich
+
+
+@citizen_app.command("erase")
+def citizen_erase(
+    phone: Annotated[str, typer.Argument(help="The citizen's number, e.g. +919876500001")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")] = False,
+) -> None:
+    """Erase one citizen's personal data; records, amounts and histories stay (see README)."""
+    if not yes and not typer.confirm(f"Erase the personal data of {phone}? This cannot be "
+                                     "undone"):
+        raise typer.Exit(1)
+    report = asyncio.run(_citizen_data("erase", phone))
+    done = ", ".join(f"{what} {n}" for what, n in report.counts.items()) or "nothing else held"
+    console.print(f"[green]✓[/] erased citizen #{report.user_id}: {done}.")
 
 
 @flows_app.command("check")

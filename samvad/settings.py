@@ -43,6 +43,18 @@ class Settings(BaseSettings):
     access_token_minutes: int = Field(12 * 60, alias="SAMVAD_ACCESS_TOKEN_MINUTES")
     # Keys that Open311 clients send as api_key to POST service requests, comma-separated.
     open311_api_keys: str = Field("", alias="SAMVAD_OPEN311_API_KEYS")
+    # Logs: level, and "json" (one JSON object a line) or "console"; default json outside
+    # development. Phone numbers and secrets are masked either way (samvad/logs.py).
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", alias="SAMVAD_LOG_LEVEL")
+    log_format: Literal["json", "console"] | None = Field(None, alias="SAMVAD_LOG_FORMAT")
+    # Abuse limits: the largest request body (webhooks, API; photo uploads have their own
+    # 6 MB), inbound messages one citizen may send per minute before the rest are dropped
+    # (0: no limit), and extra hosts the photo fetcher may download from, comma-separated
+    # (the providers' media hosts and SAMVAD_PUBLIC_URL's /files links are always allowed).
+    max_body_bytes: int = Field(1024 * 1024, ge=1024, alias="SAMVAD_MAX_BODY_BYTES")
+    inbound_per_minute: int = Field(20, ge=0, alias="SAMVAD_INBOUND_PER_MINUTE")
+    media_hosts: str = Field("", alias="SAMVAD_MEDIA_HOSTS")
 
     twilio_account_sid: str | None = Field(None, alias="TWILIO_ACCOUNT_SID")
     twilio_auth_token: str | None = Field(None, alias="TWILIO_AUTH_TOKEN")
@@ -128,6 +140,13 @@ class Settings(BaseSettings):
     def sms_provider(self) -> str:
         """Who sends SMS notifications: Twilio when it has a sender number, else the simulator."""
         return "twilio" if self.twilio_sms_from else "simulator"
+
+    @property
+    def log_json(self) -> bool:
+        """JSON log lines unless asked for console ones (the default in development)."""
+        if self.log_format is not None:
+            return self.log_format == "json"
+        return not self.development
 
     @property
     def simulator_enabled(self) -> bool:

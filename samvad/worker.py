@@ -17,11 +17,15 @@ from bot.notifier import Notifier
 from channels.queues import InboundWorker, SendWorker, channels_of
 from core_api.complaints.sla import sla_once
 from core_api.events.relay import relay_once
+from samvad.readiness import Heartbeat
 
 log = structlog.get_logger(__name__)
 
 RELAY_IDLE_S = 0.5
 SLA_IDLE_S = 60.0  # complaint SLA timers: warnings and escalations
+# The loops that write heartbeats; /readyz reports any of them gone quiet.
+LOOPS = ("relay", "notifier", "inbound", "send", "sla")
+CHAT_ACTIVITY_FLUSH_S = 5.0  # how stale the dashboard's chat figures may be
 
 
 def build_notifier(app: FastAPI) -> Notifier:
@@ -55,10 +59,18 @@ def build_send_worker(app: FastAPI, **options: object) -> SendWorker:
                       policy=channels.policy, **options)  # type: ignore[arg-type]
 
 
+def heartbeat(app: FastAPI, loop: str, idle_s: float = 1.0) -> Callable[[], Awaitable[None]]:
+    """The heartbeat of one of ``LOOPS`` (what /readyz reads), to call every iteration."""
+    return Heartbeat(app.state.redis, loop, idle_s=idle_s).beat
+
+
 async def _forever(name: str, step: Callable[[], Awaitable[int]], idle_s: float,
-                   stop: asyncio.Event) -> None:
+                   stop: asyncio.Event, beat: Callable[[], Awaitable[None]] | None = None,
+                   ) -> None:
     """Run ``step`` until stopped; sleep when it found nothing; survive its failures."""
     while not stop.is_set():
+        if beat is not None:
+            await beat()
         try:
             done = await step()
         except Exception:
@@ -75,9 +87,15 @@ async def run_background(app: FastAPI, stop: asyncio.Event) -> None:
     """Relay events, notify, run inbound turns and send, until ``stop`` is set."""
     notifier = build_notifier(app)
     await asyncio.gather(
-        _forever("relay", lambda: relay_once(app.state.db, app.state.redis), RELAY_IDLE_S, stop),
-        _forever("notifier", lambda: notifier.consume_once(block_ms=1000), 0.1, stop),
-        build_inbound_worker(app).run(stop),
-        build_send_worker(app).run(stop),
-        _forever("sla", lambda: sla_once(app.state.db), SLA_IDLE_S, stop),
+        _forever("relay", lambda: relay_once(app.state.db, app.state.redis), RELAY_IDLE_S, stop,
+                 heartbeat(app, "relay", RELAY_IDLE_S)),
+        _forever("notifier", lambda: notifier.consume_once(block_ms=1000), 0.1, stop,
+                 heartbeat(app, "notifier")),
+        build_inbound_worker(app).run(stop, heartbeat(app, "inbound")),
+        build_send_worker(app).run(stop, heartbeat(app, "send")),
+        _forever("sla", lambda: sla_once(app.state.db), SLA_IDLE_S, stop,
+                 heartbeat(app, "sla", SLA_IDLE_S)),
+        # Dashboard chat figures: this process's turn counters, posted as deltas.
+        app.state.conversations.activity.run(app.state.conversations.client, stop,
+                                             CHAT_ACTIVITY_FLUSH_S),
     )

@@ -21,12 +21,12 @@ import orjson
 import structlog
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from prometheus_client import Counter
 
 from bot.messages import Inbound
 from channels.meta_whatsapp._envelope import Ignored, MalformedEnvelope, parse_envelope
 from channels.meta_whatsapp._signature import SIGNATURE_HEADER, signature_valid
-from channels.queues import channels_of
+from channels.metrics import MetaEvents
+from channels.queues import admit_inbound, channels_of, record_flood
 
 log = structlog.get_logger(__name__)
 
@@ -36,8 +36,9 @@ MAX_BODY_BYTES = 1024 * 1024  # Meta batches at most a few hundred events per de
 SEEN_PREFIX = "samvad:meta:seen:"
 SEEN_TTL_S = 7 * 24 * 3600  # Meta stops redelivering a webhook after 7 days
 
-EVENTS = Counter("samvad_meta_webhook_events", "Meta webhook requests and events by outcome",
-                 ["event", "outcome"])
+# samvad_webhook_requests_total{provider="meta"} (verify, request) and
+# samvad_webhook_events_total{provider="meta"} (message, status, event)
+EVENTS = MetaEvents()
 
 router = APIRouter(tags=["webhooks"])
 
@@ -123,6 +124,7 @@ async def receive(request: Request) -> JSONResponse:
         EVENTS.labels("event", "ignored").inc()
         log.info("meta_event_ignored", what=item.what, reason=item.reason)
     handled = enqueued + len(envelope.statuses)
+    EVENTS.labels("request", "accepted").inc()
     return JSONResponse({
         "status": "ok" if handled or not ignored else "ignored",
         "messages": enqueued,
@@ -134,12 +136,23 @@ async def receive(request: Request) -> JSONResponse:
 async def _enqueue_once(request: Request, inbound: Inbound) -> bool:
     """Enqueue ``inbound`` unless its message id was enqueued before; False for a repeat."""
     redis = request.app.state.redis
+    queue = channels_of(request.app).inbound
     seen = f"{SEEN_PREFIX}{inbound.message_id}"
-    if not await redis.set(seen, 1, nx=True, ex=SEEN_TTL_S):
+    admission = await admit_inbound(redis, inbound, seen, SEEN_TTL_S,
+                                    request.app.state.settings.inbound_per_minute)
+    if admission == "duplicate":
         EVENTS.labels("message", "duplicate").inc()
         return False
+    if admission != "accept":  # over the sender's per-minute limit: one notice, then drops
+        record_flood(inbound, PROVIDER, admission)
+        if admission == "drop":
+            EVENTS.labels("message", "flood").inc()
+            return True
     try:
-        await channels_of(request.app).inbound.put(inbound, PROVIDER)
+        if admission == "notice":
+            await queue.put(inbound, PROVIDER, flood_notice=True)
+        else:
+            await queue.put(inbound, PROVIDER)
     except BaseException:
         # Not enqueued: forget the id so that Meta's redelivery is taken (the answer is 500).
         await redis.delete(seen)

@@ -6,6 +6,14 @@ window). ``InboundWorker`` runs ``Conversations.handle`` for each message, in or
 person (see ``_mailboxes``), and turns the replies into outbound jobs
 ``<message_id>:<index>`` for the provider the message came from, sent from the number the
 person wrote to.
+
+Floods: ``admit_inbound`` claims the provider's message id and counts the sender's
+messages of the current minute in the webhook's one dedupe round trip. Past
+``SAMVAD_INBOUND_PER_MINUTE`` the first extra message is queued as a flood notice (the
+worker answers "you are sending messages too fast" in the person's language instead of
+running a turn) and later ones are dropped, counted in ``samvad_inbound_flood`` and logged
+with the number masked, until the minute is over. Other people are not affected. A
+provider's retry of a message also counts (it is rare, and refused as a duplicate).
 """
 
 from __future__ import annotations
@@ -13,16 +21,18 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 import structlog
 from prometheus_client import Counter
 from redis.asyncio import Redis
 
-from bot.messages import Inbound, Location, Media
+from bot.i18n import translate
+from bot.messages import Inbound, Location, Media, Outgoing
 from bot.runtime import Conversations
 from bot.session_store import conversation_key
+from channels import metrics
 from channels.base import OutboundJob, outgoing_to_dict
 from channels.queues._clock import Clock, SystemClock
 from channels.queues._mailboxes import Mailboxes
@@ -36,8 +46,14 @@ log = structlog.get_logger(__name__)
 INBOUND_MAX_ATTEMPTS = 5
 INBOUND_RETRY_S = 5.0
 
-TURNS = Counter("samvad_inbound_turns", "Queued inbound messages by provider and outcome",
-                ["provider", "outcome"])  # handled, repeat, retry, dropped
+# samvad_inbound_messages_total{provider, outcome}: handled, repeat, retry, dropped
+TURNS = metrics.Labelled(metrics.INBOUND_MESSAGES)
+FLOOD = Counter("samvad_inbound_flood", "Inbound messages over the per-sender limit",
+                ["provider", "outcome"])  # notice, dropped
+FLOOD_WINDOW_S = 60
+FLOOD_NOTICE = "global.too_fast"
+
+Admission = Literal["accept", "duplicate", "notice", "drop"]
 
 
 def inbound_to_dict(inbound: Inbound) -> dict[str, Any]:
@@ -56,13 +72,45 @@ def reply_jobs(inbound: Inbound, provider: str, replies: list[Any], locale: str 
                effects: list[str] | None = None) -> list[OutboundJob]:
     """One job per reply, ``<message_id>:<index>``; a failed turn's apology has its own ids."""
     base = inbound.message_id or f"anon-{uuid.uuid4().hex}"
-    marks = [e for e in effects or () if e in ("failed", "busy")]
+    marks = [e for e in effects or () if e in ("failed", "busy", "flood")]
     if marks:  # so the real answer to a retry of this message is not taken for a repeat
         base = f"{base}:{marks[0]}"
     return [OutboundJob(provider=provider, channel=inbound.channel, to=inbound.sender,
                         message=outgoing_to_dict(reply), kind="reply", sender=inbound.to,
                         locale=locale, job_id=f"{base}:{index}")
             for index, reply in enumerate(replies)]
+
+
+def flood_key(channel: str, phone: str) -> str:
+    """The counter of one person's messages in the current minute."""
+    return f"samvad:flood:{channel}:{phone}"
+
+
+async def admit_inbound(redis: Redis, inbound: Inbound, seen_key: str, seen_ttl_s: int,
+                        per_minute: int) -> Admission:
+    """Claim ``seen_key`` (the provider's message id) and count the sender's message, in
+    the webhook's one dedupe round trip: "duplicate" when the id was claimed before,
+    "notice" for the first message over ``per_minute`` (0: no limit), "drop" for later
+    ones, else "accept"."""
+    pipe = redis.pipeline(transaction=False)
+    pipe.set(seen_key, 1, nx=True, ex=seen_ttl_s)
+    if per_minute:
+        counter = flood_key(inbound.channel, inbound.sender)
+        pipe.set(counter, 0, nx=True, ex=FLOOD_WINDOW_S)
+        pipe.incr(counter)
+    results = await pipe.execute()
+    if not results[0]:
+        return "duplicate"
+    if not per_minute or int(results[-1]) <= per_minute:
+        return "accept"
+    return "notice" if int(results[-1]) == per_minute + 1 else "drop"
+
+
+def record_flood(inbound: Inbound, provider: str, admission: Admission) -> None:
+    """Count and log a message over the limit (the number masked)."""
+    FLOOD.labels(provider, "notice" if admission == "notice" else "dropped").inc()
+    log.warning("inbound_flood", channel=inbound.channel, outcome=admission,
+                sender=mask_phone(inbound.sender), message_id=inbound.message_id)
 
 
 class InboundQueue:
@@ -77,14 +125,18 @@ class InboundQueue:
         self.boxes = Mailboxes(redis, "inbound", lease_ms=lease_ms,
                                reclaim_idle_ms=reclaim_idle_ms)
 
-    async def put(self, inbound: Inbound, provider: str) -> None:
+    async def put(self, inbound: Inbound, provider: str, *, flood_notice: bool = False) -> None:
         """Queue a verified message from ``provider`` ("twilio", "meta"); one round trip.
 
         A provider's retry of the same message id is queued again and skipped by the
-        session store's dedupe when its turn comes.
+        session store's dedupe when its turn comes. With ``flood_notice`` the worker
+        answers the "too fast" notice instead of running the message's turn.
         """
-        item = orjson.dumps({"provider": provider, "inbound": inbound_to_dict(inbound),
-                             "attempts": 0})
+        data: dict[str, Any] = {"provider": provider, "inbound": inbound_to_dict(inbound),
+                                "attempts": 0}
+        if flood_notice:
+            data["flood"] = True
+        item = orjson.dumps(data)
         pipe = self.redis.pipeline(transaction=False)
         self.boxes.add(pipe, conversation_key(inbound.channel, inbound.sender), item)
         self.windows.touch(pipe, inbound.channel, inbound.sender, self.clock.now())
@@ -119,6 +171,14 @@ class InboundWorker(MailboxWorker):
         TURNS.labels(provider, "handled").inc()
         return jobs
 
+    async def flood_notice(self, provider: str, inbound: Inbound) -> list[OutboundJob]:
+        """The one polite "you are sending too fast" reply, in the person's language."""
+        locale = await self.conversations.locale_of(inbound)
+        jobs = reply_jobs(inbound, provider, [Outgoing(translate(locale, FLOOD_NOTICE))],
+                          locale, ["flood"])
+        await self.outbound.enqueue(*jobs)
+        return jobs
+
     async def drain(self, key: str) -> int:
         owner = secrets.token_hex(8)
         opened = await self.boxes.open(key, owner)
@@ -137,7 +197,10 @@ class InboundWorker(MailboxWorker):
                 return done
             inbound = inbound_from_dict(item["inbound"])
             try:
-                await self.turn(item["provider"], inbound)
+                if item.get("flood"):
+                    await self.flood_notice(item["provider"], inbound)
+                else:
+                    await self.turn(item["provider"], inbound)
             except Exception:
                 # Redis or a bug: keep the message at the head and try again later, a few
                 # times; the session store's dedupe keeps a finished turn from running twice.

@@ -20,10 +20,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import structlog
-from prometheus_client import Counter
 from redis.asyncio import Redis
 
 from bot.engine import ServiceError
+from channels import metrics
 from channels.base import OutboundJob, Sender, SendError, SendErrorKind
 from channels.queues._clock import Clock
 from channels.queues._outbound import OutboundQueue, OutboxItem
@@ -48,8 +48,6 @@ AMBIGUOUS = "ambiguous"
 JOB_STATE_TTL_S = 7 * 24 * 3600
 UNREGULATED_PROVIDERS = frozenset({"simulator"})  # no 24-hour window, no DLT
 
-OUTCOMES = Counter("samvad_outbound_attempts", "Outbound send attempts by provider and outcome",
-                   ["provider", "outcome"])  # sent, retry, failed, unknown, skipped
 
 
 @dataclass(frozen=True)
@@ -165,7 +163,7 @@ class SendWorker(MailboxWorker):
             return await self._refused(key, owner, replace(item, job=job, attempts=attempts),
                                        error)
         await self.states.settle(job.job_id, f"sent:{result.provider_message_id}")
-        OUTCOMES.labels(job.provider, "sent").inc()
+        metrics.send(job.provider, job.channel, "sent").inc()
         log.info("message_sent", job_id=job.job_id, provider=job.provider,
                  to=mask_phone(job.to), attempts=attempts)
         await self._report(job, first_status(result.status), attempts,
@@ -177,7 +175,7 @@ class SendWorker(MailboxWorker):
         job, code = item.job, error.code or str(error.kind)
         if error.kind == SendErrorKind.CONNECTION and error.code == AMBIGUOUS:
             await self.states.settle(job.job_id, "unknown")
-            OUTCOMES.labels(job.provider, "unknown").inc()
+            metrics.send(job.provider, job.channel, "unknown", code).inc()
             log.warning("send_outcome_unknown", job_id=job.job_id, to=mask_phone(job.to))
             await self._report(job, "unknown", item.attempts, error_code=code)
             return False
@@ -190,7 +188,7 @@ class SendWorker(MailboxWorker):
             await self._failed(job, item.attempts, error)
             return False
         await self.states.clear(job.job_id)
-        OUTCOMES.labels(job.provider, "retry").inc()
+        metrics.send(job.provider, job.channel, "retry", code).inc()
         if outside_window and template is not None:
             at = self.clock.now()
             item = item.retry(at, code, with_template(job, template))
@@ -233,17 +231,18 @@ class SendWorker(MailboxWorker):
         """A job with a state was handled before; ``sending`` means its worker died."""
         if state == "sending":
             await self.states.settle(job.job_id, "unknown")
-            OUTCOMES.labels(job.provider, "unknown").inc()
+            metrics.send(job.provider, job.channel, "unknown").inc()
             log.warning("send_outcome_unknown", job_id=job.job_id, to=mask_phone(job.to),
                         reason="worker died while sending; not sent again")
             await self._report(job, "unknown", attempts)
         else:
-            OUTCOMES.labels(job.provider, "skipped").inc()
+            metrics.send(job.provider, job.channel, "skipped").inc()
             log.info("send_skipped", job_id=job.job_id, state=state.partition(":")[0])
 
     async def _failed(self, job: OutboundJob, attempts: int, error: SendError) -> None:
         await self.states.settle(job.job_id, "failed")
-        OUTCOMES.labels(job.provider, "failed").inc()
+        metrics.send(job.provider, job.channel, "failed",
+                     error.code or str(error.kind)).inc()
         log.warning("send_failed", job_id=job.job_id, provider=job.provider,
                     to=mask_phone(job.to), kind=str(error.kind), code=error.code,
                     attempts=attempts)

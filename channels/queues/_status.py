@@ -7,6 +7,7 @@ from typing import Literal, Protocol
 
 from bot.core_client import CoreClient
 from channels.base import OutboundJob
+from channels.metrics import delivery_report
 
 Status = Literal["queued", "unknown", "sent", "delivered", "read", "failed"]
 STATUSES: tuple[str, ...] = ("queued", "unknown", "sent", "delivered", "read", "failed")
@@ -58,6 +59,7 @@ class MessageStatusStore:
             "provider": provider, "provider_message_id": provider_message_id,
             "status": status, "error_code": error_code,
             "at": at.isoformat() if at else None})
+        delivery_report(provider, status, error_code).inc()
 
     async def opt_out(self, phone: str) -> None:
         """Mark the citizen with ``phone`` as opted out (the provider refuses to reach them)."""

@@ -6,6 +6,7 @@ import asyncio
 import os
 import socket
 import uuid
+from collections.abc import Awaitable, Callable
 
 import structlog
 from redis.exceptions import RedisError
@@ -63,12 +64,19 @@ class MailboxWorker:
             # The doorbell stays pending and comes back once the lease ran out.
             log.exception("mailbox_drain_failed", queue=self.boxes.name)
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Serve doorbells with up to ``concurrency`` mailboxes at once until ``stop``."""
+    async def run(self, stop: asyncio.Event,
+                  beat: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Serve doorbells with up to ``concurrency`` mailboxes at once until ``stop``.
+
+        ``beat`` is awaited every iteration (at least once a second): the heartbeat that
+        /readyz reads.
+        """
         tasks: set[asyncio.Task[None]] = set()
         next_ring_check = 0.0
         loop = asyncio.get_running_loop()
         while not stop.is_set():
+            if beat is not None:
+                await beat()
             free = self.concurrency - len(tasks)
             if free <= 0:
                 await asyncio.wait(tasks, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)

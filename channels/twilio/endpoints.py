@@ -17,10 +17,10 @@ from __future__ import annotations
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import Counter
 from starlette.datastructures import FormData
 
-from channels.queues import channels_of
+from channels.metrics import WEBHOOK_REQUESTS, Labelled
+from channels.queues import admit_inbound, channels_of, record_flood
 from channels.twilio.inbound import Ignored, Malformed, parse_inbound
 from channels.twilio.signature import verified_form
 from channels.twilio.status import parse_status
@@ -36,8 +36,8 @@ SEEN_PREFIX = "samvad:twilio:seen:"
 SEEN_TTL_S = 2 * 24 * 3600  # Twilio gives up retrying a webhook long before this
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
-WEBHOOKS = Counter("samvad_twilio_webhooks", "Twilio webhook requests by outcome",
-                   ["endpoint", "outcome"])
+# samvad_webhook_requests_total{provider="twilio", endpoint, outcome}
+WEBHOOKS = Labelled(WEBHOOK_REQUESTS, PROVIDER)
 
 router = APIRouter(tags=["webhooks"])
 
@@ -73,12 +73,23 @@ async def receive(request: Request) -> Response:
         return twiml(ignored=parsed.reason)
 
     redis = request.app.state.redis
+    queue = channels_of(request.app).inbound
     seen = f"{SEEN_PREFIX}{parsed.message_id}"
-    if not await redis.set(seen, 1, nx=True, ex=SEEN_TTL_S):
+    admission = await admit_inbound(redis, parsed, seen, SEEN_TTL_S,
+                                    request.app.state.settings.inbound_per_minute)
+    if admission == "duplicate":
         WEBHOOKS.labels("inbound", "duplicate").inc()
         return twiml(ignored="duplicate MessageSid")
+    if admission != "accept":  # over the sender's per-minute limit: one notice, then drops
+        record_flood(parsed, PROVIDER, admission)
+        if admission == "drop":
+            WEBHOOKS.labels("inbound", "flood").inc()
+            return twiml(ignored="too many messages from this sender")
     try:
-        await channels_of(request.app).inbound.put(parsed, PROVIDER)
+        if admission == "notice":
+            await queue.put(parsed, PROVIDER, flood_notice=True)
+        else:
+            await queue.put(parsed, PROVIDER)
     except Exception:
         # Not enqueued: forget the id so that Twilio's retry is taken, and answer 500.
         await redis.delete(seen)

@@ -16,6 +16,7 @@ from twilio.request_validator import (
     get_signature_algorithm,
 )
 
+from channels.metrics import webhook
 from core_api.errors import Forbidden
 
 
@@ -38,6 +39,8 @@ async def verified_form(request: Request) -> FormData:
                         code="twilio_not_configured")
     signature = request.headers.get(SIGNATURE_HEADER)
     if not signature:
+        webhook("twilio", "status" if request.url.path.endswith("/status") else "inbound",
+                "unsigned").inc()
         raise Forbidden("The request is not signed (X-Twilio-Signature).",
                         code="missing_signature")
     # FormData.getlist gives the validator every value of a repeated name.
@@ -45,5 +48,7 @@ async def verified_form(request: Request) -> FormData:
     algorithm = get_signature_algorithm(request.headers.get(SIGNATURE_SETTINGS_HEADER))
     url = public_request_url(settings.public_url, request)
     if not RequestValidator(token).validate(url, form, signature, algorithm):
+        webhook("twilio", "status" if url.split("?")[0].endswith("/status") else "inbound",
+                "forbidden").inc()
         raise Forbidden("The request signature does not match.", code="invalid_signature")
     return form

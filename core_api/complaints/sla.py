@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
+from prometheus_client import Counter
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,6 +41,10 @@ WARN_FRACTION = 0.8
 # States where staff owe the next step (RESOLVED and REJECTED wait for the citizen).
 OPEN_STATES = ("PENDINGFORASSIGNMENT", "PENDINGATLME", "PENDINGFORREASSIGNMENT")
 BATCH = 200
+
+# samvad_sla_events_total{event="warning"|"breach"}: counted once committed.
+SLA_EVENTS = Counter("samvad_sla_events", "Complaint SLA warnings and breaches announced",
+                     ["event"])
 
 
 @dataclass
@@ -176,11 +181,15 @@ async def sla_sweep(session: AsyncSession, now: datetime, *, batch: int = BATCH)
     return counts
 
 
-async def sla_once(db: Database) -> int:
+async def sla_once(db: Database, now: datetime | None = None) -> int:
     """One sweep in its own transaction (the worker's SLA loop); how many were announced."""
     async with db.sessions() as session:
-        counts = await sla_sweep(session, utcnow())
+        counts = await sla_sweep(session, now or utcnow())
         await session.commit()
+    if counts.warned:
+        SLA_EVENTS.labels("warning").inc(counts.warned)
+    if counts.escalated:
+        SLA_EVENTS.labels("breach").inc(counts.escalated)
     if counts.total:
         log.info("sla_sweep", warned=counts.warned, escalated=counts.escalated)
     return counts.total

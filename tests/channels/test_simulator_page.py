@@ -79,7 +79,8 @@ async def live_url(db_url: str, redis_url: str, redis_client: Any,
                                            lifespan="on"))
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     async with httpx.AsyncClient(timeout=30) as http:
-        health = asyncio.create_task(http.get(f"{base}/readyz"))
+        # No `samvad worker` runs here (the page's turns run in the request).
+        health = asyncio.create_task(http.get(f"{base}/readyz?optional=workers"))
         done, _ = await asyncio.wait({serving, health}, return_when=asyncio.FIRST_COMPLETED)
         if serving in done:
             health.cancel()

@@ -1,4 +1,5 @@
-"""Health, readiness, the error envelope and OpenAPI on a real database and Redis."""
+"""Health, the error envelope and OpenAPI on a real database and Redis (readiness:
+test_readiness.py)."""
 
 from __future__ import annotations
 
@@ -7,22 +8,6 @@ async def test_healthz(client):
     response = await client.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
-
-
-async def test_readyz_checks_database_and_redis(client):
-    response = await client.get("/readyz")
-    assert response.status_code == 200, response.text
-    assert response.json()["checks"] == {"database": "ok", "redis": "ok"}
-
-
-async def test_readyz_reports_a_dead_redis(client, app):
-    from samvad.redis_runtime import connect
-
-    await app.state.redis.aclose()
-    app.state.redis = connect("redis://127.0.0.1:1")  # nothing listens on port 1
-    response = await client.get("/readyz")
-    assert response.status_code == 503
-    assert response.json()["checks"]["redis"].startswith("error")
 
 
 async def test_unknown_path_uses_the_error_envelope(client):

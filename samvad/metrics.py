@@ -1,0 +1,133 @@
+"""``GET /metrics``: Prometheus text (or OpenMetrics), one process or many.
+
+The counters and histograms live next to the code they count:
+
+- ``samvad_chat_turns_total{channel,flow,outcome}``, ``samvad_chat_turn_seconds{channel,flow}``
+  (``bot/metrics.py``);
+- ``samvad_webhook_requests_total{provider,endpoint,outcome}``,
+  ``samvad_webhook_events_total{provider,event,outcome}``,
+  ``samvad_inbound_messages_total{provider,outcome}``,
+  ``samvad_outbound_sends_total{provider,channel,outcome,error_code}``,
+  ``samvad_delivery_reports_total{provider,status,error_code}`` (``channels/metrics.py``);
+- ``samvad_sla_events_total{event}`` (``core_api/complaints/sla.py``).
+
+``samvad_queue_depth{queue,state}`` is read from Redis when scraped (one round trip):
+doorbells ``waiting`` for a worker, ``in_progress`` (read, not yet acknowledged) and
+mailboxes ``scheduled`` for a retry or a rate-limit wait.
+
+Several processes (``samvad serve --workers N`` plus ``samvad worker`` on one host) share
+their figures through ``PROMETHEUS_MULTIPROC_DIR``: set it, to an empty directory, in the
+environment of every process before they start; any of them then answers ``/metrics``
+for all of them (prometheus_client's multiprocess mode).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import structlog
+from fastapi import Request
+from fastapi.responses import Response
+from prometheus_client import REGISTRY
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from redis.asyncio import Redis
+
+log = structlog.get_logger(__name__)
+
+QUEUES = ("inbound", "outbound")
+FALLBACK_LAG_CAP = 1000  # Redis < 7 has no lag: count at most this many unread doorbells
+
+
+def multiprocess_dir() -> str | None:
+    """The shared directory of multiprocess mode, when configured."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get("prometheus_multiproc_dir")
+
+
+class _Sources:
+    """Several collectors exposed as one (no registration, so nothing is global)."""
+
+    def __init__(self, *sources: Any) -> None:
+        self.sources = sources
+
+    def collect(self) -> Iterator[Metric]:
+        for source in self.sources:
+            yield from source.collect()
+
+
+class _Depths(Collector):
+    def __init__(self, depths: dict[tuple[str, str], float]) -> None:
+        self.depths = depths
+
+    def collect(self) -> Iterable[Metric]:
+        family = GaugeMetricFamily("samvad_queue_depth", "Queued work by queue and state, "
+                                   "read from Redis when scraped", labels=["queue", "state"])
+        for (queue, state), value in sorted(self.depths.items()):
+            family.add_metric([queue, state], value)
+        yield family
+
+
+async def queue_depths(redis: Redis) -> dict[tuple[str, str], float]:
+    """Waiting, in-progress and scheduled work of each queue (one round trip on Redis 7)."""
+    pipe = redis.pipeline(transaction=False)
+    for queue in QUEUES:
+        pipe.xinfo_groups(f"samvad:{queue}")
+        pipe.zcard(f"samvad:{queue}:due")
+    replies = await pipe.execute(raise_on_error=False)
+    depths: dict[tuple[str, str], float] = {}
+    for index, queue in enumerate(QUEUES):
+        groups, scheduled = replies[2 * index], replies[2 * index + 1]
+        depths[(queue, "scheduled")] = float(scheduled) if isinstance(scheduled, int) else 0.0
+        group = None
+        if isinstance(groups, list):
+            group = next((g for g in groups if _text(g.get("name")) == f"{queue}-workers"),
+                         None)
+        if group is None:  # no worker ever read this queue
+            depths[(queue, "in_progress")] = 0.0
+            depths[(queue, "waiting")] = await _unread(redis, queue, "0-0")
+            continue
+        depths[(queue, "in_progress")] = float(group.get("pending") or 0)
+        lag = group.get("lag")
+        if lag is None:
+            lag = await _unread(redis, queue, _text(group.get("last-delivered-id")) or "0-0")
+        depths[(queue, "waiting")] = float(lag)
+    return depths
+
+
+async def _unread(redis: Redis, queue: str, after: str) -> float:
+    entries = await redis.xrange(f"samvad:{queue}", min=f"({after}", max="+",
+                                 count=FALLBACK_LAG_CAP)
+    return float(len(entries))
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value or "")
+
+
+_multiprocess: Any = None
+
+
+def _process_figures() -> Any:
+    """This process's registry, or every process's figures in multiprocess mode."""
+    global _multiprocess
+    if multiprocess_dir() is None:
+        return REGISTRY
+    if _multiprocess is None:
+        from prometheus_client import multiprocess
+
+        _multiprocess = multiprocess.MultiProcessCollector(None)
+    return _multiprocess
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    """The figures of this process (or of all, in multiprocess mode) and the queue depths."""
+    sources: list[Any] = [_process_figures()]
+    try:
+        sources.append(_Depths(await queue_depths(request.app.state.redis)))
+    except Exception as exc:  # Redis down: the other figures are still worth scraping
+        log.warning("queue_depth_unavailable", error=type(exc).__name__)
+    encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+    return Response(encoder(_Sources(*sources)), media_type=content_type)  # type: ignore[arg-type]

@@ -1,0 +1,150 @@
+"""``/readyz``: database, Redis, the background workers' heartbeats and Rasa.
+
+Every background loop (``samvad worker``, or the web process itself in embedded mode)
+writes a heartbeat into one Redis hash, ``samvad:heartbeats``, at most once a second:
+field ``<loop>|<host>:<pid>``, value ``"<written at> <stale after>"`` (unix seconds).
+A loop is ready when at least one instance's heartbeat is not stale; a loop seen
+before whose instances all went quiet is reported ``stale``, one never seen ``missing``.
+
+A part that is down answers 503 with its name in ``checks``; ``?optional=workers,rasa``
+reports those parts without failing on them (a web pod's readiness probe should keep
+taking webhooks while the workers restart: the messages wait in the queue).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import httpx
+import structlog
+from redis.asyncio import Redis
+from sqlalchemy import text
+
+log = structlog.get_logger(__name__)
+
+HEARTBEATS_KEY = "samvad:heartbeats"
+BEAT_EVERY_S = 1.0
+MIN_STALE_AFTER_S = 30.0
+FORGET_AFTER_S = 3600.0  # a dead instance's field is removed an hour after it went stale
+RASA_TIMEOUT_S = 2.0
+PARTS = ("database", "redis", "workers", "rasa")
+OK = "ok"
+NOT_CONFIGURED = "not configured"
+
+
+def _instance() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Heartbeat:
+    """A loop's "still running" mark in Redis; cheap enough to call every iteration."""
+
+    def __init__(self, redis: Redis, loop: str, *, idle_s: float = 1.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.redis = redis
+        self.field = f"{loop}|{_instance()}"
+        # Stale when no beat came for three idle periods (at least 30 s).
+        self.stale_after_s = max(MIN_STALE_AFTER_S, 3 * idle_s)
+        self.clock = clock
+        self._next = 0.0
+
+    async def beat(self) -> None:
+        """Write the heartbeat unless one was written within the last second; never raises."""
+        now = self.clock()
+        if now < self._next:
+            return
+        self._next = now + BEAT_EVERY_S
+        try:
+            await self.redis.hset(HEARTBEATS_KEY, self.field,
+                                  f"{now:.3f} {now + self.stale_after_s:.3f}")
+        except Exception:  # Redis down: /readyz says so; the loop goes on
+            self._next = now  # try again next iteration
+
+
+async def workers_state(redis: Redis, loops: Iterable[str], now: float | None = None,
+                        host: str | None = None) -> str:
+    """``ok``, or what is wrong: ``stale: send (last 95 s ago); missing: sla``.
+
+    With ``host``, only the worker processes on that host count (``samvad worker --check``:
+    a container's liveness is its own loops, not its siblings')."""
+    now = time.time() if now is None else now
+    raw: dict[bytes, bytes] = await redis.hgetall(HEARTBEATS_KEY)  # type: ignore[misc]
+    newest: dict[str, tuple[float, float]] = {}
+    forget: list[bytes] = []
+    for field, value in raw.items():
+        loop, _, instance = field.decode().partition("|")
+        if host is not None and instance.rpartition(":")[0] != host:
+            continue
+        written, _, stale = value.decode().partition(" ")
+        at, stale_at = float(written), float(stale)
+        if stale_at < now - FORGET_AFTER_S:
+            forget.append(field)
+        if loop not in newest or stale_at > newest[loop][1]:
+            newest[loop] = (at, stale_at)
+    if forget:
+        await redis.hdel(HEARTBEATS_KEY, *forget)  # type: ignore[misc]
+    stale, missing = [], []
+    for loop in loops:
+        if loop not in newest:
+            missing.append(loop)
+        elif newest[loop][1] < now:
+            stale.append(f"{loop} (last {now - newest[loop][0]:.0f} s ago)")
+    problems = []
+    if stale:
+        problems.append("stale: " + ", ".join(stale))
+    if missing:
+        problems.append("missing: " + ", ".join(missing))
+    return "; ".join(problems) or OK
+
+
+async def rasa_state(url: str | None) -> str:
+    """GET Rasa's ``/`` with a short timeout; ``not configured`` without SAMVAD_RASA_URL."""
+    if not url:
+        return NOT_CONFIGURED
+    try:
+        async with httpx.AsyncClient(timeout=RASA_TIMEOUT_S) as http:
+            response = await http.get(url.rstrip("/") + "/")
+    except httpx.HTTPError as exc:
+        return f"error: {type(exc).__name__}"
+    return OK if response.status_code == 200 else f"error: HTTP {response.status_code}"
+
+
+async def _guard(check: Any) -> str:
+    try:
+        return await check
+    except Exception as exc:  # readiness reports any failure, it does not raise
+        return f"error: {type(exc).__name__}"
+
+
+async def readiness(app: Any, loops: Iterable[str],
+                    optional: Iterable[str] = ()) -> tuple[bool, dict[str, Any]]:
+    """Check every part at once; (ready, body) where body names what is down."""
+
+    async def database() -> str:
+        async with app.state.db.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        return OK
+
+    async def redis() -> str:
+        await app.state.redis.ping()
+        return OK
+
+    results = await asyncio.gather(
+        _guard(database()), _guard(redis()),
+        _guard(workers_state(app.state.redis, loops)),
+        _guard(rasa_state(app.state.settings.rasa_url)))
+    checks = dict(zip(PARTS, results, strict=True))
+    skip = set(optional)
+    down = [part for part, state in checks.items()
+            if state not in (OK, NOT_CONFIGURED) and part not in skip]
+    if down:
+        log.warning("not_ready", down=down)
+    body: dict[str, Any] = {"status": "not_ready" if down else "ready", "checks": checks}
+    if down:
+        body["down"] = down
+    return not down, body
