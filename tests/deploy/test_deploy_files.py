@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 K8S = ROOT / "deploy" / "k8s"
 # Images we build, and the Dockerfile that builds each; anything else must be an official image.
-OUR_IMAGES = {"samvad": ROOT / "deploy" / "Dockerfile", "samvad-rasa": ROOT / "deploy" / "Dockerfile.rasa"}
+OUR_IMAGES = {"samvad": ROOT / "deploy" / "Dockerfile",
+              "samvad-rasa": ROOT / "deploy" / "Dockerfile.rasa"}
 OFFICIAL_IMAGES = {"postgres", "redis"}
 # Environment read by libraries rather than by Settings.
 EXTRA_ENV = {"PROMETHEUS_MULTIPROC_DIR"}
@@ -119,7 +120,7 @@ def test_deployments_select_their_own_pods_and_services_select_a_deployment() ->
         port_names = {p.get("name") for c in target["spec"]["template"]["spec"]["containers"]
                       for p in c.get("ports", [])}
         for port in svc["spec"]["ports"]:
-            assert port["targetPort"] in port_names, f"{name}: no container port {port['targetPort']}"
+            assert port["targetPort"] in port_names, f"{name}: no port {port['targetPort']}"
     for name, pdb in _by_kind("PodDisruptionBudget", docs).items():
         assert any(pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
                    for labels in pod_labels), name
@@ -129,7 +130,8 @@ def test_autoscalers_target_existing_deployments() -> None:
     docs = _manifests()
     deployments = _by_kind("Deployment", docs)
     hpas = _by_kind("HorizontalPodAutoscaler", docs)
-    assert {h["spec"]["scaleTargetRef"]["name"] for h in hpas.values()} == {"samvad-web", "samvad-worker"}
+    targets = {h["spec"]["scaleTargetRef"]["name"] for h in hpas.values()}
+    assert targets == {"samvad-web", "samvad-worker"}
     for hpa in hpas.values():
         ref = hpa["spec"]["scaleTargetRef"]
         assert ref["kind"] == "Deployment" and ref["name"] in deployments
