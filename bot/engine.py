@@ -162,6 +162,10 @@ class _TurnRunner:
                 turn.effects.append("restarted")
                 turn.replies.append(Outgoing(translate(s.locale, "global.restarted")))
             target = ONBOARDING_FLOW if s.user_id is None else self._home(s)
+            if unreadable(inbound) == "hint.too_long":
+                # Not taken as a request (nor fed to the NLU): asked again, in a few words.
+                turn.replies.append(Outgoing(translate(s.locale, "hint.too_long")))
+                text = ""
             if target == ONBOARDING_FLOW and inbound.kind == "text" and text:
                 s.pending = text[:MAX_TEXT_CHARS]  # "street light broken" as a first message
             if s.user_id is not None and inbound.kind == "text" and text:
@@ -438,7 +442,11 @@ class _TurnRunner:
         s = turn.session
         flow_id, cursor = s.flow or MENU_FLOW, target
         carried = slots is not None and carry
-        for _ in range(MAX_STEPS_PER_TURN):
+        for hop in range(MAX_STEPS_PER_TURN):
+            if hop and (cursor is None or cursor.startswith(("@", "^"))):
+                # The flow ran to its own end (not left by a global word): the dashboard's
+                # funnel counts it as completed.
+                turn.effects.append(f"completed:{flow_id}")
             if cursor is None:
                 cursor = f"@{self._home(s)}"
             if cursor == "^":

@@ -15,6 +15,7 @@ from core_api.complaints.models import (
     ComplaintType,
     Department,
 )
+from core_api.dashboard.models import ChatActivity
 from core_api.db import Base
 from core_api.events.models import OutboxEvent
 from core_api.messaging.models import ChannelMessage
@@ -34,6 +35,7 @@ __all__ = [
     "CertificateCounter",
     "CertificateRequest",
     "ChannelMessage",
+    "ChatActivity",
     "Complaint",
     "ComplaintCategory",
     "ComplaintCounter",

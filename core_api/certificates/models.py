@@ -49,7 +49,10 @@ class CertificateRequest(Base):
     """A request for copies of a certificate; its status mirrors the BND-CERT workflow."""
 
     __tablename__ = "certificate_requests"
-    __table_args__ = (Index("ix_certificate_requests_inbox", "tenant_code", "status"),)
+    __table_args__ = (
+        Index("ix_certificate_requests_inbox", "tenant_code", "status"),
+        Index("ix_certificate_requests_tenant_created", "tenant_code", "created_at", "status"),
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     request_number: Mapped[str] = mapped_column(String(32), unique=True)  # CR-DDN-2026-000001

@@ -87,6 +87,11 @@ class Complaint(Base):
         Index("ix_complaints_inbox", "tenant_code", "status", "assignee_user_id"),
         Index("ix_complaints_citizen", "citizen_user_id", "created_at"),
         Index("ix_complaints_tenant_created", "tenant_code", "created_at"),
+        # Dashboard: its aggregates read only this index (index-only scans on PostgreSQL).
+        Index("ix_complaints_dashboard", "tenant_code", "created_at", "status", "type_code",
+              "locality_id", "rating", "sla_due_at", "resolved_at"),
+        # Dashboard: the oldest open complaints of a ULB.
+        Index("ix_complaints_tenant_status_created", "tenant_code", "status", "created_at"),
         CheckConstraint("rating IS NULL OR (rating >= 1 AND rating <= 5)", name="rating_range"),
     )
 
@@ -108,6 +113,7 @@ class Complaint(Base):
     feedback: Mapped[str | None] = mapped_column(Text)
     reopen_count: Mapped[int] = mapped_column(Integer, default=0)
     sla_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the last RESOLVE
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

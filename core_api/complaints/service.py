@@ -392,6 +392,8 @@ async def on_pgr_move(session: AsyncSession, move: workflow.Move, _principal: Pr
     complaint.status = move.to_state
     complaint.assignee_user_id = move.process.assignee_user_id
     complaint.updated_at = move.process.updated_at or utcnow()
+    if move.to_state == "RESOLVED":
+        complaint.resolved_at = complaint.updated_at  # the dashboard's resolution times
     if move.action == "REOPEN":
         complaint.reopen_count += 1
     await session.flush()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Integer, String, UniqueConstraint
+from sqlalchemy import Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core_api.db import Base, BigIntPK, UTCDateTime, utcnow
@@ -37,6 +37,7 @@ class ChannelMessage(Base):
     __table_args__ = (
         UniqueConstraint("provider", "provider_message_id",
                          name="uq_channel_messages_provider_message"),
+        Index("ix_channel_messages_created", "created_at", "channel", "status"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)

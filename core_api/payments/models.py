@@ -60,6 +60,7 @@ class Payment(Base):
         # The same gateway payment reported twice (retries, races) is one payment.
         UniqueConstraint("gateway", "gateway_payment_id", name="uq_payments_gateway_payment"),
         Index("ix_payments_payer", "payer_user_id", "paid_at"),
+        Index("ix_payments_tenant_paid", "tenant_code", "paid_at", "status"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)

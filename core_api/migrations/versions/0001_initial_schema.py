@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 12:34:36.160838
+Create Date: 2026-11-23 14:58:40.190583
 """
 from collections.abc import Sequence
 
@@ -53,6 +53,25 @@ def upgrade() -> None:
     sa.UniqueConstraint('job_id', name=op.f('uq_channel_messages_job_id')),
     sa.UniqueConstraint('provider', 'provider_message_id', name='uq_channel_messages_provider_message')
     )
+    with op.batch_alter_table('channel_messages', schema=None) as batch_op:
+        batch_op.create_index('ix_channel_messages_created', ['created_at', 'channel', 'status'], unique=False)
+
+    op.create_table('chat_activity',
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('tenant_code', sa.String(length=64), nullable=False),
+    sa.Column('channel', sa.String(length=16), nullable=False),
+    sa.Column('locale', sa.String(length=10), nullable=False),
+    sa.Column('flow', sa.String(length=40), nullable=False),
+    sa.Column('step', sa.String(length=60), nullable=False),
+    sa.Column('conversations', sa.Integer(), nullable=False),
+    sa.Column('turns', sa.Integer(), nullable=False),
+    sa.Column('entered', sa.Integer(), nullable=False),
+    sa.Column('completed', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('day', 'tenant_code', 'channel', 'locale', 'flow', 'step', name=op.f('pk_chat_activity'))
+    )
+    with op.batch_alter_table('chat_activity', schema=None) as batch_op:
+        batch_op.create_index('ix_chat_activity_tenant_day', ['tenant_code', 'day'], unique=False)
+
     op.create_table('complaint_categories',
     sa.Column('code', sa.String(length=64), nullable=False),
     sa.Column('name_en', sa.String(length=120), nullable=False),
@@ -312,6 +331,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_certificate_requests_inbox', ['tenant_code', 'status'], unique=False)
         batch_op.create_index(batch_op.f('ix_certificate_requests_owner_user_id'), ['owner_user_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_certificate_requests_registration_id'), ['registration_id'], unique=False)
+        batch_op.create_index('ix_certificate_requests_tenant_created', ['tenant_code', 'created_at', 'status'], unique=False)
 
     op.create_table('complaints',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -332,6 +352,7 @@ def upgrade() -> None:
     sa.Column('feedback', sa.Text(), nullable=True),
     sa.Column('reopen_count', sa.Integer(), nullable=False),
     sa.Column('sla_due_at', core_api.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('resolved_at', core_api.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('created_at', core_api.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', core_api.db.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint('rating IS NULL OR (rating >= 1 AND rating <= 5)', name=op.f('ck_complaints_rating_range')),
@@ -346,8 +367,10 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('complaints', schema=None) as batch_op:
         batch_op.create_index('ix_complaints_citizen', ['citizen_user_id', 'created_at'], unique=False)
+        batch_op.create_index('ix_complaints_dashboard', ['tenant_code', 'created_at', 'status', 'type_code', 'locality_id', 'rating', 'sla_due_at', 'resolved_at'], unique=False)
         batch_op.create_index('ix_complaints_inbox', ['tenant_code', 'status', 'assignee_user_id'], unique=False)
         batch_op.create_index('ix_complaints_tenant_created', ['tenant_code', 'created_at'], unique=False)
+        batch_op.create_index('ix_complaints_tenant_status_created', ['tenant_code', 'status', 'created_at'], unique=False)
 
     op.create_table('payment_intents',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -456,6 +479,7 @@ def upgrade() -> None:
     with op.batch_alter_table('payments', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_payments_bill_id'), ['bill_id'], unique=False)
         batch_op.create_index('ix_payments_payer', ['payer_user_id', 'paid_at'], unique=False)
+        batch_op.create_index('ix_payments_tenant_paid', ['tenant_code', 'paid_at', 'status'], unique=False)
 
     op.create_table('payment_callbacks',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -517,6 +541,7 @@ def downgrade() -> None:
 
     op.drop_table('payment_callbacks')
     with op.batch_alter_table('payments', schema=None) as batch_op:
+        batch_op.drop_index('ix_payments_tenant_paid')
         batch_op.drop_index('ix_payments_payer')
         batch_op.drop_index(batch_op.f('ix_payments_bill_id'))
 
@@ -535,12 +560,15 @@ def downgrade() -> None:
 
     op.drop_table('payment_intents')
     with op.batch_alter_table('complaints', schema=None) as batch_op:
+        batch_op.drop_index('ix_complaints_tenant_status_created')
         batch_op.drop_index('ix_complaints_tenant_created')
         batch_op.drop_index('ix_complaints_inbox')
+        batch_op.drop_index('ix_complaints_dashboard')
         batch_op.drop_index('ix_complaints_citizen')
 
     op.drop_table('complaints')
     with op.batch_alter_table('certificate_requests', schema=None) as batch_op:
+        batch_op.drop_index('ix_certificate_requests_tenant_created')
         batch_op.drop_index(batch_op.f('ix_certificate_requests_registration_id'))
         batch_op.drop_index(batch_op.f('ix_certificate_requests_owner_user_id'))
         batch_op.drop_index('ix_certificate_requests_inbox')
@@ -593,6 +621,13 @@ def downgrade() -> None:
     op.drop_table('departments')
     op.drop_table('complaint_counters')
     op.drop_table('complaint_categories')
+    with op.batch_alter_table('chat_activity', schema=None) as batch_op:
+        batch_op.drop_index('ix_chat_activity_tenant_day')
+
+    op.drop_table('chat_activity')
+    with op.batch_alter_table('channel_messages', schema=None) as batch_op:
+        batch_op.drop_index('ix_channel_messages_created')
+
     op.drop_table('channel_messages')
     op.drop_table('certificate_counters')
     op.drop_table('billing_sequences')

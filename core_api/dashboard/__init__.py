@@ -1,0 +1,1 @@
+"""Dashboard figures for city administrators: aggregate queries, CSV, the /dashboard page."""

@@ -1,0 +1,320 @@
+"""The dashboard's figures: a few aggregate queries over indexed columns, on any backend.
+
+Each query filters on the tenant codes in scope (an IN list on the leading column of an
+index) and a time range (the second column), and groups on columns that index carries,
+so PostgreSQL answers from the index alone. Complaints need one GROUP BY pass for
+status, category, ward, SLA and resolution time together; names of categories and wards
+come from the small reference tables and are joined in Python.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Date, and_, case, cast, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import ColumnElement
+
+from core_api.bills.models import Bill
+from core_api.certificates.models import CertificateRequest
+from core_api.complaints.models import Complaint, ComplaintCategory, ComplaintType
+from core_api.dashboard.models import ChatActivity
+from core_api.db import utcnow
+from core_api.messaging.models import ChannelMessage
+from core_api.payments.models import Payment, PaymentStatus
+from core_api.tenants.models import Boundary, Tenant
+
+KOLKATA = ZoneInfo("Asia/Kolkata")
+OPEN_STATES = ("PENDINGFORASSIGNMENT", "PENDINGATLME", "PENDINGFORREASSIGNMENT")
+OLDEST_OPEN_LIMIT = 10
+NO_WARD = "(no ward)"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one dashboard request covers: a tenant (and the ULBs under it) and IST days."""
+
+    tenant: str
+    level: str  # "state" or "ulb"
+    tenants: tuple[str, ...]
+    day_from: date
+    day_to: date
+
+    @property
+    def start(self) -> datetime:
+        return datetime.combine(self.day_from, time(), KOLKATA).astimezone(UTC)
+
+    @property
+    def end(self) -> datetime:
+        """Exclusive: midnight after ``day_to``."""
+        return datetime.combine(self.day_to + timedelta(days=1), time(), KOLKATA).astimezone(UTC)
+
+
+async def tenant_scope(session: AsyncSession, tenant: Tenant, day_from: date,
+                       day_to: date) -> Scope:
+    """The scope of ``tenant``: itself, and for a state every ULB under it."""
+    codes = [tenant.code]
+    if tenant.level == "state":
+        codes += list(await session.scalars(
+            select(Tenant.code).where(Tenant.code.like(tenant.code + ".%"))))
+    return Scope(tenant.code, tenant.level, tuple(sorted(codes)), day_from, day_to)
+
+
+def _ist_day(column: Any, sqlite: bool) -> ColumnElement[Any]:
+    """The Asia/Kolkata calendar day of a UTC timestamp column."""
+    if sqlite:
+        return func.date(column, "+330 minutes")
+    return cast(func.timezone("Asia/Kolkata", column), Date)
+
+
+def _seconds_between(start: Any, end: Any, sqlite: bool) -> ColumnElement[Any]:
+    if sqlite:
+        return (func.julianday(end) - func.julianday(start)) * 86400.0
+    return func.extract("epoch", end - start)
+
+
+def _day_text(value: Any) -> str:
+    return value.isoformat() if isinstance(value, date) else str(value)
+
+
+def _count(flag: ColumnElement[bool]) -> ColumnElement[Any]:
+    return func.sum(case((flag, 1), else_=0))
+
+
+async def complaint_figures(session: AsyncSession, scope: Scope, sqlite: bool,
+                            now: datetime | None = None) -> dict[str, Any]:
+    """Complaints by status, category and ward; SLA; resolution time; ratings; oldest open."""
+    now = now or utcnow()
+    c = Complaint
+    in_scope = and_(c.tenant_code.in_(scope.tenants), c.created_at >= scope.start,
+                    c.created_at < scope.end)
+    is_open = c.status.in_(OPEN_STATES)
+    resolved = c.resolved_at.is_not(None)
+    rows = (await session.execute(
+        select(c.status, c.type_code, c.locality_id, func.count(),
+               _count(and_(resolved, c.resolved_at <= c.sla_due_at)),
+               _count(and_(resolved, c.resolved_at > c.sla_due_at)),
+               _count(and_(is_open, c.sla_due_at < now)),
+               _count(and_(is_open, c.sla_due_at >= now)),
+               func.sum(case((resolved, _seconds_between(c.created_at, c.resolved_at, sqlite)),
+                             else_=0)),
+               _count(resolved))
+        .where(in_scope).group_by(c.status, c.type_code, c.locality_id)
+    )).all()
+
+    types = {code: (category, name) for code, category, name in (await session.execute(
+        select(ComplaintType.code, ComplaintType.category_code, ComplaintType.name_en))).all()}
+    categories = dict((await session.execute(
+        select(ComplaintCategory.code, ComplaintCategory.name_en))).all())
+    wards = await _wards_of_localities(session, scope)
+
+    total = 0
+    by_status: dict[str, int] = defaultdict(int)
+    by_category: dict[str, int] = defaultdict(int)
+    by_ward: dict[str, int] = defaultdict(int)
+    in_time = late = open_late = open_in_time = resolved_count = 0
+    seconds = 0.0
+    for status, type_code, locality_id, n, ok, lt, ol, oi, secs, rc in rows:
+        total += n
+        by_status[status] += n
+        by_category[types.get(type_code, (type_code, type_code))[0]] += n
+        by_ward[wards.get(locality_id, NO_WARD)] += n
+        in_time, late = in_time + (ok or 0), late + (lt or 0)
+        open_late, open_in_time = open_late + (ol or 0), open_in_time + (oi or 0)
+        seconds += float(secs or 0)
+        resolved_count += rc or 0
+
+    judged = in_time + late + open_late
+    ratings = dict((await session.execute(
+        select(c.rating, func.count()).where(in_scope, c.rating.is_not(None))
+        .group_by(c.rating))).all())
+    rated = sum(ratings.values())
+    oldest = (await session.execute(
+        select(c.complaint_no, c.tenant_code, c.type_code, c.status, c.description,
+               c.created_at, c.sla_due_at)
+        .where(c.tenant_code.in_(scope.tenants), is_open)
+        .order_by(c.created_at, c.id).limit(OLDEST_OPEN_LIMIT))).all()
+    return {
+        "total": total,
+        "by_status": [{"status": s, "count": n} for s, n in
+                      sorted(by_status.items(), key=lambda kv: (-kv[1], kv[0]))],
+        "by_category": [{"category": code, "name": categories.get(code, code), "count": n}
+                        for code, n in sorted(by_category.items(),
+                                              key=lambda kv: (-kv[1], kv[0]))],
+        "by_ward": [{"ward": w, "count": n} for w, n in
+                    sorted(by_ward.items(), key=lambda kv: (-kv[1], kv[0]))],
+        "sla": {
+            "resolved_within_sla": in_time, "resolved_late": late,
+            "open_past_sla": open_late, "open_within_sla": open_in_time,
+            "breaches": late + open_late,
+            "compliance_percent": round(100 * in_time / judged, 1) if judged else None,
+        },
+        "resolution": {
+            "resolved": resolved_count,
+            "average_hours": round(seconds / resolved_count / 3600, 1)
+            if resolved_count else None,
+        },
+        "ratings": {
+            "count": rated,
+            "average": round(sum(r * n for r, n in ratings.items()) / rated, 2)
+            if rated else None,
+            "distribution": [{"rating": r, "count": ratings.get(r, 0)} for r in range(1, 6)],
+        },
+        "oldest_open": [
+            {"complaint_no": no, "tenant": t, "type": types.get(tc, (None, tc))[1],
+             "status": st, "description": (desc or "")[:120],
+             "created_at": created.isoformat(), "sla_due_at": due.isoformat(),
+             "overdue": due < now}
+            for no, t, tc, st, desc, created, due in oldest
+        ],
+    }
+
+
+async def _wards_of_localities(session: AsyncSession, scope: Scope) -> dict[int, str]:
+    """locality id -> its ward's English name (a locality without a ward keeps its own)."""
+    rows = (await session.execute(
+        select(Boundary.id, Boundary.kind, Boundary.parent_id, Boundary.name_en,
+               Boundary.tenant_code)
+        .where(Boundary.tenant_code.in_(scope.tenants)))).all()
+    by_id = {r.id: r for r in rows}
+    names: dict[int, str] = {}
+    for r in rows:
+        node = r
+        while node is not None and node.kind != "ward":
+            node = by_id.get(node.parent_id) if node.parent_id else None
+        label = (node or r).name_en
+        names[r.id] = f"{label} ({r.tenant_code})" if scope.level == "state" else label
+    return names
+
+
+async def collection_figures(session: AsyncSession, scope: Scope,
+                             sqlite: bool) -> dict[str, Any]:
+    """Successful payments per IST day and per bill type (PT, WS, TL, certificate fees)."""
+    p = Payment
+    in_scope = and_(p.tenant_code.in_(scope.tenants), p.paid_at >= scope.start,
+                    p.paid_at < scope.end, p.status == PaymentStatus.SUCCESS)
+    day = _ist_day(p.paid_at, sqlite)
+    by_day = (await session.execute(
+        select(day, func.count(), func.sum(p.amount)).where(in_scope)
+        .group_by(day).order_by(day))).all()
+    by_type = (await session.execute(
+        select(Bill.service, func.count(), func.sum(p.amount))
+        .join(Bill, Bill.id == p.bill_id).where(in_scope)
+        .group_by(Bill.service).order_by(Bill.service))).all()
+    total = sum((amount or Decimal(0) for _, _, amount in by_day), Decimal("0.00"))
+    return {
+        "total_amount": str(total),
+        "payments": sum(n for _, n, _ in by_day),
+        "by_day": [{"day": _day_text(d), "payments": n, "amount": str(a)} for d, n, a in by_day],
+        "by_bill_type": [{"bill_type": s, "payments": n, "amount": str(a)}
+                         for s, n, a in by_type],
+    }
+
+
+async def certificate_figures(session: AsyncSession, scope: Scope) -> dict[str, Any]:
+    """Certificate requests by workflow state."""
+    r = CertificateRequest
+    rows = (await session.execute(
+        select(r.status, func.count())
+        .where(r.tenant_code.in_(scope.tenants), r.created_at >= scope.start,
+               r.created_at < scope.end)
+        .group_by(r.status).order_by(r.status))).all()
+    return {"total": sum(n for _, n in rows),
+            "by_state": [{"state": s, "count": n} for s, n in rows]}
+
+
+def _funnel(rows: list[Any]) -> list[dict[str, Any]]:
+    """Per flow: its steps by arrivals (most first), the drop-off to the next, completions."""
+    steps: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    completed: dict[str, int] = defaultdict(int)
+    for flow, step, entered, done in rows:
+        if step:
+            steps[flow].append((step, int(entered or 0)))
+        completed[flow] += int(done or 0)
+    out = []
+    for flow in sorted(set(steps) | set(completed)):
+        ordered = sorted(steps[flow], key=lambda s: (-s[1], s[0]))
+        started = ordered[0][1] if ordered else 0
+        for index, (step, reached) in enumerate(ordered):
+            following = ordered[index + 1][1] if index + 1 < len(ordered) else completed[flow]
+            out.append({"flow": flow, "step": step, "reached": reached,
+                        "drop_off": max(reached - following, 0),
+                        "percent_of_start": round(100 * reached / started, 1)
+                        if started else None})
+        out.append({"flow": flow, "step": "(completed)", "reached": completed[flow],
+                    "drop_off": 0,
+                    "percent_of_start": round(100 * completed[flow] / started, 1)
+                    if started else None})
+    return out
+
+
+async def chat_figures(session: AsyncSession, scope: Scope) -> dict[str, Any]:
+    """Conversations per day, channel and language; the step funnel; message outcomes."""
+    a = ChatActivity
+    tenants = (*scope.tenants, "") if scope.level == "state" else scope.tenants
+    in_scope = and_(a.tenant_code.in_(tenants), a.day >= scope.day_from, a.day <= scope.day_to)
+    conversations = (await session.execute(
+        select(a.day, a.channel, a.locale, func.sum(a.conversations))
+        .where(in_scope, a.conversations > 0)
+        .group_by(a.day, a.channel, a.locale).order_by(a.day, a.channel, a.locale))).all()
+    funnel_rows = (await session.execute(
+        select(a.flow, a.step, func.sum(a.entered), func.sum(a.completed))
+        .where(in_scope, a.flow != "", or_(a.entered > 0, a.completed > 0))
+        .group_by(a.flow, a.step))).all()
+    messages: list[dict[str, Any]] = []
+    if scope.level == "state":  # messages carry no tenant: only the state view shows them
+        m = ChannelMessage
+        message_rows = (await session.execute(
+            select(m.channel, m.status, func.count())
+            .where(m.created_at >= scope.start, m.created_at < scope.end, m.job_id.is_not(None))
+            .group_by(m.channel, m.status).order_by(m.channel, m.status))).all()
+        messages = [{"channel": ch or "", "status": st, "count": n}
+                    for ch, st, n in message_rows]
+    return {
+        "conversations": [{"day": _day_text(d), "channel": ch, "locale": loc or "",
+                           "count": int(n)} for d, ch, loc, n in conversations],
+        "conversations_total": sum(int(n) for *_, n in conversations),
+        "funnel": _funnel(list(funnel_rows)),
+        "messages": messages,
+    }
+
+
+async def summary(session: AsyncSession, scope: Scope, sqlite: bool) -> dict[str, Any]:
+    """Every figure of the dashboard for ``scope``."""
+    now = utcnow()
+    return {
+        "tenant": scope.tenant,
+        "tenants": list(scope.tenants),
+        "from": scope.day_from.isoformat(),
+        "to": scope.day_to.isoformat(),
+        "generated_at": now.isoformat(),
+        "complaints": await complaint_figures(session, scope, sqlite, now),
+        "collections": await collection_figures(session, scope, sqlite),
+        "certificates": await certificate_figures(session, scope),
+        "chat": await chat_figures(session, scope),
+    }
+
+
+async def add_chat_activity(session: AsyncSession, rows: list[dict[str, Any]],
+                            sqlite: bool) -> None:
+    """Add counter deltas from the bot's workers (an upsert per row)."""
+    if sqlite:
+        from sqlalchemy.dialects.sqlite import insert
+    else:
+        from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
+    fields = ("conversations", "turns", "entered", "completed")
+    for row in rows:
+        values = {"day": row["day"], "tenant_code": row["tenant"], "channel": row["channel"],
+                  "locale": row["locale"], "flow": row["flow"], "step": row["step"],
+                  **{f: row[f] for f in fields}}
+        statement = insert(ChatActivity).values(**values)
+        statement = statement.on_conflict_do_update(
+            index_elements=["day", "tenant_code", "channel", "locale", "flow", "step"],
+            set_={f: getattr(ChatActivity, f) + getattr(statement.excluded, f) for f in fields},
+        )
+        await session.execute(statement)
