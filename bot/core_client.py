@@ -41,6 +41,7 @@ class CoreClient:
         self.http = http
         self.service_token = service_token
         self.operations = operations
+        self.media_policy: Any = None  # bot.media.MediaPolicy: where photos may come from
         self._reference: dict[str, tuple[float, Any]] = {}
 
     async def request(

@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 import structlog
@@ -31,6 +31,7 @@ from bot.i18n import (
     lang,
     translate,
 )
+from bot.media import PHOTO_TYPES, MediaError, fetch_media
 from bot.session import Session
 
 OPERATIONS: dict[str, Operation] = {}
@@ -534,17 +535,10 @@ SMS_LIST_ROWS = SMS_PAGE_SIZE + 1
 PLACE_MATCHES = 5  # "did you mean" rows; one more says "None of these"
 PLACE_MIN_SCORE = 70.0  # weaker locality matches are not worth offering
 PLACE_SCORE_SPREAD = 20.0  # nor those much weaker than the best one
-PHOTO_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
-MAX_PHOTO_BYTES = 5 * 1024 * 1024  # what the core API accepts
 MAX_COMPLAINT_PHOTOS = 3
-PHOTO_TIMEOUT = httpx.Timeout(8.0, connect=3.0)
 PHOTOS_DEADLINE_S = 15.0  # every download of one turn together: the session lock lasts 30 s
 
 _complaint_log = structlog.get_logger("bot.file_complaint")
-
-
-class MediaError(Exception):
-    """A photo the citizen sent could not be fetched (or is not a photo we can keep)."""
 
 
 def _place_name(boundary: dict[str, Any], locale: str | None) -> str:
@@ -726,29 +720,6 @@ async def complaint_file(client: CoreClient, args: dict[str, Any], ctx: CallCont
     return {"id": row["id"], "due": row["sla_due_at"]}
 
 
-async def fetch_media(url: str) -> tuple[bytes, str]:
-    """Download one photo a citizen sent: an http(s) link to a JPEG, PNG or WebP image of at
-    most 5 MB. Raises ``MediaError`` (or an ``httpx.HTTPError``) otherwise."""
-    if urlsplit(url).scheme not in ("http", "https"):
-        raise MediaError("not an http(s) link")
-    async with (httpx.AsyncClient(timeout=PHOTO_TIMEOUT, follow_redirects=True) as http,
-                http.stream("GET", url) as response):
-        if response.status_code != 200:
-            raise MediaError(f"HTTP {response.status_code}")
-        content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type not in PHOTO_TYPES:
-            raise MediaError(f"not a photo: {content_type or 'no type'}")
-        declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > MAX_PHOTO_BYTES:
-            raise MediaError("too large")
-        data = bytearray()
-        async for chunk in response.aiter_bytes():
-            data += chunk
-            if len(data) > MAX_PHOTO_BYTES:
-                raise MediaError("too large")
-    return bytes(data), content_type
-
-
 async def _upload_photo(client: CoreClient, complaint_id: str, phone: str, data: bytes,
                         content_type: str) -> bool:
     """POST one photo (multipart) to the complaint; False when the API refuses it."""
@@ -773,7 +744,7 @@ async def complaint_attach_photos(client: CoreClient, args: dict[str, Any],
         async with asyncio.timeout(PHOTOS_DEADLINE_S):
             for link in links:
                 try:
-                    data, content_type = await fetch_media(link)
+                    data, content_type = await fetch_media(link, client.media_policy)
                     if await _upload_photo(client, str(args["id"]), ctx.phone, data,
                                            content_type):
                         added += 1
@@ -834,15 +805,11 @@ async def _my_roles(client: CoreClient, ctx: CallContext) -> set[str]:
 
 async def _oldest_complaints(client: CoreClient, phone: str,
                              params: dict[str, Any]) -> list[dict[str, Any]]:
-    """The oldest page of an inbox query: the API lists newest first, and the oldest
-    complaints are (nearly always) the ones due first."""
-    query = {**params, "limit": STAFF_INBOX_PAGE}
+    """The oldest page of an inbox query (the oldest complaints are nearly always the ones
+    due first), newest of them first as the task list has always read them."""
+    query = {**params, "limit": STAFF_INBOX_PAGE, "order": "oldest"}
     page = await client.request("GET", "/api/v1/complaints", phone, params=query) or {}
-    total = int(page.get("total") or 0)
-    if total > STAFF_INBOX_PAGE:
-        page = await client.request("GET", "/api/v1/complaints", phone,
-                                    params={**query, "offset": total - STAFF_INBOX_PAGE}) or {}
-    return list(page.get("items") or [])
+    return list(reversed(page.get("items") or []))
 
 
 async def _complaint_tasks(client: CoreClient, ctx: CallContext,
@@ -1003,7 +970,7 @@ async def _resolution_photos(client: CoreClient, complaint_id: str, phone: str,
         async with asyncio.timeout(PHOTOS_DEADLINE_S):
             for link in links[:MAX_COMPLAINT_PHOTOS]:
                 try:
-                    data, content_type = await fetch_media(link)
+                    data, content_type = await fetch_media(link, client.media_policy)
                     key = await _upload_staff_photo(client, complaint_id, phone, data,
                                                     content_type)
                 except (MediaError, httpx.HTTPError, ValueError, KeyError) as exc:

@@ -9,6 +9,7 @@ from bot.core_client import DEFAULT_TIMEOUT, CoreClient
 from bot.engine import Engine
 from bot.flowspec import load_flows
 from bot.helpers import HELPERS
+from bot.media import MediaPolicy
 from bot.nlu import NLU
 from bot.operations import OPERATIONS
 from bot.rasa_nlu import RasaNLU
@@ -23,13 +24,19 @@ def core_http_client(app: FastAPI) -> httpx.AsyncClient:
     settings = app.state.settings
     if settings.core_api_url:
         return httpx.AsyncClient(base_url=settings.core_api_url, timeout=DEFAULT_TIMEOUT)
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=INTERNAL_BASE_URL,
+    # An unexpected error in the API (its database is down) must reach the bot as the 500
+    # answer a separate deployment would give, not as the raw exception: the bot turns
+    # answers into ServiceError ("nothing you entered is lost"), and the send worker's
+    # best-effort delivery record must not abort the mailbox it is draining.
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    return httpx.AsyncClient(transport=transport, base_url=INTERNAL_BASE_URL,
                              timeout=DEFAULT_TIMEOUT)
 
 
 def build_conversations(app: FastAPI) -> Conversations:
     """The conversation runtime for ``app`` (called once in the lifespan)."""
     client = CoreClient(core_http_client(app), app.state.service_token, OPERATIONS)
+    client.media_policy = MediaPolicy.from_settings(app.state.settings)
     return Conversations(
         engine=Engine(load_flows(), HELPERS),
         store=SessionStore(app.state.redis),

@@ -9,6 +9,7 @@ the download URL expires within minutes, so resolve and download in one go.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,8 +57,11 @@ async def fetch_media(
     access_token: str,
     api_version: str = API_VERSION,
     max_bytes: int = MAX_MEDIA_BYTES,
+    allowed: Callable[[str], bool] | None = None,
 ) -> FetchedMedia:
-    """Download the media ``media_id`` names; raises ``MediaUnavailable``."""
+    """Download the media ``media_id`` names; raises ``MediaUnavailable``.
+
+    ``allowed`` vets the download url the lookup answers (the token is sent there)."""
     if not media_id.isascii() or not media_id.isalnum():
         raise MediaUnavailable(f"not a media id: {media_id!r}", retryable=False)
     auth = {"Authorization": f"Bearer {access_token}"}
@@ -70,6 +74,9 @@ async def fetch_media(
         url = info.get("url") if isinstance(info, dict) else None
         if not isinstance(url, str) or not url.startswith(("https://", "http://")):
             raise MediaUnavailable("media lookup gave no download url", retryable=False)
+        if allowed is not None and not allowed(url):
+            raise MediaUnavailable("media download url is not on an allowed host",
+                                   retryable=False)
         async with http.stream("GET", url, headers=auth) as download:
             if download.status_code != 200:
                 raise _refusal(download, "media download")
@@ -98,8 +105,10 @@ class MetaMediaFetcher:
     """``fetch_media`` bound to the ``WHATSAPP_*`` settings and one HTTP client."""
 
     def __init__(self, http: httpx.AsyncClient, *, api_base: str, access_token: str | None,
-                 api_version: str = API_VERSION, max_bytes: int = MAX_MEDIA_BYTES) -> None:
+                 api_version: str = API_VERSION, max_bytes: int = MAX_MEDIA_BYTES,
+                 allowed: Callable[[str], bool] | None = None) -> None:
         self.http = http
+        self.allowed = allowed
         self.api_base = api_base
         self.access_token = access_token
         self.api_version = api_version
@@ -123,4 +132,5 @@ class MetaMediaFetcher:
             raise MediaUnavailable("WHATSAPP_ACCESS_TOKEN is not set", retryable=False)
         return await fetch_media(media_id, http=self.http, api_base=self.api_base,
                                  access_token=self.access_token,
-                                 api_version=self.api_version, max_bytes=self.max_bytes)
+                                 api_version=self.api_version, max_bytes=self.max_bytes,
+                                 allowed=self.allowed)

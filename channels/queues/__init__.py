@@ -40,7 +40,14 @@ Guarantees, and where they end:
 """
 
 from channels.queues._clock import Clock, SystemClock
-from channels.queues._inbound import InboundQueue, InboundWorker, reply_jobs
+from channels.queues._inbound import (
+    Admission,
+    InboundQueue,
+    InboundWorker,
+    admit_inbound,
+    record_flood,
+    reply_jobs,
+)
 from channels.queues._mailboxes import Mailboxes
 from channels.queues._notifications import NotificationSink, notification_job
 from channels.queues._outbound import OutboundQueue, OutboxItem, recipient_key
@@ -64,6 +71,7 @@ __all__ = [
     "OUTSIDE_WINDOW_CODES",
     "STATUSES",
     "WHATSAPP_WINDOW_S",
+    "Admission",
     "ChannelServices",
     "Clock",
     "ContactWindows",
@@ -83,9 +91,11 @@ __all__ = [
     "SystemClock",
     "Template",
     "TemplateBook",
+    "admit_inbound",
     "channels_of",
     "notification_job",
     "recipient_key",
+    "record_flood",
     "reply_jobs",
     "template_of",
     "with_template",

@@ -19,7 +19,12 @@ from pydantic import BaseModel
 
 from core_api.errors import ERROR_RESPONSES, NotFound
 from core_api.files.signing import signed_url
-from core_api.files.store import IMAGE_TYPES, MAX_IMAGE_BYTES, check_upload
+from core_api.files.store import (
+    IMAGE_TYPES,
+    MAX_IMAGE_BYTES,
+    MAX_UPLOAD_BODY_BYTES,
+    check_upload,
+)
 
 router = APIRouter(tags=["simulator"], responses=ERROR_RESPONSES)
 
@@ -84,7 +89,8 @@ class SimMediaOut(BaseModel):
 
 
 @router.post("/simulator/media", response_model=SimMediaOut, status_code=201,
-             summary="Host a photo for a simulated message (JPEG, PNG or WebP, at most 5 MB)")
+             summary="Host a photo for a simulated message (JPEG, PNG or WebP, at most 5 MB)",
+             max_body_size=MAX_UPLOAD_BODY_BYTES)
 async def simulator_media(
     request: Request,
     file: Annotated[UploadFile, File(description="The image, multipart/form-data")],

@@ -46,9 +46,12 @@ def twiml(ignored: str | None = None) -> Response:
     """Empty TwiML (Twilio sends nothing back); a skipped request names its reason."""
     if ignored is None:
         return Response(EMPTY_TWIML, media_type="text/xml")
-    comment = ignored.replace("--", "- -")
+    # The reason may quote the request (a status, a channel prefix): keep it printable
+    # ASCII for the header (non-Latin-1 text there was a 500, found by fuzzing) and the XML.
+    reason = "".join(c if " " <= c <= "~" else "?" for c in ignored)[:200]
+    comment = reason.replace("--", "- -").rstrip("-")
     body = EMPTY_TWIML.replace("</Response>", f"<!-- ignored: {comment} --></Response>")
-    return Response(body, media_type="text/xml", headers={"X-Samvad-Ignored": ignored})
+    return Response(body, media_type="text/xml", headers={"X-Samvad-Ignored": reason})
 
 
 def _first_values(form: FormData) -> dict[str, str]:

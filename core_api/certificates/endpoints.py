@@ -26,6 +26,7 @@ from core_api.certificates.verification import make_code
 from core_api.db import SessionDep
 from core_api.errors import ERROR_RESPONSES, BadRequest, Forbidden, NotFound
 from core_api.tenants.models import Tenant
+from core_api.text import FreeText
 from core_api.workflow import service as workflow
 
 registrations_router = APIRouter(prefix="/registrations", tags=["births and deaths"],
@@ -142,7 +143,7 @@ async def search_registrations(
 class CertificateRequestIn(BaseModel):
     registration_number: str = Field(max_length=40, examples=["B-DDN-2019-00123"])
     copies: int = Field(1, ge=1, le=5)
-    applicant_name: str | None = Field(None, max_length=120,
+    applicant_name: FreeText | None = Field(None, max_length=120,
                                        description="CSR only: whom the request is for")
     applicant_phone: str | None = Field(None, max_length=20,
                                         description="CSR only: the applicant's phone")
@@ -150,7 +151,7 @@ class CertificateRequestIn(BaseModel):
 
 class ActionIn(BaseModel):
     action: Literal["APPROVE", "REJECT", "CANCEL"]
-    comment: str | None = Field(None, max_length=2000, description="Required to REJECT")
+    comment: FreeText | None = Field(None, max_length=2000, description="Required to REJECT")
 
 
 class CertificateRequestOut(BaseModel):

@@ -25,7 +25,7 @@ from core_api.complaints.schemas import (
 from core_api.complaints.views import Signer, detail, photo_out, summaries
 from core_api.db import SessionDep
 from core_api.errors import ERROR_RESPONSES, BadRequest, Forbidden
-from core_api.files.store import MAX_IMAGE_BYTES
+from core_api.files.store import MAX_IMAGE_BYTES, MAX_UPLOAD_BODY_BYTES
 from core_api.users.models import User
 from core_api.users.phones import normalize_phone
 
@@ -117,8 +117,11 @@ async def list_complaints(
     type_code: Annotated[str | None, Query(alias="type")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0)] = 0,
+    order: Annotated[Literal["newest", "oldest"],
+                     Query(description="newest first (default) or oldest first")] = "newest",
 ) -> ComplaintPage:
-    """Citizens get their own, newest first; staff get the tenants they hold a PGR role in."""
+    """Citizens get their own, staff the tenants they hold a PGR role in; newest first
+    unless ``order=oldest`` (the bot asks for the longest waiting in one request)."""
     if principal.is_citizen:
         query = service.citizen_query(principal)
         if status:
@@ -126,13 +129,15 @@ async def list_complaints(
         if type_code:
             query = query.where(Complaint.type_code == type_code)
     elif principal.is_staff:
-        query = service.inbox_query(
-            principal, tenant_code=tenant, statuses=status, type_code=type_code,
+        query = await service.inbox_query(
+            session, principal, tenant_code=tenant, statuses=status, type_code=type_code,
             assignee_user_id=principal.user_id if assignee == "me" else assignee_id,
         )
     else:
         raise Forbidden("Complaints are listed for a citizen or for staff.",
                         code="citizen_or_staff_only")
+    if order == "oldest":
+        query = service.oldest_first(query)
     rows, total = await service.page(session, query, limit, offset)
     return ComplaintPage(items=await summaries(session, rows), total=total, limit=limit,
                          offset=offset)
@@ -162,7 +167,8 @@ async def act_on_complaint(complaint_id: ComplaintId, body: ActionIn, request: R
 
 
 @router.post("/complaints/{complaint_id}/photos", response_model=PhotoOut, status_code=201,
-             summary="Add a photo (JPEG, PNG or WebP, at most 5 MB, 3 per complaint)")
+             summary="Add a photo (JPEG, PNG or WebP, at most 5 MB, 3 per complaint)",
+             max_body_size=MAX_UPLOAD_BODY_BYTES)
 async def upload_photo(
     complaint_id: ComplaintId,
     request: Request,

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, model_validator
 
 from core_api.complaints.models import DESCRIPTION_MAX, MAX_PHOTOS
+from core_api.text import FreeText
 
 Names = dict[str, str]  # {"en": ..., "hi": ..., "pa": ..., "or": ...}
 
@@ -39,17 +40,17 @@ class ComplaintIn(BaseModel):
         None, max_length=64, examples=["uk.dehradun"],
         description="The ULB; optional when the locality or the point determines it",
     )
-    description: str | None = Field(None, max_length=DESCRIPTION_MAX,
+    description: FreeText | None = Field(None, max_length=DESCRIPTION_MAX,
                                     description="Stored and returned exactly as given")
     locality_id: int | None = None
     lat: float | None = Field(None, ge=-90, le=90)
     lng: float | None = Field(None, ge=-180, le=180)
-    address: str | None = Field(None, max_length=300)
+    address: FreeText | None = Field(None, max_length=300)
     source: Literal["whatsapp", "sms", "web"] | None = Field(
         None, description="The citizen's channel (staff filings are always `csr`)")
     citizen_phone: str | None = Field(
         None, max_length=32, description="Staff (CSR) only: the citizen filed for")
-    citizen_name: str | None = Field(None, max_length=120)
+    citizen_name: FreeText | None = Field(None, max_length=120)
 
     @model_validator(mode="after")
     def _where(self) -> ComplaintIn:
@@ -62,7 +63,7 @@ class ComplaintIn(BaseModel):
 
 class ActionIn(BaseModel):
     action: Literal["ASSIGN", "REJECT", "REASSIGN", "RESOLVE", "REOPEN", "RATE"]
-    comment: str | None = Field(None, max_length=DESCRIPTION_MAX,
+    comment: FreeText | None = Field(None, max_length=DESCRIPTION_MAX,
                                 description="Reason (REJECT, REOPEN, REASSIGN) or feedback (RATE)")
     assignee_id: int | None = Field(None, description="ASSIGN / REASSIGN by the GRO: an LME")
     rating: int | None = Field(None, ge=1, le=5, description="RATE only")

@@ -18,6 +18,8 @@ from core_api.errors import BadRequest, NotFound, PayloadTooLarge
 IMAGE_TYPES = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}
 DOCUMENT_TYPES = {"application/pdf": ".pdf"}
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
+# The request body of a one-image upload: the image plus the multipart framing.
+MAX_UPLOAD_BODY_BYTES = MAX_IMAGE_BYTES + 64 * 1024
 MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
 
 # Leading bytes of each accepted type: a declared type must match the content.

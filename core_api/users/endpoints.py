@@ -17,6 +17,7 @@ from core_api.auth.tokens import hash_password
 from core_api.db import SessionDep
 from core_api.errors import ERROR_RESPONSES, BadRequest, Conflict, Forbidden, NotFound
 from core_api.tenants.models import Tenant
+from core_api.text import FreeText
 from core_api.users.models import Role, User, UserKind, UserRole
 from core_api.users.phones import normalize_phone
 
@@ -27,12 +28,12 @@ LOCALES = ("en_IN", "hi_IN", "pa_IN", "or_IN")
 
 class CitizenIn(BaseModel):
     phone: str = Field(examples=["+919876500001"])
-    name: str | None = Field(None, max_length=120)
+    name: FreeText | None = Field(None, max_length=120)
     locale: str | None = Field(None, pattern=r"^(en_IN|hi_IN|pa_IN|or_IN)$")
 
 
 class CitizenPatch(BaseModel):
-    name: str | None = Field(None, min_length=1, max_length=120)
+    name: FreeText | None = Field(None, min_length=1, max_length=120)
     locale: str | None = Field(None, pattern=r"^(en_IN|hi_IN|pa_IN|or_IN)$")
     opted_out: bool | None = None
 
@@ -67,7 +68,7 @@ class RoleGrantIn(BaseModel):
 
 class EmployeeIn(BaseModel):
     phone: str
-    name: str = Field(min_length=1, max_length=120)
+    name: FreeText = Field(min_length=1, max_length=120)
     username: str = Field(min_length=3, max_length=64, pattern=r"^[a-z0-9._-]+$")
     password: str = Field(min_length=10, max_length=128)
     tenant_code: str

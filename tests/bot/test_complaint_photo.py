@@ -34,7 +34,7 @@ async def test_a_photo_sent_on_whatsapp_is_attached_to_the_filed_complaint(
     fetched: list[str] = []
     photo = _jpeg()
 
-    async def fake_fetch(url: str) -> tuple[bytes, str]:
+    async def fake_fetch(url: str, policy: Any = None) -> tuple[bytes, str]:
         fetched.append(url)
         return photo, "image/jpeg"
 

@@ -137,7 +137,7 @@ async def test_lme_resolves_with_a_photo_and_hears_when_one_cannot_be_attached(
     photo = _jpeg()
     fetched: list[str] = []
 
-    async def fake_fetch(url: str) -> tuple[bytes, str]:
+    async def fake_fetch(url: str, policy: Any = None) -> tuple[bytes, str]:
         fetched.append(url)
         if "broken" in url:
             raise operations.MediaError("HTTP 404")

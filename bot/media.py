@@ -1,0 +1,146 @@
+"""Downloading the photos citizens and employees send, from the providers' media hosts only.
+
+A photo arrives as a link the provider gives (Twilio: ``https://api.twilio.com/...``, which
+answers with HTTP basic auth and redirects to its CDN; Meta: ``meta-media:<id>``, resolved
+through ``WHATSAPP_API_BASE``; the simulator: our own signed ``/files/`` links). A link is
+attacker-controlled text in a webhook, so the fetcher refuses anything else — internal
+addresses (127.0.0.1, 169.254.169.254, 10.x, localhost), ``file:`` and other schemes,
+credentials in the link — and follows a redirect only to an allowed host, at most three
+times. Twilio's credentials go only to Twilio's API host. A photo is a JPEG, PNG or WebP of
+at most 5 MB; the declared size and the bytes read are both checked.
+
+Allowed hosts: Twilio's (``api.twilio.com``, ``media.twiliocdn.com``, ``mms.twiliocdn.com``
+and the host of ``TWILIO_API_BASE``), Meta's download host (``lookaside.fbsbx.com`` and the
+host of ``WHATSAPP_API_BASE``), ``/files/`` on ``SAMVAD_PUBLIC_URL``, and any
+``SAMVAD_MEDIA_HOSTS`` (``host`` or ``host:port``, e.g. a local fake in tests).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+PHOTO_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
+MAX_PHOTO_BYTES = 5 * 1024 * 1024  # what the core API accepts
+PHOTO_TIMEOUT = httpx.Timeout(8.0, connect=3.0)
+MAX_REDIRECTS = 3
+TWILIO_MEDIA_HOSTS = ("api.twilio.com", "media.twiliocdn.com", "mms.twiliocdn.com")
+META_MEDIA_HOSTS = ("lookaside.fbsbx.com",)
+META_MEDIA_PREFIX = "meta-media:"
+
+
+class MediaError(Exception):
+    """A photo the citizen sent could not be fetched (or is not a photo we can keep)."""
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).netloc.lower()
+
+
+@dataclass(frozen=True)
+class MediaPolicy:
+    """Where photos may come from, and the credentials each provider's host needs."""
+
+    hosts: frozenset[str] = frozenset()  # "host" or "host:port"
+    own_origin: str | None = None  # scheme://host[:port] whose /files/ links are ours
+    twilio_origin: str | None = None  # the only origin Twilio's basic auth is sent to
+    twilio_auth: tuple[str, str] | None = None
+    meta_api_base: str | None = None
+    meta_token: str | None = None
+    transport: httpx.AsyncBaseTransport | None = None  # tests: a local fake provider
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> MediaPolicy:
+        extra = {h.strip().lower() for h in settings.media_hosts.split(",") if h.strip()}
+        hosts = {*TWILIO_MEDIA_HOSTS, *META_MEDIA_HOSTS, *extra,
+                 _host(settings.twilio_api_base), _host(settings.whatsapp_api_base)}
+        auth = None
+        if settings.twilio_account_sid and settings.twilio_auth_token:
+            auth = (settings.twilio_account_sid, settings.twilio_auth_token)
+        return cls(frozenset(hosts), _origin(settings.public_url),
+                   _origin(settings.twilio_api_base), auth, settings.whatsapp_api_base,
+                   settings.whatsapp_access_token)
+
+    def allows(self, url: str) -> bool:
+        """True for an http(s) link without credentials on an allowed host."""
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError:
+            return False
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            return False
+        if parts.username is not None or parts.password is not None:
+            return False
+        if self.own_origin and _origin(url) == self.own_origin:
+            return parts.path.startswith("/files/") and ".." not in parts.path
+        host = parts.hostname.lower()
+        return host in self.hosts or (port is not None and f"{host}:{port}" in self.hosts)
+
+
+def _check_photo(content_type: str, size: int | None) -> str:
+    content_type = content_type.split(";")[0].strip().lower()
+    if content_type not in PHOTO_TYPES:
+        raise MediaError(f"not a photo: {content_type or 'no type'}")
+    if size is not None and size > MAX_PHOTO_BYTES:
+        raise MediaError("too large")
+    return content_type
+
+
+async def _fetch_meta(url: str, policy: MediaPolicy) -> tuple[bytes, str]:
+    from channels.meta_whatsapp import MediaUnavailable, MetaMediaFetcher
+
+    if not policy.meta_token or not policy.meta_api_base:
+        raise MediaError("Meta media, but WHATSAPP_ACCESS_TOKEN is not set")
+    async with httpx.AsyncClient(timeout=PHOTO_TIMEOUT, transport=policy.transport) as http:
+        fetcher = MetaMediaFetcher(http, api_base=policy.meta_api_base,
+                                   access_token=policy.meta_token, max_bytes=MAX_PHOTO_BYTES,
+                                   allowed=policy.allows)
+        try:
+            media = await fetcher.fetch(url)
+        except MediaUnavailable as exc:
+            raise MediaError(str(exc)) from exc
+    return media.content, _check_photo(media.content_type, len(media.content))
+
+
+async def fetch_media(url: str, policy: MediaPolicy | None = None) -> tuple[bytes, str]:
+    """Download one photo from an allowed media host: ``(bytes, content type)``.
+
+    Raises ``MediaError`` (or an ``httpx.HTTPError``) otherwise; without a policy nothing
+    is allowed."""
+    policy = policy or MediaPolicy()
+    if url.startswith(META_MEDIA_PREFIX):
+        return await _fetch_meta(url, policy)
+    if not policy.allows(url):
+        raise MediaError("not a link to an allowed media host")
+    async with httpx.AsyncClient(timeout=PHOTO_TIMEOUT, follow_redirects=False,
+                                 transport=policy.transport) as http:
+        for _hop in range(MAX_REDIRECTS + 1):
+            auth = policy.twilio_auth if _origin(url) == policy.twilio_origin else None
+            async with http.stream("GET", url, auth=auth) as response:
+                if response.is_redirect:
+                    target = urljoin(url, response.headers.get("location", ""))
+                    if not policy.allows(target):
+                        raise MediaError("redirected to a host that is not allowed")
+                    url = target
+                    continue
+                if response.status_code != 200:
+                    raise MediaError(f"HTTP {response.status_code}")
+                declared = response.headers.get("content-length", "")
+                content_type = _check_photo(response.headers.get("content-type", ""),
+                                            int(declared) if declared.isdigit() else None)
+                data = bytearray()
+                async for chunk in response.aiter_bytes():
+                    data += chunk
+                    if len(data) > MAX_PHOTO_BYTES:
+                        raise MediaError("too large")
+                return bytes(data), content_type
+    raise MediaError("too many redirects")
