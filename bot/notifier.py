@@ -223,6 +223,17 @@ class Notifier:
 
     async def consume_once(self, block_ms: int | None = None, count: int = 100) -> int:
         """Read new and stale pending events once; return notifications delivered."""
+        try:
+            return await self._consume(block_ms, count)
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            # Redis lost the stream and its group (restarted without persistence): make
+            # them again, or every later read fails the same way until a restart.
+            self._group_ready = False
+            return await self._consume(block_ms, count)
+
+    async def _consume(self, block_ms: int | None, count: int) -> int:
         await self._ensure_group()
         delivered = 0
         # Events another consumer took but never acknowledged (it died) come back here.

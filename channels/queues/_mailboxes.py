@@ -151,6 +151,17 @@ class Mailboxes:
 
     async def read(self, consumer: str, count: int, block_ms: int | None) -> list[Doorbell]:
         """Doorbells of dead consumers (idle past ``reclaim_idle_ms``), then new ones."""
+        try:
+            return await self._read(consumer, count, block_ms)
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            # Redis lost the stream and its group (restarted without persistence): make
+            # them again, or every later read fails the same way until a restart.
+            self._group_ready = False
+            return await self._read(consumer, count, block_ms)
+
+    async def _read(self, consumer: str, count: int, block_ms: int | None) -> list[Doorbell]:
         await self._ensure_group()
         entries: list[tuple[bytes, dict[bytes, bytes] | None]] = []
         if time.monotonic() >= self._next_reclaim:
