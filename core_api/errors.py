@@ -23,6 +23,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DataError, DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = structlog.get_logger(__name__)
@@ -120,6 +121,20 @@ def envelope(status: int, code: str, message: str, details: Any = None) -> JSONR
     return JSONResponse(body, status_code=status)
 
 
+def _refused_value(exc: DBAPIError) -> bool:
+    """True when the database refused a value (out of range, NUL in text), not a fault."""
+    if isinstance(exc, DataError):
+        return True
+    from asyncpg.exceptions import DataError as PgDataError  # SQLAlchemy maps it to Error
+
+    cause: BaseException | None = exc.orig
+    while cause is not None:
+        if isinstance(cause, PgDataError):
+            return True
+        cause = cause.__cause__
+    return False
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Route every exception through the one envelope."""
 
@@ -142,6 +157,17 @@ def install_error_handlers(app: FastAPI) -> None:
         for name, value in (exc.headers or {}).items():
             response.headers[name] = value
         return response
+
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DBAPIError)
+    async def _unstorable(request: Request, exc: Exception) -> JSONResponse:
+        # A number beyond the database's integers (an id like 10**20) or text it cannot
+        # hold: the request is wrong, not the server (found by schemathesis).
+        if isinstance(exc, DBAPIError) and not _refused_value(exc):
+            return await _unexpected(request, exc)
+        log.info("unstorable_value", path=request.url.path, error=type(exc).__name__)
+        return envelope(400, "invalid_value",
+                        "A value in the request is out of range or cannot be stored.")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

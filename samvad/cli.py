@@ -253,8 +253,10 @@ def bench(
         = False,
     ceiling: Annotated[bool, typer.Option("--ceiling/--no-ceiling", help="Measure the bare "
                                           "FastAPI ceiling")] = True,
-    profile: Annotated[bool, typer.Option("--profile", help="py-spy the Samvad processes "
-                                          "under load into OUT/profile-*")] = False,
+    profile: Annotated[bool, typer.Option("--profile", help="Profile under load: cProfile "
+                                          "in `samvad worker`, py-spy on `samvad serve`, "
+                                          "into OUT/profile-* (figures then not comparable)")]
+        = False,
 ) -> None:
     """Benchmark end to end (Samvad vs the framework ceiling vs Rasa) into bench/results/.
 
@@ -280,7 +282,12 @@ def bench(
         console.print("[red]--concurrency, --workers, --bot-workers and --duration must be "
                       "positive[/]")
         raise typer.Exit(2)
-    target = Path(out)
+    import bench as bench_package
+
+    root = Path(bench_package.__file__).resolve().parent.parent  # the repository
+    target = root / out if out == "bench/results" else Path(out)
+    if benchmarks_md == "BENCHMARKS.md":
+        benchmarks_md = str(root / benchmarks_md)
     if smoke:
         options = Options.for_smoke(target)
         options.scale = scale

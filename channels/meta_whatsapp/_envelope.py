@@ -120,11 +120,16 @@ def _number(data: Json, key: str, where: str, limit: float) -> float:
     return float(value)
 
 
+MAX_TIMESTAMP = 253402300799  # 9999-12-31: beyond it (or NaN) a datetime cannot hold it
+
+
 def _timestamp(data: Json) -> float | None:
+    """Unix seconds, or None when missing or not a storable moment ("1e999", NaN)."""
     try:
-        return float(data["timestamp"])
-    except (KeyError, TypeError, ValueError):
+        value = float(data["timestamp"])
+    except (KeyError, TypeError, ValueError, OverflowError):
         return None
+    return value if 0 <= value <= MAX_TIMESTAMP else None
 
 
 def wa_id_to_e164(wa_id: str) -> str | None:

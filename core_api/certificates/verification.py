@@ -43,4 +43,4 @@ def code_id(code: str) -> int | None:
 def code_matches(secret: str, code: str, certificate_id: int, certificate_number: str) -> bool:
     """True when ``code`` was made for this certificate with this secret."""
     expected = make_code(secret, certificate_id, certificate_number)
-    return hmac.compare_digest(expected, code.upper())
+    return hmac.compare_digest(expected.encode(), code.upper().encode())  # bytes: any text

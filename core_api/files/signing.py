@@ -27,4 +27,5 @@ def verify_signature(secret: str, key: str, expires: int, signature: str) -> boo
     """True when the link is genuine and not expired."""
     if expires < time.time():
         return False
-    return hmac.compare_digest(_signature(secret, key, expires), signature)
+    # Bytes: compare_digest refuses non-ASCII str (a 500 for a mangled link).
+    return hmac.compare_digest(_signature(secret, key, expires).encode(), signature.encode())

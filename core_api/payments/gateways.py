@@ -85,7 +85,7 @@ def _check_signature(secret: str, body: bytes, headers: Mapping[str, str], heade
     signature = lowered.get(header.lower())
     if not signature:
         raise BadRequest(f"The {header} header is missing.", code="signature_missing")
-    if not hmac.compare_digest(hmac_hex(secret, body), signature.strip()):
+    if not hmac.compare_digest(hmac_hex(secret, body).encode(), signature.strip().encode()):
         raise Unauthorized("The callback signature is not valid.", code="bad_signature")
 
 

@@ -219,7 +219,8 @@ async def pay_sandbox(
         return _not_found("This payment link is not valid.", "यह भुगतान लिंक मान्य नहीं है।")
     intent, _bill = found
     secret = request.app.state.settings.secret_key
-    if exp < time.time() or not hmac.compare_digest(_form_signature(secret, token, exp), sig):
+    if exp < time.time() or not hmac.compare_digest(
+            _form_signature(secret, token, exp).encode(), sig.encode()):  # bytes: any text
         return _not_found("This form has expired; open the payment link again.",
                           "यह फ़ॉर्म समाप्त हो गया है; भुगतान लिंक फिर से खोलें।", status=403)
     assert isinstance(gateway, SandboxGateway)

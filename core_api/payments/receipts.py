@@ -66,7 +66,8 @@ def verify_code(secret: str, receipt_number: str) -> str:
 def read_verify_code(secret: str, code: str) -> str | None:
     """The receipt number inside a genuine code, else None."""
     number, _, signature = code.rpartition(".")
-    if not number or not hmac.compare_digest(_code_signature(secret, number), signature):
+    if not number or not hmac.compare_digest(_code_signature(secret, number).encode(),
+                                             signature.encode()):  # bytes: any text
         return None
     return number
 
