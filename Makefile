@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint install migration migration-reset clean help reliability
+.PHONY: run test lint install migration migration-reset clean help reliability bench
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -51,3 +51,6 @@ include rasa.mk
 
 reliability: $(STAMP) ## run the fault, abuse, fuzzing and privacy suites and write RELIABILITY.md
 	SAMVAD_RELIABILITY_OUT=RELIABILITY.md $(BIN)/python -m pytest -m reliability
+
+bench: $(STAMP) rasa ## benchmark end to end (Samvad, ceiling, Rasa, scale) -> bench/results, BENCHMARKS.md
+	$(BIN)/samvad bench $(BENCH_ARGS)

@@ -12,7 +12,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -69,11 +69,19 @@ def intent_keywords() -> dict[str, list[str]]:
     }
 
 
+@lru_cache(maxsize=16384)
+def _whole_word(phrase: str) -> re.Pattern[str]:
+    """``phrase`` as a whole-word pattern, compiled once: the keyword lists hold more
+    phrases than ``re``'s own cache (512), so without this every turn recompiled them all
+    (the benchmark's profile: most of a free-text turn's CPU)."""
+    return re.compile(rf"(?<!\w){re.escape(phrase)}(?!\w)")
+
+
 def _score(text: str, phrase: str) -> float:
     """How well ``phrase`` occurs in ``text``: whole-word hits score 100, near-misses less."""
     if not phrase:
         return 0.0
-    if re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", text):
+    if _whole_word(phrase).search(text):
         return 100.0
     if len(phrase) < 4:
         return 0.0

@@ -49,6 +49,10 @@ SSE_BLOCK_MS = 2000
 LIVE_TOPICS = ("complaint.", "payment.", "certificate.", "receipt.")
 
 
+# Resolved within SLA, resolved late, open past SLA, open within SLA.
+SLA_COLOURS = ("#008069", "#b7791f", "#9b2c2c", "#2f6fb0")
+
+
 def _html(body: str, status: int = 200) -> Response:
     return Response(body, status_code=status, media_type="text/html; charset=utf-8",
                     headers=HEADERS)
@@ -305,7 +309,8 @@ def render_figures(data: dict[str, Any], scope: queries.Scope) -> str:
                  bar_chart([("Resolved within SLA", sla["resolved_within_sla"]),
                             ("Resolved late", sla["resolved_late"]),
                             ("Open, past SLA", sla["open_past_sla"]),
-                            ("Open, within SLA", sla["open_within_sla"])], "SLA"), ""),
+                            ("Open, within SLA", sla["open_within_sla"])], "SLA",
+                           SLA_COLOURS), ""),
         _section("Oldest open complaints", "oldest_open", scope, "",
                  _table([{**row, "created_at": _ist(row["created_at"]),
                           "sla_due_at": _ist(row["sla_due_at"])} for row in c["oldest_open"]],

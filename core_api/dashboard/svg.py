@@ -23,8 +23,10 @@ def _clip(text: str, limit: int = 28) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def bar_chart(rows: list[tuple[str, float]], title: str) -> str:
-    """Horizontal bars, one per (label, value), longest first as given."""
+def bar_chart(rows: list[tuple[str, float]], title: str,
+              colours: tuple[str, ...] = PALETTE) -> str:
+    """Horizontal bars, one per (label, value), longest first as given; ``colours`` by row
+    when the colour carries meaning (good green, late amber, breached red)."""
     if not rows:
         return f'<p class="empty">{escape(title)}: no data in this range.</p>'
     top = max(value for _, value in rows) or 1
@@ -36,7 +38,7 @@ def bar_chart(rows: list[tuple[str, float]], title: str) -> str:
     for index, (label, value) in enumerate(rows):
         y = 4 + index * BAR_HEIGHT
         width = max(room * value / top, 1 if value else 0)
-        colour = PALETTE[index % len(PALETTE)]
+        colour = colours[index % len(colours)]
         parts.append(
             f'<text x="{LABEL_WIDTH - 6}" y="{y + 15}" text-anchor="end">'
             f"{escape(_clip(str(label)))}</text>"
