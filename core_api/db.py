@@ -6,6 +6,7 @@ Services receive an ``AsyncSession`` and never commit; the request boundary
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -13,6 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncAttrs,
     AsyncEngine,
@@ -106,8 +108,37 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_async_engine(url, **kwargs)
+    ping_every_checkout = kwargs.setdefault("pool_pre_ping", False)
+    engine = create_async_engine(url, **kwargs)
+    if not ping_every_checkout:
+        _ping_when_idle(engine)
+    return engine
+
+
+# A pooled PostgreSQL connection that sat unused this long is pinged before it is handed
+# out. SQLAlchemy's pool_pre_ping pings on every checkout: with asyncpg that is BEGIN,
+# a query and ROLLBACK, three of the seven round trips of a bill lookup (the profile of
+# bench/scale.py). A connection in steady use is not pinged; one that broke while in use
+# fails that request and the pool drops every connection made before it.
+PING_IDLE_S = 1.0
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "checkin")
+    def _idle_from(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(sync_engine, "checkout")
+    def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.pop("idle_since", None)
+        if since is None or time.monotonic() - since < PING_IDLE_S:
+            return
+        try:
+            sync_engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # the pool retries with a fresh connection
+            raise DisconnectionError("pooled connection is gone") from exc
 
 
 class Database:

@@ -19,6 +19,10 @@ from channels.registry import build_senders
 
 # Provider calls: a connection must open fast; an answer may take a while.
 PROVIDER_TIMEOUT = httpx.Timeout(15.0, connect=3.0)
+# Kept-alive provider connections: at least the send worker's mailboxes in flight (32), so
+# a fan-out reuses connections instead of opening and closing one per message (httpx keeps
+# 20 by default; the profile of bench/scale_fanout.py showed the churn).
+PROVIDER_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=64)
 
 
 def build_channel_services(app: FastAPI) -> ChannelServices:
@@ -27,7 +31,7 @@ def build_channel_services(app: FastAPI) -> ChannelServices:
     redis = app.state.redis
     windows = ContactWindows(redis)
     outbound = OutboundQueue(redis)
-    http = httpx.AsyncClient(timeout=PROVIDER_TIMEOUT)
+    http = httpx.AsyncClient(timeout=PROVIDER_TIMEOUT, limits=PROVIDER_LIMITS)
     return ChannelServices(
         inbound=InboundQueue(redis, windows=windows),
         outbound=outbound,

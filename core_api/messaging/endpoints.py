@@ -1,6 +1,8 @@
 """Channel messages API (service credential only): the send workers and provider webhooks.
 
 - ``POST /channel-messages``: a worker records a job (create or update by ``job_id``);
+- ``POST /channel-messages/batch``: many records in one request and one transaction (a
+  send worker fanning out notifications);
 - ``POST /channel-messages/status``: a webhook reports a provider status by the provider's
   message id; statuses never move backwards (``delivered`` is not undone by ``sent``);
 - ``GET /channel-messages/{job_id}``: one record.
@@ -20,13 +22,20 @@ from core_api.auth.principal import Principal
 from core_api.db import SessionDep
 from core_api.errors import ERROR_RESPONSES, Forbidden, NotFound
 from core_api.messaging.models import ChannelMessage
-from core_api.messaging.service import JobRecord, message_by_job, record_job, record_status
+from core_api.messaging.service import (
+    JobRecord,
+    message_by_job,
+    record_job,
+    record_jobs,
+    record_status,
+)
 
 router = APIRouter(prefix="/channel-messages", tags=["channel messages"],
                    responses=ERROR_RESPONSES)
 
 Status = Literal["queued", "unknown", "sent", "delivered", "read", "failed"]
 E164 = r"^\+[1-9]\d{6,14}$"
+MAX_BATCH = 500  # records per batch request
 
 
 async def _service_only(principal: CurrentPrincipal) -> Principal:
@@ -91,6 +100,29 @@ async def post_message(body: ChannelMessageIn, session: SessionDep,
         await session.rollback()
         row = await record_job(session, rec)
     return ChannelMessageOut.of(row)
+
+
+class ChannelMessageBatchIn(BaseModel):
+    records: list[ChannelMessageIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class ChannelMessageBatchOut(BaseModel):
+    recorded: int
+
+
+@router.post("/batch", response_model=ChannelMessageBatchOut,
+             summary="Record many outbound jobs at once")
+async def post_messages(body: ChannelMessageBatchIn, session: SessionDep,
+                        _principal: ServiceOnly) -> ChannelMessageBatchOut:
+    """Each record as ``POST /channel-messages`` would write it, in the order given."""
+    recs = [JobRecord(**item.model_dump()) for item in body.records]
+    try:
+        count = await record_jobs(session, recs)
+    except IntegrityError:
+        # As above: a callback raced one of them. Every write is an idempotent upsert.
+        await session.rollback()
+        count = await record_jobs(session, recs)
+    return ChannelMessageBatchOut(recorded=count)
 
 
 @router.post("/status", response_model=ChannelMessageOut, summary="Apply a provider status")

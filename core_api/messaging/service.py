@@ -80,6 +80,22 @@ async def message_by_job(session: AsyncSession, job_id: str) -> ChannelMessage |
 
 async def record_job(session: AsyncSession, rec: JobRecord) -> ChannelMessage:
     """Create or update the record of ``rec.job_id``; adopt a status that arrived first."""
+    await apply_job(session, rec)
+    saved = await message_by_job(session, rec.job_id)
+    assert saved is not None
+    return saved
+
+
+async def record_jobs(session: AsyncSession, recs: list[JobRecord]) -> int:
+    """``record_job`` for each of ``recs`` in order, in the caller's transaction: a send
+    worker's records of many messages cost one request and one commit."""
+    for rec in recs:
+        await apply_job(session, rec)
+    return len(recs)
+
+
+async def apply_job(session: AsyncSession, rec: JobRecord) -> None:
+    """The writes of ``record_job`` without reading the result back."""
     row = await message_by_job(session, rec.job_id)
     orphan = None
     if rec.provider_message_id:
@@ -111,9 +127,6 @@ async def record_job(session: AsyncSession, rec: JobRecord) -> ChannelMessage:
         columns["provider_message_id"] = rec.provider_message_id
     await _advance(session, ChannelMessage.job_id == rec.job_id, rec.status, at=utcnow(),
                    error_code=rec.error_code, **columns)
-    saved = await message_by_job(session, rec.job_id)
-    assert saved is not None
-    return saved
 
 
 async def record_status(session: AsyncSession, provider: str, provider_message_id: str,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
+from bot.engine import ServiceError
 from bot.messages import Outgoing
 from bot.notifier import Notification
 from channels.base import OutboundJob, SendError, SendErrorKind, outgoing_to_dict
@@ -71,3 +74,61 @@ async def test_notifications_go_to_the_provider_configured_for_their_channel(
     assert (on_whatsapp.job.provider, on_sms.job.provider) == (whatsapp, sms)
     assert on_sms.job.job_id == f"n:ev-9:{SUNITA}"
     assert (on_sms.job.kind, on_sms.job.locale) == ("payment_receipt", "hi_IN")
+
+
+async def test_delivery_records_asked_together_go_in_one_batch_in_order(app, client, auth,
+                                                                        monkeypatch):
+    store = app.state.channels.statuses
+    paths: list[str] = []
+    real = store.client.request
+
+    async def counted(method, path, *args, **kwargs):
+        paths.append(path)
+        return await real(method, path, *args, **kwargs)
+
+    monkeypatch.setattr(store.client, "request", counted)
+
+    def job(i: int) -> OutboundJob:
+        return OutboundJob(provider="twilio", channel="sms", to=f"+9198765001{i:02d}",
+                           message=outgoing_to_dict(Outgoing("Bill due")), kind="bill_reminder",
+                           job_id=f"batch:{i}")
+
+    # Asked at once: one request; a job's later record (sent after queued) wins in order.
+    await asyncio.gather(
+        store.record(job(0), "queued", error_code="20429", attempts=1),
+        *(store.record(job(i), "sent", provider_message_id=f"SMb{i}", attempts=2)
+          for i in range(10)),
+        store.record(job(10), "failed", error_code="21211", attempts=1))
+    assert paths == ["/api/v1/channel-messages/batch"]
+    for i in range(11):
+        record = (await client.get(f"/api/v1/channel-messages/batch:{i}",
+                                   headers=auth.service())).json()
+        expected = ("failed", None, 1) if i == 10 else ("sent", f"SMb{i}", 2)
+        assert (record["status"], record["provider_message_id"], record["attempts"]) == expected
+    assert (await client.get("/api/v1/channel-messages/batch:0",
+                             headers=auth.service())).json()["error_code"] == "20429"
+    # A refused batch fails each of its callers; the next batch is written as usual.
+    bad = OutboundJob(provider="twilio", channel="sms", to="12345",
+                      message=outgoing_to_dict(Outgoing("x")), job_id="batch:bad")
+    results = await asyncio.gather(store.record(bad, "sent"), store.record(job(11), "sent"),
+                                   return_exceptions=True)
+    assert all(isinstance(r, ServiceError) and r.status == 422 for r in results), results
+    await store.record(job(11), "sent", attempts=1)  # alone: the single-record call
+    assert paths[-1] == "/api/v1/channel-messages"
+    assert (await client.get("/api/v1/channel-messages/batch:11",
+                             headers=auth.service())).json()["status"] == "sent"
+
+
+async def test_a_worker_draining_many_mailboxes_records_every_send(app, client, auth):
+    sender = FakeSender(FakeClock())
+    app.state.channels.senders["fake"] = sender
+    jobs = [OutboundJob(provider="fake", channel="sms", to=f"+9198765002{i:02d}",
+                        message=outgoing_to_dict(Outgoing(f"n{i}")), job_id=f"fan:{i}")
+            for i in range(24)]
+    await app.state.channels.outbound.enqueue(*jobs)
+    assert await build_send_worker(app, consumer="t", concurrency=24).consume_once() == 24
+    assert len(sender.sent) == 24
+    for job in jobs:
+        record = (await client.get(f"/api/v1/channel-messages/{job.job_id}",
+                                   headers=auth.service())).json()
+        assert record["status"] == "queued" and record["provider_message_id"].startswith("FAKE")

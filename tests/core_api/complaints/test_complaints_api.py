@@ -245,6 +245,18 @@ async def test_lists_and_visibility(client, auth, session):
     page = (await client.get("/api/v1/complaints", params={"limit": 2, "offset": 2},
                              headers=gro)).json()
     assert [c["id"] for c in page["items"]] == [first] and page["total"] == 3
+    # Oldest first in one request (the bot's task list), for staff, a state and a citizen.
+    oldest = (await client.get("/api/v1/complaints", params={"order": "oldest", "limit": 2},
+                               headers=gro)).json()
+    assert [c["id"] for c in oldest["items"]] == [first, second] and oldest["total"] == 3
+    state_oldest = (await client.get("/api/v1/complaints", params={
+        "order": "oldest", "tenant": "uk"}, headers=await auth.staff("admin"))).json()
+    assert [c["id"] for c in state_oldest["items"]] == [first, second, other]
+    own_oldest = (await client.get("/api/v1/complaints", params={"order": "oldest"},
+                                   headers=sunita)).json()
+    assert [c["id"] for c in own_oldest["items"]] == [first, second]
+    assert (await client.get("/api/v1/complaints", params={"order": "sideways"},
+                             headers=gro)).status_code == 422
     garbage = (await client.get("/api/v1/complaints", params={"type": "GarbageNeedsTobeCleared"},
                                 headers=gro)).json()
     assert [c["id"] for c in garbage["items"]] == [second]

@@ -73,6 +73,10 @@ async def test_only_the_service_may_write_or_read_delivery_records(client, auth)
     assert (await client.post(PATH, json=job())).status_code == 401
     staff = await auth.staff("gro.dehradun")
     assert (await client.post(PATH, json=job(), headers=staff)).status_code == 403
+    batch = {"records": [job(), job(job_id="SM1:1")]}
+    assert (await client.post(f"{PATH}/batch", json=batch, headers=staff)).status_code == 403
+    assert (await client.post(f"{PATH}/batch", json={"records": []},
+                              headers=auth.service())).status_code == 422
     as_citizen = await client.post(PATH, json=job(), headers=auth.service(CITIZEN))
     assert as_citizen.status_code == 403
     bad = await client.post(f"{PATH}/status", headers=auth.service(), json={
