@@ -57,7 +57,17 @@ def captured() -> Iterator[io.StringIO]:
     level = root.level
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+    # A uvicorn started in-process by another test (its default log config) stops its
+    # loggers from propagating; `samvad serve` passes log_config=None and leaves them be.
+    uvicorn_loggers = [logging.getLogger(name) for name in ("uvicorn", "uvicorn.access")]
+    saved = [(lg.propagate, lg.disabled, lg.level, lg.handlers[:]) for lg in uvicorn_loggers]
+    for lg in uvicorn_loggers:
+        lg.propagate, lg.disabled, lg.handlers = True, False, []
+        lg.setLevel(logging.NOTSET)
     yield buffer
+    for lg, (propagate, disabled, lg_level, handlers) in zip(uvicorn_loggers, saved, strict=True):
+        lg.propagate, lg.disabled, lg.handlers = propagate, disabled, handlers
+        lg.setLevel(lg_level)
     root.removeHandler(handler)
     root.setLevel(level)
 
