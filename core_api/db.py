@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -141,13 +141,41 @@ def _ping_when_idle(engine: AsyncEngine) -> None:
             raise DisconnectionError("pooled connection is gone") from exc
 
 
+class RequestSession(Session):
+    """A session that keeps what it loaded until it closes: one API request's session.
+
+    The identity map holds objects weakly: the caller's User that authentication loaded
+    was garbage before the endpoint asked for it again, so every request selected the
+    user and its roles twice (the complaint type, place and tenant of a new complaint
+    too). Held here, ``session.get`` finds them without a query. Only for requests: a
+    long-lived background session walking many rows must be free to drop them.
+    """
+
+
+def _hold(session: Session, instance: object) -> None:
+    session.info.setdefault("held", set()).add(instance)
+
+
+def _release(session: Session, instance: object) -> None:
+    session.info.get("held", set()).discard(instance)
+
+
+for _name in ("loaded_as_persistent", "pending_to_persistent", "detached_to_persistent",
+              "deleted_to_persistent"):
+    event.listen(RequestSession, _name, _hold)
+for _name in ("persistent_to_detached", "persistent_to_deleted", "persistent_to_transient"):
+    event.listen(RequestSession, _name, _release)
+
+
 class Database:
-    """An engine and its session factory, owned by the application."""
+    """An engine and its session factories, owned by the application."""
 
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
         self.url = url
         self.engine = make_engine(url, **engine_kwargs)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.request_sessions = async_sessionmaker(
+            self.engine, expire_on_commit=False, sync_session_class=RequestSession)
 
     @property
     def is_sqlite(self) -> bool:
@@ -159,7 +187,7 @@ class Database:
 
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
     database: Database = request.app.state.db
-    async with database.sessions() as session:
+    async with database.request_sessions() as session:
         yield session
         # The request boundary: one commit when the endpoint finished without error.
         if session.in_transaction():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -43,8 +44,26 @@ def issue_token(secret: str, subject: str, kind: str, lifetime: timedelta, **cla
     return jwt.encode(payload, secret, algorithm=ALGORITHM)
 
 
+# Service tokens already verified: the bot sends the same one with every API call, so its
+# signature is checked once per process and only its expiry on each call after that.
+_SERVICE_CLAIMS: dict[tuple[str, str], dict[str, Any]] = {}
+_SERVICE_CLAIMS_MAX = 16
+
+
 def read_token(secret: str, token: str) -> dict[str, Any]:
     """Verify signature, issuer and expiry; raise Unauthorized otherwise."""
+    known = _SERVICE_CLAIMS.get((secret, token))
+    if known is not None and time.time() < known["exp"]:
+        return dict(known)
+    claims = _decode(secret, token)
+    if claims.get("typ") == SERVICE and isinstance(claims.get("exp"), int | float):
+        if len(_SERVICE_CLAIMS) >= _SERVICE_CLAIMS_MAX:
+            _SERVICE_CLAIMS.clear()
+        _SERVICE_CLAIMS[(secret, token)] = dict(claims)
+    return claims
+
+
+def _decode(secret: str, token: str) -> dict[str, Any]:
     try:
         return jwt.decode(
             token,

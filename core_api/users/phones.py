@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import phonenumbers
 
 from core_api.errors import BadRequest
@@ -10,6 +12,7 @@ DEFAULT_REGION = "IN"
 _CHANNEL_PREFIXES = ("whatsapp:", "sms:", "tel:")
 
 
+@lru_cache(maxsize=4096)  # every bot call parses its X-On-Behalf-Of number; errors are not cached
 def normalize_phone(raw: str, region: str = DEFAULT_REGION) -> str:
     """Return the E.164 form of ``raw`` ("9876500001", "whatsapp:+91 98765 00001", ...).
 
