@@ -31,6 +31,7 @@ AREAS = {
     "privacy": "Privacy",
 }
 DEFAULT_OUT = Path(__file__).parent / "artifacts" / "reliability.md"
+KEPT_SECTION = "## Known limits"
 
 
 @dataclass
@@ -121,4 +122,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if out.name == "RELIABILITY.md":
         header = ("# Reliability\n\nWhat Samvad survives and what it refuses, from the fault, "
                   "abuse, fuzzing and privacy tests (`make reliability`).\n\n")
-    out.write_text(header + render(_ROWS, time.time() - _STARTED), encoding="utf-8")
+    # The hand-written "Known limits" section of an existing report survives regeneration.
+    kept = ""
+    if out.exists():
+        previous = out.read_text(encoding="utf-8")
+        if KEPT_SECTION in previous:
+            kept = "\n" + previous[previous.index(KEPT_SECTION):]
+    out.write_text(header + render(_ROWS, time.time() - _STARTED) + kept, encoding="utf-8")
