@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Annotated, Any
 
 import typer
@@ -230,7 +231,10 @@ def chat(
         console.print("[red]--lang must be en, hi, pa or or[/]")
         raise typer.Exit(2)
     locale = locales.get(lang, lang) if lang else None
-    asyncio.run(run_console(_settings(), channel=channel, phone=phone, locale=locale))
+    settings = _settings()
+    if "SAMVAD_LOG_LEVEL" not in os.environ:  # the terminal is the conversation: no turn logs
+        settings = settings.model_copy(update={"log_level": "WARNING"})
+    asyncio.run(run_console(settings, channel=channel, phone=phone, locale=locale))
 
 
 @app.command()

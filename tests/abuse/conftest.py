@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from samvad.settings import Settings
-from tests.channels.twilio.conftest import TWILIO_SMS_NUMBER, TWILIO_WHATSAPP_NUMBER
-from tests.channels.twilio.twilio_testkit import ACCOUNT_SID, API_BASE, AUTH_TOKEN, PUBLIC_URL
+from tests.channels.twilio.conftest import twilio_settings  # noqa: F401 - a fixture
 
 META_SECRET = "meta-app-secret-for-abuse-tests"
 META_NUMBER_ID = "106540352242922"
@@ -19,17 +17,13 @@ PER_MINUTE = 5  # a small flood limit, so that a flood is a few requests
 
 
 @pytest.fixture
-def settings(db_url: str, redis_url: str, tmp_path: Path) -> Settings:
-    return Settings(
-        SAMVAD_DATABASE_URL=db_url, SAMVAD_REDIS_URL=redis_url, SAMVAD_ENV="development",
-        SAMVAD_DATA_DIR=tmp_path, SAMVAD_PUBLIC_URL=PUBLIC_URL,
-        SAMVAD_SECRET_KEY="test-secret-key-that-is-long-enough-0123456789",
-        SAMVAD_INBOUND_PER_MINUTE=PER_MINUTE,
-        TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_AUTH_TOKEN=AUTH_TOKEN, TWILIO_API_BASE=API_BASE,
-        TWILIO_WHATSAPP_FROM=TWILIO_WHATSAPP_NUMBER, TWILIO_SMS_FROM=TWILIO_SMS_NUMBER,
-        WHATSAPP_APP_SECRET=META_SECRET, WHATSAPP_API_BASE=META_API_BASE,
-        WHATSAPP_ACCESS_TOKEN="meta-token", WHATSAPP_PHONE_NUMBER_ID=META_NUMBER_ID,
-    )
+def settings(twilio_settings: Settings) -> Settings:  # noqa: F811 - the fixture above
+    """The Twilio tests' settings, plus Meta and a small flood limit."""
+    return twilio_settings.model_copy(update={
+        "inbound_per_minute": PER_MINUTE,
+        "whatsapp_app_secret": META_SECRET, "whatsapp_api_base": META_API_BASE,
+        "whatsapp_access_token": "meta-token", "whatsapp_phone_number_id": META_NUMBER_ID,
+    })
 
 
 async def say(client: httpx.AsyncClient, phone: str, text: str, **extra: Any) -> str:
