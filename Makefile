@@ -5,31 +5,54 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint install migration migration-reset clean help reliability bench
+.PHONY: run test lint install lock migration migration-reset clean help reliability bench
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# Installs are locked: requirements/*.txt pin every package with its hashes (`make lock` writes
+# them with uv). pip installs only the bootstrap tools; uv installs the rest, exactly the lock.
+LOCKS := requirements/bootstrap.txt requirements/samvad.txt
+UV := $(BIN)/uv
+
+$(STAMP): pyproject.toml $(LOCKS)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Samvad needs Python >= 3.11 (found %s); set PYTHON=/path/to/python3.11" % sys.version.split()[0])'
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@echo "==> Installing Samvad into $(VENV) from requirements/samvad.txt (locked, hashes checked)"
+	@start=$$(date +%s); \
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); \
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements/bootstrap.txt && \
+	$(UV) pip sync --quiet --python $(BIN)/python --require-hashes $(LOCKS) && \
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e . && \
+	echo "    $$($(UV) pip list --python $(BIN)/python 2>/dev/null | tail -n +3 | wc -l) packages installed in $$(( $$(date +%s) - start )) s"
 	@touch $@
 
-install: $(STAMP) ## create .venv and install Samvad with its dev tools
+install: $(STAMP) ## create .venv and install Samvad with its dev tools, exactly as locked
+
+lock: $(STAMP) ## re-resolve requirements/*.txt from pyproject.toml and requirements/*.in (then commit)
+	$(UV) pip compile --quiet --universal --generate-hashes --python-version 3.11 \
+	    requirements/bootstrap.in -o requirements/bootstrap.txt $(LOCK_ARGS)
+	$(UV) pip compile --quiet --universal --generate-hashes --python-version 3.11 \
+	    pyproject.toml --extra dev -o requirements/samvad.txt $(LOCK_ARGS)
+	$(UV) pip compile --quiet --universal --generate-hashes --python-version 3.10 \
+	    requirements/rasa.in -o requirements/rasa.txt $(LOCK_ARGS)
+	@git diff --stat -- requirements/ 2>/dev/null || true
 
 run: $(STAMP) ## migrate, load the demo data and serve on http://127.0.0.1:8000
 	$(BIN)/samvad db upgrade
 	$(BIN)/samvad seed --demo
 	$(BIN)/samvad serve
 
-test: $(STAMP) rasa ## lint, check the flows, run the whole suite (PostgreSQL, SQLite, Redis)
-	$(BIN)/ruff check .
-	$(BIN)/samvad locales compile
-	$(BIN)/samvad locales check
-	$(BIN)/samvad flows check
-	$(BIN)/python -m pytest
+test: $(STAMP) rasa ## ruff, catalogs, flows, then the whole suite (PostgreSQL, SQLite, Redis, Rasa)
+	@echo "==> ruff (style and common bugs)"
+	@$(BIN)/ruff check .
+	@echo "==> Catalogs: compile and check every locale"
+	@$(BIN)/samvad locales compile
+	@$(BIN)/samvad locales check
+	@echo "==> Flows: references, messages and SMS budgets"
+	@$(BIN)/samvad flows check
+	@echo "==> pytest: the whole suite (about 12 to 20 minutes on 2 cores)"
+	@start=$$(date +%s); $(BIN)/python -m pytest; code=$$?; \
+	echo "==> pytest finished in $$(( $$(date +%s) - start )) s (exit $$code)"; exit $$code
 
 lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff check .

@@ -43,7 +43,7 @@ from bot.i18n import DOMAIN, LOCALES, LOCALES_DIR, SOURCE_LOCALE
 
 ROOT = LOCALES_DIR.parent
 TEMPLATE = LOCALES_DIR / f"{DOMAIN}.pot"
-PYTHON_DIRS = ("bot",)
+PYTHON_DIRS = ("bot", "channels")
 # Function name -> index (0-based) of the argument that is a message id.
 ID_ARGUMENTS = {"translate": 1, "words": 1, "has_message": 0}
 # Global words: a word may mean one of these only (in a locale and English together).

@@ -18,7 +18,7 @@ from string import Formatter
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_time
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
@@ -133,11 +133,19 @@ def format_day(value: date | datetime | str, locale: str | None) -> str:
 
 
 def format_moment(value: datetime | str, locale: str | None) -> str:
-    """A point in time in Asia/Kolkata (12 Apr 2019, 4:05 pm)."""
+    """A point in time in Asia/Kolkata (12 Apr 2019, 4:05 pm).
+
+    The day and the clock come from babel; the am/pm marker comes from our catalogs
+    (``format.time_am``/``format.time_pm``): it is the product's choice, not CLDR's, whose
+    case and wording change between babel releases (2.19 writes en_IN "PM", 2.18 "pm").
+    """
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return format_datetime(value.astimezone(TIMEZONE), format="d MMM y, h:mm a",
-                           locale=babel_locale(locale), tzinfo=TIMEZONE)
+    local = value.astimezone(TIMEZONE)
+    day = format_date(local.date(), format="d MMM y", locale=babel_locale(locale))
+    clock = format_time(local.time(), format="h:mm", locale=babel_locale(locale))
+    half = "format.time_pm" if local.hour >= 12 else "format.time_am"
+    return f"{day}, {translate(locale, half, time=clock)}"
 
 
 _SCRIPTS = (

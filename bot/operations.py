@@ -27,6 +27,7 @@ from bot.i18n import (
     TIMEZONE,
     available_locales,
     format_amount,
+    format_moment,
     has_message,
     lang,
     translate,
@@ -372,8 +373,7 @@ def _until(moment: str) -> dict[str, str]:
     """"24 Nov 2026, 5:42 pm" in Asia/Kolkata, per locale (the ``moment`` filter shows
     seconds, which a payment deadline does not need)."""
     when = datetime.fromisoformat(moment)
-    return _in_each_locale(lambda locale: format_datetime(
-        when, "d MMM y, h:mm a", tzinfo=TIMEZONE, locale=locale))
+    return _in_each_locale(lambda locale: format_moment(when, locale))
 
 
 @operation("start_payment")

@@ -59,11 +59,18 @@ def serve(
     workers: Annotated[int, typer.Option(help="Web worker processes (production mode)")] = 1,
 ) -> None:
     """Serve the web application (core API, webhooks, simulator, dashboard)."""
+    import os
+
     import uvicorn
 
+    # The app (in every worker process) reads its settings from the environment: options
+    # given here become SAMVAD_HOST/PORT, so links and signatures use the port we serve on.
+    if host:
+        os.environ["SAMVAD_HOST"] = host
+    if port:
+        os.environ["SAMVAD_PORT"] = str(port)
     settings = _settings()
-    host = host or settings.host
-    port = port or settings.port
+    host, port = settings.host, settings.port
     if settings.embedded and workers > 1:
         console.print("[red]Embedded mode runs one process; set SAMVAD_DATABASE_URL and "
                       "SAMVAD_REDIS_URL to run several workers.[/]")
@@ -424,8 +431,8 @@ def locales_compile() -> None:
 
 @locales_app.command("check")
 def locales_check(
-    warnings: Annotated[bool, typer.Option("--warnings", help="Also list unused and stale "
-                                           "ids")] = False,
+    warnings: Annotated[bool, typer.Option("--warnings/--no-warnings",
+                                           help="List unused and stale ids")] = True,
 ) -> None:
     """Check every catalog: complete, same placeholders as en_IN, word lists, SMS budgets."""
     from bot.catalogs import check_catalogs, sms_budget_problems
@@ -440,9 +447,44 @@ def locales_check(
         console.print(f"[red]{len(result.problems)} problem(s)[/] in the catalogs.")
         raise typer.Exit(1)
     summary = ", ".join(f"{locale} {count}" for locale, count in result.counts.items())
-    note = f" ({len(result.warnings)} warning(s): --warnings)" if result.warnings else ""
+    note = f" ({len(result.warnings)} warning(s) above)" if result.warnings and warnings else ""
     console.print(f"[green]✓[/] catalogs complete: {summary} messages; placeholders, word "
                   f"lists and SMS budgets are right{note}.")
+
+
+@nlu_app.command("train")
+def nlu_train(
+    force: Annotated[bool, typer.Option(help="Train even when the model is up to date")] = False,
+) -> None:
+    """Train the Rasa NLU model of bot/rasa into bot/rasa/models (when the project changed).
+
+    Shows the components and epochs as it goes; Rasa's whole log is in
+    bot/rasa/models/train.log. About 4 to 10 minutes on 2 cores.
+    """
+    import time
+
+    from bot.rasa_project import MODELS_DIR, model_path, rasa_executable, train
+
+    model = model_path()
+    if model.exists() and not force:
+        console.print(f"Rasa NLU model up to date: {model}")
+        return
+    if not rasa_executable().exists():
+        console.print(f"[red]{rasa_executable()} is missing:[/] run `make rasa` first.")
+        raise typer.Exit(1)
+    MODELS_DIR.mkdir(parents=True, exist_ok=True)
+    log = MODELS_DIR / "train.log"
+    console.print(f"==> Training the Rasa NLU model {model.name} (4 to 10 minutes on 2 cores; "
+                  f"full log: {log})", highlight=False)
+    start = time.monotonic()
+    try:
+        trained = train(log, say=lambda line: console.print(line, highlight=False, markup=False))
+    except RuntimeError as exc:
+        console.print(f"[red]Training failed:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from exc
+    size = trained.stat().st_size / 1e6
+    console.print(f"    Trained {trained} in {time.monotonic() - start:.0f} s ({size:.0f} MB)",
+                  highlight=False)
 
 
 @nlu_app.command("serve")

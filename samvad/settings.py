@@ -31,7 +31,9 @@ class Settings(BaseSettings):
     port: int = Field(8000, alias="SAMVAD_PORT")
     database_url: str | None = Field(None, alias="SAMVAD_DATABASE_URL")
     redis_url: str | None = Field(None, alias="SAMVAD_REDIS_URL")
-    public_url: str = Field("http://127.0.0.1:8000", alias="SAMVAD_PUBLIC_URL")
+    # Where people and providers reach Samvad (links, Twilio signatures); by default the
+    # host and port it listens on (127.0.0.1 when it listens on every interface).
+    public_url: str = Field("", alias="SAMVAD_PUBLIC_URL")
     secret_key: str = Field(PLACEHOLDER_SECRET, alias="SAMVAD_SECRET_KEY")
     rasa_url: str | None = Field(None, alias="SAMVAD_RASA_URL")
     # The bot reaches the core API in-process unless this names a separate deployment.
@@ -159,6 +161,14 @@ class Settings(BaseSettings):
         if self.database_url is None:
             return f"sqlite+aiosqlite:///{(self.data_dir / 'samvad.db').resolve()}"
         return async_database_url(self.database_url)
+
+    @model_validator(mode="after")
+    def _public_url_defaults_to_where_we_listen(self) -> Settings:
+        if not self.public_url:
+            host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host  # noqa: S104
+            host = f"[{host}]" if ":" in host else host
+            self.public_url = f"http://{host}:{self.port}"
+        return self
 
     @model_validator(mode="after")
     def _refuse_weak_secret(self) -> Settings:

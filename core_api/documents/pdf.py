@@ -123,11 +123,15 @@ def format_day(value: date) -> str:
 
 
 def format_moment(value: datetime) -> str:
-    """Format a tz-aware datetime in Asia/Kolkata, e.g. '23 Nov 2026, 2:05 pm IST'."""
+    """Format a tz-aware datetime in Asia/Kolkata, e.g. '23 Nov 2026, 2:05 pm IST'.
+
+    "am"/"pm" in lower case is our choice, as in the chat (bot/i18n.format_moment): babel's
+    CLDR data writes en_IN "PM" from 2.19 on and "pm" before."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("datetime must be timezone-aware")
     local = value.astimezone(IST)
-    return f"{format_day(local.date())}, {_babel_time(local.time(), 'h:mm a', locale='en_IN')} IST"
+    clock = _babel_time(local.time(), "h:mm", locale="en_IN")
+    return f"{format_day(local.date())}, {clock} {'pm' if local.hour >= 12 else 'am'} IST"
 
 
 class _Pdf(FPDF):

@@ -33,6 +33,21 @@ def test_dates_are_in_the_citizens_language_and_in_india_time():
     assert format_moment(late_utc, "en_IN") == "24 Nov 2026, 1:30 am"
 
 
+@pytest.mark.parametrize(("locale", "morning", "afternoon"), [
+    ("en_IN", "23 Nov 2026, 12:05 am", "23 Nov 2026, 12:35 pm"),
+    ("hi_IN", "23 नव॰ 2026, 12:05 am", "23 नव॰ 2026, 12:35 pm"),
+    ("pa_IN", "23 ਨਵੰ 2026, 12:05 ਪੂ.ਦੁ.", "23 ਨਵੰ 2026, 12:35 ਬਾ.ਦੁ."),
+    ("or_IN", "23 ନଭେମ୍ବର 2026, 12:05 AM", "23 ନଭେମ୍ବର 2026, 12:35 PM"),
+])
+def test_the_time_of_day_is_written_as_the_product_decided(locale, morning, afternoon):
+    """The am/pm marker comes from our catalogs, not from the CLDR data of whichever babel
+    is installed (2.19 changed en_IN to "PM" and Punjabi to "AM"/"PM")."""
+    just_after_midnight = datetime(2026, 11, 22, 18, 35, tzinfo=UTC)  # 00:05 IST
+    just_after_noon = datetime(2026, 11, 23, 7, 5, tzinfo=UTC)  # 12:35 IST
+    assert format_moment(just_after_midnight, locale) == morning
+    assert format_moment(just_after_noon, locale) == afternoon
+
+
 @pytest.mark.parametrize(("text", "locale"), [
     ("स्ट्रीट लाइट खराब है", "hi_IN"),
     ("ਸਤ ਸ੍ਰੀ ਅਕਾਲ", "pa_IN"),
