@@ -11,6 +11,7 @@ from typing import Any
 
 from bot.i18n import LOCALES
 from bot.inputs import ascii_digits
+from bot.media import is_media_link
 from bot.session import Session
 
 Helper = Callable[[dict[str, Any], Session], dict[str, Any]]
@@ -179,10 +180,12 @@ def complaint_miss(slots: dict[str, Any], session: Session) -> dict[str, Any]:
 
 @helper
 def complaint_photos(slots: dict[str, Any], session: Session) -> dict[str, Any]:
-    """Keep only the links of the photos sent (at most three); none when skipped."""
+    """Keep only the links of the photos sent (at most three); none when skipped. A link is
+    an http(s) URL (Twilio, the simulator) or a provider's reference (Meta's
+    ``meta-media:<id>``); which ones may be fetched is for ``bot.media`` to decide."""
     photos = slots.get("photos") or []
     links = [str(p["url"]) for p in photos if isinstance(p, dict)
-             and str(p.get("url", "")).startswith(("https://", "http://"))]
+             and is_media_link(str(p.get("url", "")))]
     return {"photos": links[:3]}
 
 

@@ -1,13 +1,16 @@
 """Downloading the photos citizens and employees send, from the providers' media hosts only.
 
 A photo arrives as a link the provider gives (Twilio: ``https://api.twilio.com/...``, which
-answers with HTTP basic auth and redirects to its CDN; Meta: ``meta-media:<id>``, resolved
-through ``WHATSAPP_API_BASE``; the simulator: our own signed ``/files/`` links). A link is
-attacker-controlled text in a webhook, so the fetcher refuses anything else — internal
-addresses (127.0.0.1, 169.254.169.254, 10.x, localhost), ``file:`` and other schemes,
-credentials in the link — and follows a redirect only to an allowed host, at most three
-times. Twilio's credentials go only to Twilio's API host. A photo is a JPEG, PNG or WebP of
-at most 5 MB; the declared size and the bytes read are both checked.
+answers with HTTP basic auth and redirects to its CDN; the simulator: our own signed
+``/files/`` links) or as a provider's reference ``<provider>-media:<id>`` (Meta:
+``meta-media:<id>``). A reference is resolved by the ``MediaSource`` the composition root
+(``samvad.dialog``) plugs into the policy for that provider — the bot itself knows no
+provider's media API. A link is attacker-controlled text in a webhook, so the fetcher
+refuses anything else — internal addresses (127.0.0.1, 169.254.169.254, 10.x, localhost),
+``file:`` and other schemes, credentials in the link — and follows a redirect only to an
+allowed host, at most three times. Twilio's credentials go only to Twilio's API host, Meta's
+token only to the Graph API and its download links on allowed hosts. A photo is a JPEG, PNG
+or WebP of at most 5 MB; the declared size and the bytes read are both checked.
 
 Allowed hosts: Twilio's (``api.twilio.com``, ``media.twiliocdn.com``, ``mms.twiliocdn.com``
 and the host of ``TWILIO_API_BASE``), Meta's download host (``lookaside.fbsbx.com`` and the
@@ -17,8 +20,10 @@ host of ``WHATSAPP_API_BASE``), ``/files/`` on ``SAMVAD_PUBLIC_URL``, and any
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -29,11 +34,32 @@ PHOTO_TIMEOUT = httpx.Timeout(8.0, connect=3.0)
 MAX_REDIRECTS = 3
 TWILIO_MEDIA_HOSTS = ("api.twilio.com", "media.twiliocdn.com", "mms.twiliocdn.com")
 META_MEDIA_HOSTS = ("lookaside.fbsbx.com",)
-META_MEDIA_PREFIX = "meta-media:"
+# A provider's reference to media it stores: ``meta-media:1479537139650973``.
+MEDIA_REFERENCE = re.compile(r"[a-z][a-z0-9]*-media:[A-Za-z0-9]{1,128}")
 
 
 class MediaError(Exception):
     """A photo the citizen sent could not be fetched (or is not a photo we can keep)."""
+
+
+def is_media_link(value: str) -> bool:
+    """True for what a channel puts in ``Media.url`` for a photo: an http(s) link or a
+    provider's reference ``<provider>-media:<id>``. Whether it may be fetched is decided by
+    ``fetch_media`` and the policy."""
+    return value.startswith(("https://", "http://")) or bool(MEDIA_REFERENCE.fullmatch(value))
+
+
+class MediaSource(Protocol):
+    """A provider that names the media it stores by reference (Meta: ``meta-media:<id>``).
+
+    ``fetch`` returns the bytes and the content type the provider declares, or raises
+    ``MediaError``; it reads at most ``max_bytes`` and sends its credentials only to links
+    ``allowed`` accepts."""
+
+    def handles(self, url: str) -> bool: ...
+
+    async def fetch(self, url: str, http: httpx.AsyncClient, *, max_bytes: int,
+                    allowed: Callable[[str], bool]) -> tuple[bytes, str]: ...
 
 
 def _origin(url: str) -> str:
@@ -53,12 +79,11 @@ class MediaPolicy:
     own_origin: str | None = None  # scheme://host[:port] whose /files/ links are ours
     twilio_origin: str | None = None  # the only origin Twilio's basic auth is sent to
     twilio_auth: tuple[str, str] | None = None
-    meta_api_base: str | None = None
-    meta_token: str | None = None
+    sources: tuple[MediaSource, ...] = ()  # providers' references, e.g. meta-media:<id>
     transport: httpx.AsyncBaseTransport | None = None  # tests: a local fake provider
 
     @classmethod
-    def from_settings(cls, settings: Any) -> MediaPolicy:
+    def from_settings(cls, settings: Any, sources: tuple[MediaSource, ...] = ()) -> MediaPolicy:
         extra = {h.strip().lower() for h in settings.media_hosts.split(",") if h.strip()}
         hosts = {*TWILIO_MEDIA_HOSTS, *META_MEDIA_HOSTS, *extra,
                  _host(settings.twilio_api_base), _host(settings.whatsapp_api_base)}
@@ -66,8 +91,7 @@ class MediaPolicy:
         if settings.twilio_account_sid and settings.twilio_auth_token:
             auth = (settings.twilio_account_sid, settings.twilio_auth_token)
         return cls(frozenset(hosts), _origin(settings.public_url),
-                   _origin(settings.twilio_api_base), auth, settings.whatsapp_api_base,
-                   settings.whatsapp_access_token)
+                   _origin(settings.twilio_api_base), auth, tuple(sources))
 
     def allows(self, url: str) -> bool:
         """True for an http(s) link without credentials on an allowed host."""
@@ -95,20 +119,15 @@ def _check_photo(content_type: str, size: int | None) -> str:
     return content_type
 
 
-async def _fetch_meta(url: str, policy: MediaPolicy) -> tuple[bytes, str]:
-    from channels.meta_whatsapp import MediaUnavailable, MetaMediaFetcher
-
-    if not policy.meta_token or not policy.meta_api_base:
-        raise MediaError("Meta media, but WHATSAPP_ACCESS_TOKEN is not set")
-    async with httpx.AsyncClient(timeout=PHOTO_TIMEOUT, transport=policy.transport) as http:
-        fetcher = MetaMediaFetcher(http, api_base=policy.meta_api_base,
-                                   access_token=policy.meta_token, max_bytes=MAX_PHOTO_BYTES,
-                                   allowed=policy.allows)
-        try:
-            media = await fetcher.fetch(url)
-        except MediaUnavailable as exc:
-            raise MediaError(str(exc)) from exc
-    return media.content, _check_photo(media.content_type, len(media.content))
+async def _fetch_reference(url: str, source: MediaSource,
+                           policy: MediaPolicy) -> tuple[bytes, str]:
+    async with httpx.AsyncClient(timeout=PHOTO_TIMEOUT, follow_redirects=False,
+                                 transport=policy.transport) as http:
+        data, content_type = await source.fetch(url, http, max_bytes=MAX_PHOTO_BYTES,
+                                                allowed=policy.allows)
+    if len(data) > MAX_PHOTO_BYTES:
+        raise MediaError("too large")
+    return data, _check_photo(content_type, len(data))
 
 
 async def fetch_media(url: str, policy: MediaPolicy | None = None) -> tuple[bytes, str]:
@@ -117,8 +136,9 @@ async def fetch_media(url: str, policy: MediaPolicy | None = None) -> tuple[byte
     Raises ``MediaError`` (or an ``httpx.HTTPError``) otherwise; without a policy nothing
     is allowed."""
     policy = policy or MediaPolicy()
-    if url.startswith(META_MEDIA_PREFIX):
-        return await _fetch_meta(url, policy)
+    source = next((s for s in policy.sources if s.handles(url)), None)
+    if source is not None:
+        return await _fetch_reference(url, source, policy)
     if not policy.allows(url):
         raise MediaError("not a link to an allowed media host")
     async with httpx.AsyncClient(timeout=PHOTO_TIMEOUT, follow_redirects=False,

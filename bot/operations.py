@@ -720,6 +720,12 @@ async def complaint_file(client: CoreClient, args: dict[str, Any], ctx: CallCont
     return {"id": row["id"], "due": row["sla_due_at"]}
 
 
+def _why(exc: Exception) -> str | None:
+    """What went wrong with a photo, for the log: a ``MediaError``'s own words ("media lookup
+    answered HTTP 404", "too large"); nothing for other errors, whose text may hold a link."""
+    return str(exc)[:200] if isinstance(exc, MediaError) else None
+
+
 async def _upload_photo(client: CoreClient, complaint_id: str, phone: str, data: bytes,
                         content_type: str) -> bool:
     """POST one photo (multipart) to the complaint; False when the API refuses it."""
@@ -751,9 +757,10 @@ async def complaint_attach_photos(client: CoreClient, args: dict[str, Any],
                     else:
                         _complaint_log.warning("photo_refused", complaint=args["id"])
                 except (MediaError, httpx.HTTPError) as exc:
-                    # The link itself may carry provider credentials: log the reason only.
+                    # The link itself may carry provider credentials: log the reason only
+                    # (a MediaError's text names no link, number or token).
                     _complaint_log.warning("photo_not_fetched", complaint=args["id"],
-                                           reason=type(exc).__name__)
+                                           reason=type(exc).__name__, detail=_why(exc))
     except TimeoutError:
         _complaint_log.warning("photo_deadline", complaint=args["id"])
     return {"added": added, "failed": len(links) - added}
@@ -975,7 +982,7 @@ async def _resolution_photos(client: CoreClient, complaint_id: str, phone: str,
                                                     content_type)
                 except (MediaError, httpx.HTTPError, ValueError, KeyError) as exc:
                     _staff_log.warning("photo_not_attached", complaint=complaint_id,
-                                       reason=type(exc).__name__)
+                                       reason=type(exc).__name__, detail=_why(exc))
                     continue
                 if key:
                     keys.append(key)

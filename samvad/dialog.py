@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 from fastapi import FastAPI
 
@@ -15,6 +17,7 @@ from bot.operations import OPERATIONS
 from bot.rasa_nlu import RasaNLU
 from bot.runtime import BuiltinNLU, Conversations
 from bot.session_store import SessionStore
+from channels.meta_whatsapp import MetaMediaSource
 
 INTERNAL_BASE_URL = "http://samvad.internal"
 
@@ -36,13 +39,19 @@ def core_http_client(app: FastAPI) -> httpx.AsyncClient:
 def build_conversations(app: FastAPI) -> Conversations:
     """The conversation runtime for ``app`` (called once in the lifespan)."""
     client = CoreClient(core_http_client(app), app.state.service_token, OPERATIONS)
-    client.media_policy = MediaPolicy.from_settings(app.state.settings)
+    client.media_policy = media_policy(app.state.settings)
     return Conversations(
         engine=Engine(load_flows(), HELPERS),
         store=SessionStore(app.state.redis),
         client=client,
         nlu=build_nlu(app, client),
     )
+
+
+def media_policy(settings: Any) -> MediaPolicy:
+    """Where the photos people send may come from: the providers' media hosts, and Meta's
+    ``meta-media:<id>`` references resolved through the Graph API (``WHATSAPP_*``)."""
+    return MediaPolicy.from_settings(settings, sources=(MetaMediaSource.from_settings(settings),))
 
 
 def build_nlu(app: FastAPI, client: CoreClient) -> NLU:

@@ -6,7 +6,7 @@
 - ``MetaSender``: delivers ``OutboundJob`` values (``render_meta`` payloads or templates);
 - ``META_ERRORS`` / ``classify_response``: Graph API error codes -> ``SendErrorKind``;
 - ``fetch_media`` / ``MetaMediaFetcher``: the bytes behind an inbound ``meta-media:<id>``
-  url.
+  url; ``MetaMediaSource``: the same as the bot's photo source (``bot.media.MediaSource``).
 """
 
 from channels.meta_whatsapp._envelope import (
@@ -29,6 +29,7 @@ from channels.meta_whatsapp._media import (
     FetchedMedia,
     MediaUnavailable,
     MetaMediaFetcher,
+    MetaMediaSource,
     fetch_media,
     media_id_from_url,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "MalformedEnvelope",
     "MediaUnavailable",
     "MetaMediaFetcher",
+    "MetaMediaSource",
     "MetaSender",
     "StatusUpdate",
     "classify_response",

@@ -5,6 +5,10 @@ resolves the id (``GET {base}/{version}/{id}`` with the bearer token answers a
 short-lived download URL) and downloads it with the same token, refusing files larger
 than ``max_bytes``. Meta keeps inbound media for a limited time (about 30 days), and
 the download URL expires within minutes, so resolve and download in one go.
+
+``MetaMediaSource`` plugs this into the bot's photo fetcher (``bot.media.MediaPolicy``
+``sources``, wired in ``samvad.dialog``): a photo a citizen sends on the Cloud API is
+fetched and attached to the complaint like a Twilio photo.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from bot.media import MediaError
 from channels.meta_whatsapp._envelope import MEDIA_URL_PREFIX
 
 API_VERSION = "v21.0"
@@ -42,6 +47,14 @@ def media_id_from_url(url: str) -> str | None:
         return None
     media_id = url[len(MEDIA_URL_PREFIX):]
     return media_id if media_id.isascii() and media_id.isalnum() else None
+
+
+def _declared_size(info: dict[str, Any]) -> int | None:
+    """The lookup's ``file_size`` (Meta sends it as a string of digits, sometimes a number)."""
+    size = info.get("file_size")
+    if isinstance(size, int) and not isinstance(size, bool):
+        return size
+    return int(size) if isinstance(size, str) and size.isdigit() else None
 
 
 def _refusal(response: httpx.Response, what: str) -> MediaUnavailable:
@@ -77,6 +90,9 @@ async def fetch_media(
         if allowed is not None and not allowed(url):
             raise MediaUnavailable("media download url is not on an allowed host",
                                    retryable=False)
+        size = _declared_size(info)
+        if size is not None and size > max_bytes:  # refused before anything is downloaded
+            raise MediaUnavailable("media larger than allowed", retryable=False)
         async with http.stream("GET", url, headers=auth) as download:
             if download.status_code != 200:
                 raise _refusal(download, "media download")
@@ -134,3 +150,32 @@ class MetaMediaFetcher:
                                  access_token=self.access_token,
                                  api_version=self.api_version, max_bytes=self.max_bytes,
                                  allowed=self.allowed)
+
+
+@dataclass(frozen=True)
+class MetaMediaSource:
+    """Resolves ``meta-media:<id>`` photos for the bot (a ``bot.media.MediaSource``): the
+    Graph API lookup and the download with the bearer token, failures as ``MediaError``."""
+
+    api_base: str
+    access_token: str | None
+    api_version: str = API_VERSION
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> MetaMediaSource:
+        return cls(api_base=settings.whatsapp_api_base,
+                   access_token=settings.whatsapp_access_token)
+
+    def handles(self, url: str) -> bool:
+        return media_id_from_url(url) is not None
+
+    async def fetch(self, url: str, http: httpx.AsyncClient, *, max_bytes: int,
+                    allowed: Callable[[str], bool]) -> tuple[bytes, str]:
+        fetcher = MetaMediaFetcher(http, api_base=self.api_base, access_token=self.access_token,
+                                   api_version=self.api_version, max_bytes=max_bytes,
+                                   allowed=allowed)
+        try:
+            media = await fetcher.fetch(url)
+        except MediaUnavailable as exc:
+            raise MediaError(str(exc)) from exc
+        return media.content, media.content_type

@@ -5,12 +5,14 @@ Twilio's credentials only to Twilio, and keeps to the photo types and size."""
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 from typing import Any
 
 import httpx
 import pytest
 
 from bot.media import MAX_PHOTO_BYTES, MediaError, MediaPolicy, fetch_media
+from samvad.dialog import media_policy
 from samvad.settings import Settings
 
 pytestmark = pytest.mark.reliability
@@ -59,10 +61,7 @@ def _policy(provider: Provider, **env: Any) -> MediaPolicy:
                         TWILIO_ACCOUNT_SID=SID, TWILIO_AUTH_TOKEN=TOKEN,
                         WHATSAPP_API_BASE="https://graph.facebook.com",
                         WHATSAPP_ACCESS_TOKEN="meta-token", **env)
-    policy = MediaPolicy.from_settings(settings)
-    return MediaPolicy(policy.hosts, policy.own_origin, policy.twilio_origin,
-                       policy.twilio_auth, policy.meta_api_base, policy.meta_token,
-                       transport=httpx.MockTransport(provider))
+    return replace(media_policy(settings), transport=httpx.MockTransport(provider))
 
 
 def _photo(size: int = len(JPEG), content_type: str = "image/jpeg") -> httpx.Response:

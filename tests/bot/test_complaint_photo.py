@@ -11,6 +11,8 @@ import httpx
 from PIL import Image
 
 from bot import operations
+from bot.helpers import complaint_photos
+from bot.session import Session
 
 CITIZEN = "+919876500002"
 PHOTO_URL = "https://media.example.test/photo-1.jpg"
@@ -67,3 +69,15 @@ async def test_a_photo_sent_on_whatsapp_is_attached_to_the_filed_complaint(
     assert (complaint["lat"], complaint["lng"]) == (30.3779, 78.0886)
     assert complaint["description"] == "Pole 14 near the school gate"
     assert complaint["source"] == "whatsapp"
+
+
+def test_photo_links_of_every_provider_are_kept_and_anything_else_dropped() -> None:
+    sent = [{"url": PHOTO_URL, "content_type": "image/jpeg"},
+            {"url": "meta-media:1479537139650973", "content_type": "image/jpeg"},
+            {"url": "file:///etc/passwd", "content_type": "image/jpeg"},
+            {"url": "meta-media:../../v21.0/me", "content_type": "image/jpeg"},
+            "meta-media:2", {"url": "http://x.test/2.jpg"}, {"url": "http://x.test/3.jpg"}]
+    kept = complaint_photos({"photos": sent}, Session())
+    assert kept == {"photos": [PHOTO_URL, "meta-media:1479537139650973",
+                               "http://x.test/2.jpg"]}
+    assert complaint_photos({"photos": None}, Session()) == {"photos": []}

@@ -8,10 +8,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bot.media import MediaError
 from channels.meta_whatsapp import (
     FetchedMedia,
     MediaUnavailable,
     MetaMediaFetcher,
+    MetaMediaSource,
     fetch_media,
     media_id_from_url,
 )
@@ -91,3 +93,34 @@ async def test_the_fetcher_takes_inbound_media_urls_and_refuses_others() -> None
         with pytest.raises(MediaUnavailable):
             await unconfigured.fetch(f"meta-media:{MEDIA_ID}")
     assert len(seen) == 2
+
+
+async def test_a_declared_size_over_the_limit_is_refused_before_the_download() -> None:
+    seen: list[httpx.Request] = []
+    big = {**LOOKUP, "file_size": str(6 * 1024 * 1024)}
+    with pytest.raises(MediaUnavailable) as caught:
+        await fetch(httpx.Response(200, json=big), httpx.Response(200, content=JPEG), seen,
+                    max_bytes=5 * 1024 * 1024)
+    assert str(caught.value) == "media larger than allowed"
+    assert [str(r.url) for r in seen] == [f"https://graph.fake/v21.0/{MEDIA_ID}"]
+
+
+async def test_the_bot_photo_source_resolves_ids_and_reports_failures_as_media_errors() -> None:
+    source = MetaMediaSource(api_base="https://graph.fake", access_token="EAAG-token")
+    assert source.handles(f"meta-media:{MEDIA_ID}")
+    assert not source.handles("meta-media:../../me") and not source.handles(LOOKUP["url"])
+    seen: list[httpx.Request] = []
+    ok = graph(httpx.Response(200, json=LOOKUP),
+               httpx.Response(200, content=JPEG, headers={"content-type": "image/jpeg"}), seen)
+    async with httpx.AsyncClient(transport=ok) as http:
+        assert await source.fetch(f"meta-media:{MEDIA_ID}", http, max_bytes=1 << 20,
+                                  allowed=lambda url: True) == (JPEG, "image/jpeg")
+        with pytest.raises(MediaError, match="not on an allowed host"):
+            await source.fetch(f"meta-media:{MEDIA_ID}", http, max_bytes=1 << 20,
+                               allowed=lambda url: False)
+    gone = graph(httpx.Response(404, json={"error": {"code": 100}}), httpx.Response(200), [])
+    async with httpx.AsyncClient(transport=gone) as http:
+        with pytest.raises(MediaError, match="media lookup answered HTTP 404"):
+            await source.fetch(f"meta-media:{MEDIA_ID}", http, max_bytes=1 << 20,
+                               allowed=lambda url: True)
+    assert len(seen) == 3  # lookup + download, then a lookup only (its link is refused)
