@@ -61,7 +61,7 @@ def rasa_executable() -> Path:
 
 # What `rasa train nlu` prints that is worth showing: the component being trained, its
 # epochs (tqdm bars, shown every PROGRESS_EVERY_S), where the model went, and any error.
-_COMPONENT = re.compile(r"(Starting|Finished) training component '([^']+)'")
+_COMPONENT = re.compile(r"(Starting to train|Finished training) component '([^']+)'")
 _EPOCHS = re.compile(r"^Epochs:\s+(\d+)%\|.*?\|\s*(\d+)/(\d+) \[([^<\]]+)<([^,\]]+)")
 _ALARM = re.compile(r"\b(ERROR|CRITICAL|Traceback|Error:)")
 PROGRESS_EVERY_S = 20.0
@@ -71,7 +71,7 @@ QUIET_FOR_S = 30.0
 def _condense(line: str) -> str | None:
     """The short form of a line of Rasa's training output, or None to keep it in the log."""
     if match := _COMPONENT.search(line):
-        return f"{'training' if match[1] == 'Starting' else 'trained '} {match[2]}"
+        return f"{'training' if match[1].startswith('Starting') else 'trained '} {match[2]}"
     if match := _EPOCHS.search(line):
         return f"epoch {match[2]}/{match[3]} ({match[1]} %, ~{match[5].strip()} left)"
     if "Your Rasa model is trained" in line:

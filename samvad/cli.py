@@ -467,7 +467,7 @@ def nlu_train(
 
     model = model_path()
     if model.exists() and not force:
-        console.print(f"Rasa NLU model up to date: {model}")
+        console.print(f"Rasa NLU model up to date: {model}", soft_wrap=True)
         return
     if not rasa_executable().exists():
         console.print(f"[red]{rasa_executable()} is missing:[/] run `make rasa` first.")
@@ -475,16 +475,17 @@ def nlu_train(
     MODELS_DIR.mkdir(parents=True, exist_ok=True)
     log = MODELS_DIR / "train.log"
     console.print(f"==> Training the Rasa NLU model {model.name} (4 to 10 minutes on 2 cores; "
-                  f"full log: {log})", highlight=False)
+                  f"full log: {log})", highlight=False, soft_wrap=True)
     start = time.monotonic()
     try:
-        trained = train(log, say=lambda line: console.print(line, highlight=False, markup=False))
+        trained = train(log, say=lambda line: console.print(line, highlight=False, markup=False,
+                                                       soft_wrap=True))
     except RuntimeError as exc:
         console.print(f"[red]Training failed:[/] {exc}", highlight=False)
         raise typer.Exit(1) from exc
     size = trained.stat().st_size / 1e6
     console.print(f"    Trained {trained} in {time.monotonic() - start:.0f} s ({size:.0f} MB)",
-                  highlight=False)
+                  highlight=False, soft_wrap=True)
 
 
 @nlu_app.command("serve")
