@@ -136,7 +136,7 @@ def _record(found: dict[str, Any], locale: str | None) -> dict[str, Any]:
     name = name or found.get("name") or ""
     gender_id = f"certificate_request.gender.{found.get('gender')}"
     gender = translate(locale, gender_id) if has_message(gender_id, SOURCE_LOCALE) else ""
-    return {"number": found["registration_number"],
+    return {"number": found["registration_number"], "kind": found["kind"],
             "kind_label": _kind_label(found["kind"], locale), "name": name,
             "label": f"{name} ({gender})" if gender else name,  # SMS may show only this
             "date": found["event_date"], "parent": parent or "-"}
@@ -179,11 +179,13 @@ def _certificate_request(row: dict[str, Any]) -> dict[str, Any]:
 async def create_certificate_request(
     client: CoreClient, args: dict[str, Any], ctx: CallContext
 ) -> Any:
-    """Apply for copies of a certificate. An open request for the same record is returned
-    instead of a second one (``new: no``)."""
+    """Apply for copies of a certificate, saying how the citizen is related to the person
+    on the record (``relation``). An open request for the same record is returned instead of
+    a second one (``new: no``)."""
     copies = max(1, min(5, int(float(args.get("copies") or 1))))
     number = str(args["registration_number"])
-    body = {"registration_number": number, "copies": copies}
+    body = {"registration_number": number, "copies": copies,
+            "relation": str(args.get("relation") or "other")}
     try:
         row = await client.request("POST", "/api/v1/certificate-requests", ctx.phone, json=body)
     except ServiceError as exc:
@@ -926,10 +928,14 @@ async def _certificate_task(client: CoreClient, number: str,
     locale = ctx.session.locale
     name = (row.get("name_hi") if lang(locale) == "hi" else None) or row.get("name") or "-"
     acts = [CERTIFICATE_ACTS[a] for a in row.get("actions") or [] if a in CERTIFICATE_ACTS]
+    relation = row.get("relation") or "unknown"  # requests made before it was asked
     return {"id": row["request_number"], "k": "r", "s": row["status"],
             "kind": translate(locale, f"employee_tasks.cert.{row['kind']}"), "name": name,
             "date": row["event_date"], "reg": row["registration_number"],
             "copies": row["copies"], "fee": row["fee"],
+            "rel": translate(locale, f"employee_tasks.relation.{relation}"),
+            "verify": _yes(row.get("needs_verification")),
+            "who": row.get("requester_name") or "-", "phone": row.get("requester_phone") or "-",
             "due": await _certificate_due(client, ctx.phone, row), "note": "",
             "a": _offered(acts, locale)}
 
@@ -939,7 +945,9 @@ async def staff_task(client: CoreClient, args: dict[str, Any], ctx: CallContext)
     """One task as the employee sees it, with the actions the API offers them now (``a``,
     as options). A complaint: ``{id, k: c, s, type, place, who, phone, text, status, note,
     due, tn, dp, a}``; a certificate request: ``{id, k: r, s, kind, name, date, reg, copies,
-    fee, due, a}``; ``{gone: yes}`` when it is no longer visible to them."""
+    fee, rel, verify, who, phone, due, a}`` (``rel``: the requester's relation to the person
+    on the record; ``verify: yes`` when the registrar must verify the requester ``who``,
+    ``phone`` first); ``{gone: yes}`` when it is no longer visible to them."""
     number = str(args["id"])
     if args.get("kind") == "r":
         return await _certificate_task(client, number, ctx)

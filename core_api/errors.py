@@ -8,9 +8,12 @@
     ├── Conflict                409 conflict
     ├── PayloadTooLarge         413 payload_too_large
     ├── UnprocessableEntity     422 validation_error (also request validation)
+    ├── Locked                  423 locked
+    ├── TooManyRequests         429 too_many_requests
     └── ServiceUnavailable      503 unavailable
 
 Answer body: ``{"error": {"code": str, "message": str, "details": {...} | null}}``.
+An error may carry response headers (``Retry-After`` on 423, 429 and 503).
 """
 
 from __future__ import annotations
@@ -47,10 +50,12 @@ class APIError(Exception):
     status_code: ClassVar[int] = 500
     code: ClassVar[str] = "internal"
 
-    def __init__(self, message: str, *, code: str | None = None, details: Any = None) -> None:
+    def __init__(self, message: str, *, code: str | None = None, details: Any = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        self.headers = headers
         if code is not None:
             self.code = code  # type: ignore[misc]
 
@@ -90,6 +95,16 @@ class UnprocessableEntity(APIError):
     code = "validation_error"
 
 
+class Locked(APIError):
+    status_code = 423
+    code = "locked"
+
+
+class TooManyRequests(APIError):
+    status_code = 429
+    code = "too_many_requests"
+
+
 class ServiceUnavailable(APIError):
     status_code = 503
     code = "unavailable"
@@ -105,6 +120,7 @@ _STATUS_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "validation_error",
+    423: "locked",
     429: "too_many_requests",
 }
 
@@ -140,7 +156,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(APIError)
     async def _api_error(_request: Request, exc: APIError) -> JSONResponse:
-        return envelope(exc.status_code, exc.code, exc.message, exc.details)
+        response = envelope(exc.status_code, exc.code, exc.message, exc.details)
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -27,6 +27,7 @@ from core_api.payments.pages import router as payment_pages_router
 from samvad import redis_runtime
 from samvad.channels import build_channel_services
 from samvad.dialog import build_conversations
+from samvad.docs import install_docs
 from samvad.logs import configure_logging
 from samvad.metrics import metrics_endpoint
 from samvad.readiness import readiness
@@ -98,6 +99,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc come from install_docs, with local assets
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.service_token = service_token(settings.secret_key)
@@ -116,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.simulator_enabled:
         app.include_router(simulator_router)
         app.include_router(simulator_page_router)
+    install_docs(app)
     app.add_middleware(RequestIdMiddleware)
     app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
 

@@ -28,6 +28,9 @@ app.add_typer(nlu_app, name="nlu")
 citizen_app = typer.Typer(help="One citizen's data: export it, or erase it (privacy).",
                           no_args_is_help=True)
 app.add_typer(citizen_app, name="citizen")
+users_app = typer.Typer(help="Staff accounts: unlock a login locked after failed passwords.",
+                        no_args_is_help=True)
+app.add_typer(users_app, name="users")
 
 console = Console()
 
@@ -47,6 +50,29 @@ def _settings():
     return settings
 
 
+def is_loopback(host: str) -> bool:
+    """True when ``host`` (an address or a name) is reachable from this machine only."""
+    import ipaddress
+    import socket
+
+    name = host.strip().strip("[]")
+    if not name:
+        return False  # uvicorn binds every interface
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        pass
+    if name.lower() == "localhost" or name.lower().endswith(".localhost"):
+        return True
+    try:
+        found = socket.getaddrinfo(name, None)
+    except (OSError, UnicodeError):
+        return False
+    addresses = {str(info[4][0]) for info in found}
+    return bool(addresses) and all(
+        ipaddress.ip_address(address.split("%")[0]).is_loopback for address in addresses)
+
+
 def _not_yet(feature: str) -> None:
     console.print(f"[yellow]{feature} is not built yet.[/] See the open issues in the README.")
     raise typer.Exit(1)
@@ -57,6 +83,10 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default SAMVAD_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default SAMVAD_PORT)")] = None,
     workers: Annotated[int, typer.Option(help="Web worker processes (production mode)")] = 1,
+    i_know_this_is_development: Annotated[bool, typer.Option(
+        "--i-know-this-is-development",
+        help="Serve development mode (demo logins, simulator, sandbox payments) on a "
+             "non-loopback address anyway (also SAMVAD_ALLOW_PUBLIC_DEVELOPMENT=true)")] = False,
 ) -> None:
     """Serve the web application (core API, webhooks, simulator, dashboard)."""
     import os
@@ -75,6 +105,20 @@ def serve(
         console.print("[red]Embedded mode runs one process; set SAMVAD_DATABASE_URL and "
                       "SAMVAD_REDIS_URL to run several workers.[/]")
         raise typer.Exit(2)
+    if settings.development and not is_loopback(host):
+        # Development mode has demo passwords, the simulator and a pretend payment gateway:
+        # it listens on this machine only unless the person serving says otherwise.
+        if not (i_know_this_is_development or settings.allow_public_development):
+            console.print(
+                f"[red]Development mode listens on loopback only; {host or 'every address'} "
+                "is reachable from other machines.[/] Serve on 127.0.0.1, set "
+                "SAMVAD_ENV=production (with SAMVAD_DATABASE_URL, SAMVAD_REDIS_URL and a "
+                "SAMVAD_SECRET_KEY), or pass --i-know-this-is-development "
+                "(SAMVAD_ALLOW_PUBLIC_DEVELOPMENT=true) to serve it there anyway.")
+            raise typer.Exit(2)
+        console.print(f"[bold white on red]WARNING: development mode (demo logins, simulator, "
+                      f"sandbox payments) is listening on {host or 'every address'}, reachable "
+                      "from other machines.[/]", soft_wrap=True)
     base = f"http://{host}:{port}"
     console.print(f"[bold green]Samvad[/] on {base}  "
                   f"({'embedded: SQLite + embedded Redis' if settings.embedded else 'production'})")
@@ -88,7 +132,7 @@ def serve(
     # masks phone numbers in query strings and adds the request id.
     uvicorn.run("samvad.app:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level=settings.log_level.lower(), log_config=None, proxy_headers=True,
-                forwarded_allow_ips="127.0.0.1")
+                forwarded_allow_ips=settings.forwarded_allow_ips)
 
 
 @db_app.command("upgrade")
@@ -376,6 +420,41 @@ def citizen_erase(
     report = asyncio.run(_citizen_data("erase", phone))
     done = ", ".join(f"{what} {n}" for what, n in report.counts.items()) or "nothing else held"
     console.print(f"[green]✓[/] erased citizen #{report.user_id}: {done}.")
+
+
+async def _unlock_login(login_name: str) -> Any:
+    """Unlock the staff login ``login_name`` names, on the configured database and Redis."""
+    from core_api.auth.throttle import find_login, unlock
+    from core_api.db import Database
+    from samvad import redis_runtime
+    from samvad.app import resolve_redis_url
+
+    settings = _settings()
+    database = Database(settings.sqlalchemy_url)
+    redis = redis_runtime.connect(resolve_redis_url(settings))
+    try:
+        async with database.sessions() as session:
+            name = await find_login(session, login_name)
+        if name.user is None:
+            return None
+        return await unlock(redis, name, by="cli")
+    finally:
+        await redis.aclose()
+        await database.dispose()
+
+
+@users_app.command("unlock")
+def users_unlock(
+    username: Annotated[str, typer.Argument(help="The employee's username or phone number")],
+) -> None:
+    """Unlock a staff login locked after repeated failed passwords (clears its failures)."""
+    done = asyncio.run(_unlock_login(username))
+    if done is None:
+        console.print(f"[red]No staff account {username!r}.[/]")
+        raise typer.Exit(1)
+    state = "was locked, now unlocked" if done.was_locked else "was not locked"
+    console.print(f"[green]✓[/] {done.account}: {state}; {done.failures_cleared} recent failed "
+                  "login(s) cleared.")
 
 
 @flows_app.command("check")

@@ -47,6 +47,10 @@ _SECRET_PAIR = re.compile(
     (?: (?:bearer|basic) \s+ )?
     [^\s&"',;}\]]+
     """)
+# Paths whose last part is the permission itself: a payment page (/pay/<token>), a short
+# link (/r/<code>), a certificate's or receipt's verify page (/verify/<code>,
+# /receipts/verify/<code>). Signed /files/ links keep their key; their sig= goes above.
+_SECRET_PATH = re.compile(r"(/(?:pay|r|verify)/)[^\s/?#&\"',;}\]]+")
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[\w.~+/=-]{8,}")
 _JWT = re.compile(r"\beyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]+")
 # International numbers: +91 98765 00001, %2B919876500001, whatsapp:+919876500001.
@@ -69,6 +73,8 @@ def mask_text(text: str) -> str:
     """``text`` with phone numbers masked and secret values (tokens, signatures) removed."""
     if ("=" in text or ":" in text) and _SECRET_PAIR.search(text):
         text = _SECRET_PAIR.sub(lambda m: m.group(1) + REDACTED, text)
+    if "/" in text:
+        text = _SECRET_PATH.sub(lambda m: m.group(1) + REDACTED, text)
     if "ey" in text:
         text = _JWT.sub(REDACTED, text)
     text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
 
     host: str = Field("127.0.0.1", alias="SAMVAD_HOST")
     port: int = Field(8000, alias="SAMVAD_PORT")
+    # Development mode serves on loopback only (SPEC §9): `samvad serve` refuses any other
+    # SAMVAD_HOST unless this (or `--i-know-this-is-development`) says it is meant.
+    allow_public_development: bool = Field(False, alias="SAMVAD_ALLOW_PUBLIC_DEVELOPMENT")
     database_url: str | None = Field(None, alias="SAMVAD_DATABASE_URL")
     redis_url: str | None = Field(None, alias="SAMVAD_REDIS_URL")
     # Where people and providers reach Samvad (links, Twilio signatures); by default the
@@ -43,8 +46,14 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("var"), alias="SAMVAD_DATA_DIR")
     # Token lifetime for staff logins (JWT).
     access_token_minutes: int = Field(12 * 60, alias="SAMVAD_ACCESS_TOKEN_MINUTES")
-    # Keys that Open311 clients send as api_key to POST service requests, comma-separated.
+    # Keys that Open311 clients send as api_key, comma-separated: a key posts service
+    # requests and reads them in full (unredacted description, exact pin); ``key@uk.dehradun``
+    # limits a key to one ULB (or state), like a staff role grant.
     open311_api_keys: str = Field("", alias="SAMVAD_OPEN311_API_KEYS")
+    # Open311 read without a key: descriptions "redacted" (phone numbers, e-mails, ID and
+    # vehicle numbers and the complainant's name removed) or "none" (withheld).
+    open311_descriptions: Literal["redacted", "none"] = Field(
+        "redacted", alias="SAMVAD_OPEN311_DESCRIPTIONS")
     # Logs: level, and "json" (one JSON object a line) or "console"; default json outside
     # development. Phone numbers and secrets are masked either way (samvad/logs.py).
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
@@ -57,6 +66,28 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1024 * 1024, ge=1024, alias="SAMVAD_MAX_BODY_BYTES")
     inbound_per_minute: int = Field(20, ge=0, alias="SAMVAD_INBOUND_PER_MINUTE")
     media_hosts: str = Field("", alias="SAMVAD_MEDIA_HOSTS")
+    # Reverse proxies whose X-Forwarded-For is believed (comma-separated addresses or
+    # networks, uvicorn's forwarded_allow_ips): the client address that login throttling and
+    # the logs see. Behind an ingress or load balancer on another host, name it here.
+    forwarded_allow_ips: str = Field("127.0.0.1", alias="SAMVAD_FORWARDED_ALLOW_IPS")
+    # Staff login throttling (core_api/auth/throttle.py; counts in Redis). Failed logins of
+    # one account within the window: after `backoff_after` each further try waits
+    # base * 2^(failures - backoff_after) seconds (at most backoff_max_s); at `lock_after`
+    # the account is locked for lock_s (0: until `samvad users unlock` or the API unlocks
+    # it). One client address backs off the same way after `address_backoff_after`
+    # failures on any accounts (0: no per-address limit). Password checks (argon2) run at
+    # most `hash_concurrency` at a time; a login that waits longer than hash_wait_s is
+    # answered 503 with Retry-After.
+    login_backoff_after: int = Field(5, ge=1, alias="SAMVAD_LOGIN_BACKOFF_AFTER")
+    login_backoff_base_s: float = Field(2.0, gt=0, alias="SAMVAD_LOGIN_BACKOFF_BASE_S")
+    login_backoff_max_s: float = Field(900.0, gt=0, alias="SAMVAD_LOGIN_BACKOFF_MAX_S")
+    login_lock_after: int = Field(10, ge=0, alias="SAMVAD_LOGIN_LOCK_AFTER")
+    login_failure_window_s: int = Field(900, ge=1, alias="SAMVAD_LOGIN_FAILURE_WINDOW_S")
+    login_lock_s: int = Field(3600, ge=0, alias="SAMVAD_LOGIN_LOCK_S")
+    login_address_backoff_after: int = Field(
+        20, ge=0, alias="SAMVAD_LOGIN_ADDRESS_BACKOFF_AFTER")
+    login_hash_concurrency: int = Field(2, ge=1, le=64, alias="SAMVAD_LOGIN_HASH_CONCURRENCY")
+    login_hash_wait_s: float = Field(1.0, ge=0, alias="SAMVAD_LOGIN_HASH_WAIT_S")
 
     twilio_account_sid: str | None = Field(None, alias="TWILIO_ACCOUNT_SID")
     twilio_auth_token: str | None = Field(None, alias="TWILIO_AUTH_TOKEN")
@@ -129,7 +160,17 @@ class Settings(BaseSettings):
     @property
     def open311_keys(self) -> frozenset[str]:
         """The accepted Open311 api_key values (none: posting is switched off)."""
-        return frozenset(key.strip() for key in self.open311_api_keys.split(",") if key.strip())
+        return frozenset(self.open311_key_scopes)
+
+    @property
+    def open311_key_scopes(self) -> dict[str, str | None]:
+        """Each Open311 api_key and the tenant it is limited to (None: every tenant)."""
+        scopes: dict[str, str | None] = {}
+        for entry in self.open311_api_keys.split(","):
+            key, _, tenant = entry.strip().partition("@")
+            if key.strip():
+                scopes[key.strip()] = tenant.strip() or None
+        return scopes
 
     @property
     def whatsapp_provider(self) -> str:

@@ -106,6 +106,18 @@ def _str(data: Json, key: str, where: str) -> str:
     return value
 
 
+MAX_ID_LENGTH = 256
+
+
+def _id(data: Json, key: str, where: str) -> str:
+    """A provider's id (message, status): printable and bounded, since it is stored and
+    used in Redis keys (a NUL cannot be stored in PostgreSQL text)."""
+    value = _str(data, key, where)
+    if len(value) > MAX_ID_LENGTH or not value.isprintable():
+        raise MalformedEnvelope(f"{where}.{key}: not a message id")
+    return value
+
+
 def _opt_str(data: Json, key: str) -> str | None:
     value = data.get(key)
     return value if isinstance(value, str) and value else None
@@ -227,7 +239,7 @@ PARSERS: dict[str, Parser] = {
 
 def _message(message: Any, value: Json, where: str, out: Envelope) -> None:
     _require(isinstance(message, dict), where, "must be an object")
-    message_id = _str(message, "id", where)
+    message_id = _id(message, "id", where)
     kind = _str(message, "type", where)
     wa_id = _str(message, "from", where)
     if kind in IGNORED_TYPES:
@@ -271,7 +283,7 @@ def _profile_name(value: Json, wa_id: str) -> str | None:
 
 def _status(status: Any, where: str, out: Envelope) -> None:
     _require(isinstance(status, dict), where, "must be an object")
-    message_id = _str(status, "id", where)
+    message_id = _id(status, "id", where)
     name = _str(status, "status", where)
     known = KNOWN_STATUSES.get(name)
     if known is None:

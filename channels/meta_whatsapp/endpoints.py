@@ -1,15 +1,17 @@
 """``GET|POST /webhooks/whatsapp``: Meta's verify handshake and the signed event webhook.
 
 POST order: verify ``X-Hub-Signature-256`` over the raw body (403, nothing done, when
-missing or wrong) -> parse the envelope (400 when malformed) -> enqueue each message
-with ``channels_of(app).inbound.put(inbound, "meta")`` and apply each status with
+missing or wrong) -> parse the envelope (400 when malformed) -> admit each message with
+``channels_of(app).inbound.admit(inbound, "meta", ...)`` and apply each status with
 ``channels_of(app).statuses.update("meta", wamid, status)`` -> answer 200 at once; the
 dialog turn runs in a worker. Events we skip (reactions, echoes, unknown types) are answered
 200 with the reasons, so that Meta stops retrying them.
 
 Meta redelivers a batch until it gets a 200 (for days, with backoff), so a message id
-seen before is not enqueued again (a Redis key per ``wamid``, kept as long as Meta
-retries); the session store's own dedupe stays the last line.
+seen before is not enqueued again: ``admit`` claims the ``wamid`` (a Redis key kept as
+long as Meta retries) and queues the message in one atomic script, so a redelivery after
+a crash or a 500 finds each message either queued or unclaimed; the session store's own
+dedupe stays the last line.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from bot.messages import Inbound
+from channels.kill_points import kill_point
 from channels.meta_whatsapp._envelope import Ignored, MalformedEnvelope, parse_envelope
 from channels.meta_whatsapp._signature import SIGNATURE_HEADER, signature_valid
 from channels.metrics import MetaEvents
-from channels.queues import admit_inbound, channels_of, record_flood
+from channels.queues import channels_of, record_flood
 
 log = structlog.get_logger(__name__)
 
@@ -134,12 +137,12 @@ async def receive(request: Request) -> JSONResponse:
 
 
 async def _enqueue_once(request: Request, inbound: Inbound) -> bool:
-    """Enqueue ``inbound`` unless its message id was enqueued before; False for a repeat."""
-    redis = request.app.state.redis
-    queue = channels_of(request.app).inbound
-    seen = f"{SEEN_PREFIX}{inbound.message_id}"
-    admission = await admit_inbound(redis, inbound, seen, SEEN_TTL_S,
-                                    request.app.state.settings.inbound_per_minute)
+    """Admit ``inbound`` (queued unless a repeat or a flood); False for a repeat."""
+    kill_point(request.headers, "before_admit")
+    admission = await channels_of(request.app).inbound.admit(
+        inbound, PROVIDER, seen_key=f"{SEEN_PREFIX}{inbound.message_id}", seen_ttl_s=SEEN_TTL_S,
+        per_minute=request.app.state.settings.inbound_per_minute)
+    kill_point(request.headers, "after_admit")
     if admission == "duplicate":
         EVENTS.labels("message", "duplicate").inc()
         return False
@@ -148,15 +151,6 @@ async def _enqueue_once(request: Request, inbound: Inbound) -> bool:
         if admission == "drop":
             EVENTS.labels("message", "flood").inc()
             return True
-    try:
-        if admission == "notice":
-            await queue.put(inbound, PROVIDER, flood_notice=True)
-        else:
-            await queue.put(inbound, PROVIDER)
-    except BaseException:
-        # Not enqueued: forget the id so that Meta's redelivery is taken (the answer is 500).
-        await redis.delete(seen)
-        raise
     EVENTS.labels("message", "enqueued").inc()
     log.info("meta_inbound_enqueued", kind=inbound.kind, message_id=inbound.message_id)
     return True

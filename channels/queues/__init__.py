@@ -3,7 +3,9 @@
 Webhooks (``channels/<provider>/``) verify and parse a request, then::
 
     services = channels_of(request.app)
-    await services.inbound.put(inbound, "twilio")              # one Redis round trip
+    # One Redis round trip, one script: dedupe by message id, flood limit, queue.
+    admission = await services.inbound.admit(inbound, "twilio", seen_key=seen,
+                                             seen_ttl_s=SEEN_TTL_S, per_minute=limit)
     await services.statuses.update("twilio", sid, "delivered")  # a status callback
 
 ``InboundWorker`` runs the turns and queues each reply as an ``OutboundJob``
@@ -20,6 +22,9 @@ Guarantees, and where they end:
   order they reached Redis — also across workers and across retries: a job waiting for its
   retry holds back that person's later jobs (and no one else's). Two webhooks of one
   person arriving at the same instant at two web processes reach Redis in either order.
+- Admission, atomic: a webhook answers 200 only after ``admit`` ran, and ``admit`` claims
+  the provider's message id and queues the message in one Lua script; a web process
+  killed at any point has either queued the message or left its id for the retry.
 - Inbound, at least once: a message leaves its mailbox only after its turn ran and its
   replies were queued; the session store's dedupe keeps a repeated message id (provider
   retry, a worker that died mid-turn) from running a second turn. Limit: a worker dying
@@ -44,7 +49,6 @@ from channels.queues._inbound import (
     Admission,
     InboundQueue,
     InboundWorker,
-    admit_inbound,
     record_flood,
     reply_jobs,
 )
@@ -91,7 +95,6 @@ __all__ = [
     "SystemClock",
     "Template",
     "TemplateBook",
-    "admit_inbound",
     "channels_of",
     "notification_job",
     "recipient_key",

@@ -1,19 +1,21 @@
-"""Inbound: webhooks put verified messages here and answer; workers run the turns.
+"""Inbound: webhooks admit verified messages here and answer; workers run the turns.
 
-``InboundQueue.put`` is one Redis round trip: the message into the person's mailbox, a
-doorbell on ``samvad:inbound`` and the person's last-inbound time (WhatsApp's 24-hour
-window). ``InboundWorker`` runs ``Conversations.handle`` for each message, in order per
-person (see ``_mailboxes``), and turns the replies into outbound jobs
-``<message_id>:<index>`` for the provider the message came from, sent from the number the
-person wrote to.
+``InboundQueue.admit`` is one Redis round trip running one Lua script: it claims the
+provider's message id (a "seen" key kept as long as the provider retries), counts the
+sender's messages of the current minute, and queues the message: into the person's
+mailbox, a doorbell on ``samvad:inbound`` and the person's last-inbound time (WhatsApp's
+24-hour window). Redis runs the script as one step, so a web process dying around it
+has either queued the message or left its id unclaimed for the provider's retry; never
+an id claimed with nothing queued. ``InboundWorker`` runs ``Conversations.handle`` for
+each message, in order per person (see ``_mailboxes``), and turns the replies into
+outbound jobs ``<message_id>:<index>`` for the provider the message came from, sent from
+the number the person wrote to.
 
-Floods: ``admit_inbound`` claims the provider's message id and counts the sender's
-messages of the current minute in the webhook's one dedupe round trip. Past
-``SAMVAD_INBOUND_PER_MINUTE`` the first extra message is queued as a flood notice (the
-worker answers "you are sending messages too fast" in the person's language instead of
-running a turn) and later ones are dropped, counted in ``samvad_inbound_flood`` and logged
-with the number masked, until the minute is over. Other people are not affected. A
-provider's retry of a message also counts (it is rare, and refused as a duplicate).
+Floods: past ``SAMVAD_INBOUND_PER_MINUTE`` the first extra message is queued as a flood
+notice (the worker answers "you are sending messages too fast" in the person's language
+instead of running a turn) and later ones are dropped, counted in ``samvad_inbound_flood``
+and logged with the number masked, until the minute is over. Other people are not
+affected. A provider's retry of a message is refused as a duplicate before it is counted.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import asdict
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import orjson
 import structlog
@@ -37,7 +39,7 @@ from channels.base import OutboundJob, outgoing_to_dict
 from channels.queues._clock import Clock, SystemClock
 from channels.queues._mailboxes import Mailboxes
 from channels.queues._outbound import OutboundQueue
-from channels.queues._windows import ContactWindows
+from channels.queues._windows import KEEP_S, ContactWindows
 from channels.queues._worker import MailboxWorker
 from core_api.users.phones import mask_phone
 
@@ -86,24 +88,32 @@ def flood_key(channel: str, phone: str) -> str:
     return f"samvad:flood:{channel}:{phone}"
 
 
-async def admit_inbound(redis: Redis, inbound: Inbound, seen_key: str, seen_ttl_s: int,
-                        per_minute: int) -> Admission:
-    """Claim ``seen_key`` (the provider's message id) and count the sender's message, in
-    the webhook's one dedupe round trip: "duplicate" when the id was claimed before,
-    "notice" for the first message over ``per_minute`` (0: no limit), "drop" for later
-    ones, else "accept"."""
-    pipe = redis.pipeline(transaction=False)
-    pipe.set(seen_key, 1, nx=True, ex=seen_ttl_s)
-    if per_minute:
-        counter = flood_key(inbound.channel, inbound.sender)
-        pipe.set(counter, 0, nx=True, ex=FLOOD_WINDOW_S)
-        pipe.incr(counter)
-    results = await pipe.execute()
-    if not results[0]:
-        return "duplicate"
-    if not per_minute or int(results[-1]) <= per_minute:
-        return "accept"
-    return "notice" if int(results[-1]) == per_minute + 1 else "drop"
+# KEYS seen, flood counter, mailbox, doorbell stream, last inbound.
+# ARGV seen ttl s, per minute (0: no limit), flood window s, item, mailbox ttl s,
+#      doorbell key, stream max length, now, last inbound ttl s.
+# Nothing is queued for a duplicate or a drop; the notice item is the message's item with
+# "flood": true appended (the bytes orjson makes of the same dict with that key last).
+_ADMIT = """
+if not redis.call('SET', KEYS[1], 1, 'NX', 'EX', ARGV[1]) then
+  return 'duplicate'
+end
+local admission, item = 'accept', ARGV[4]
+local limit = tonumber(ARGV[2])
+if limit > 0 then
+  redis.call('SET', KEYS[2], 0, 'NX', 'EX', ARGV[3])
+  local count = redis.call('INCR', KEYS[2])
+  if count > limit + 1 then
+    return 'drop'
+  elseif count == limit + 1 then
+    admission, item = 'notice', string.sub(item, 1, -2) .. ',"flood":true}'
+  end
+end
+redis.call('RPUSH', KEYS[3], item)
+redis.call('EXPIRE', KEYS[3], ARGV[5])
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', 'key', ARGV[6])
+redis.call('SET', KEYS[5], ARGV[8], 'EX', ARGV[9])
+return admission
+"""
 
 
 def record_flood(inbound: Inbound, provider: str, admission: Admission) -> None:
@@ -124,23 +134,30 @@ class InboundQueue:
         self.clock = clock or SystemClock()
         self.boxes = Mailboxes(redis, "inbound", lease_ms=lease_ms,
                                reclaim_idle_ms=reclaim_idle_ms)
+        self._admit = redis.register_script(_ADMIT)
 
-    async def put(self, inbound: Inbound, provider: str, *, flood_notice: bool = False) -> None:
-        """Queue a verified message from ``provider`` ("twilio", "meta"); one round trip.
+    async def admit(self, inbound: Inbound, provider: str, *, seen_key: str, seen_ttl_s: int,
+                    per_minute: int = 0) -> Admission:
+        """Queue a verified message from ``provider`` ("twilio", "meta") unless it is a
+        repeat or a flood, in one atomic script (one round trip).
 
-        A provider's retry of the same message id is queued again and skipped by the
-        session store's dedupe when its turn comes. With ``flood_notice`` the worker
-        answers the "too fast" notice instead of running the message's turn.
+        "duplicate": ``seen_key`` (the provider's message id, claimed for ``seen_ttl_s``)
+        was claimed before. Over ``per_minute`` messages of the sender this minute (0: no
+        limit) the first extra one is queued as the flood notice ("notice": the worker
+        answers "too fast" instead of running its turn) and later ones are not ("drop").
+        Else "accept". Nothing is queued for a duplicate or a drop.
         """
-        data: dict[str, Any] = {"provider": provider, "inbound": inbound_to_dict(inbound),
-                                "attempts": 0}
-        if flood_notice:
-            data["flood"] = True
-        item = orjson.dumps(data)
-        pipe = self.redis.pipeline(transaction=False)
-        self.boxes.add(pipe, conversation_key(inbound.channel, inbound.sender), item)
-        self.windows.touch(pipe, inbound.channel, inbound.sender, self.clock.now())
-        await pipe.execute()
+        key = conversation_key(inbound.channel, inbound.sender)
+        mailbox, _lock = self.boxes.keys(key)
+        item = orjson.dumps({"provider": provider, "inbound": inbound_to_dict(inbound),
+                             "attempts": 0})
+        keys = [seen_key, flood_key(inbound.channel, inbound.sender), mailbox,
+                self.boxes.stream, self.windows.key(inbound.channel, inbound.sender)]
+        args: list[bytes | str | int] = [
+            seen_ttl_s, per_minute, FLOOD_WINDOW_S, item, self.boxes.ttl_s, key,
+            self.boxes.stream_max_len, repr(self.clock.now()), KEEP_S]
+        admission: bytes = await self._admit(keys=keys, args=args)
+        return cast("Admission", admission.decode())
 
     async def waiting(self, channel: str, phone: str) -> list[Inbound]:
         """Messages of one person not handled yet, oldest first."""

@@ -129,7 +129,10 @@ class Mailboxes:
         return base + "mailbox", base + "lock"
 
     def add(self, pipe: Pipeline, key: str, *payloads: bytes) -> None:
-        """Queue ``payloads`` for ``key`` in ``pipe`` (the caller executes it): one doorbell."""
+        """Queue ``payloads`` for ``key`` in ``pipe`` (the caller executes it): one doorbell.
+
+        ``InboundQueue.admit`` does the same inside its admission script.
+        """
         mailbox, _lock = self.keys(key)
         pipe.rpush(mailbox, *payloads)
         pipe.expire(mailbox, self.ttl_s)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 
 WHATSAPP_WINDOW_S = 24 * 3600
 KEEP_S = 2 * WHATSAPP_WINDOW_S  # long enough to answer "inside the window?"; then unknown
 
 
 class ContactWindows:
-    """Last inbound time per channel and number (``samvad:lastin:<channel>:<number>``)."""
+    """Last inbound time per channel and number (``samvad:lastin:<channel>:<number>``),
+    written with each queued message by ``InboundQueue.admit`` (kept ``KEEP_S``)."""
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
@@ -18,10 +18,6 @@ class ContactWindows:
     @staticmethod
     def key(channel: str, phone: str) -> str:
         return f"samvad:lastin:{channel}:{phone}"
-
-    def touch(self, pipe: Pipeline, channel: str, phone: str, at: float) -> None:
-        """Record an inbound at ``at`` in ``pipe`` (the caller executes it)."""
-        pipe.set(self.key(channel, phone), repr(at), ex=KEEP_S)
 
     async def last_inbound(self, channel: str, phone: str) -> float | None:
         """Unix time of the person's last message on ``channel`` (None: not in 48 h)."""

@@ -1,9 +1,10 @@
 """``POST /webhooks/twilio`` (inbound SMS and WhatsApp) and ``POST /webhooks/twilio/status``.
 
 Inbound order: verify ``X-Twilio-Signature`` (403, nothing done, when missing or wrong)
--> parse the form (400 when malformed) -> drop a repeated ``MessageSid`` -> enqueue with
-``channels_of(app).inbound.put(inbound, "twilio")`` -> answer empty TwiML at once; the
-dialog turn runs in a worker and replies go out through the Messages REST API.
+-> parse the form (400 when malformed) -> ``channels_of(app).inbound.admit(inbound,
+"twilio", ...)``: one atomic Redis script drops a repeated ``MessageSid`` (or a flood)
+and queues the rest -> answer empty TwiML at once; the dialog turn runs in a worker and
+replies go out through the Messages REST API. A Redis error is a 500 and Twilio retries.
 Skipped requests get 200 with empty TwiML, the reason in an XML comment and in the
 ``X-Samvad-Ignored`` header (Twilio reports non-TwiML answers as errors).
 
@@ -19,8 +20,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import FormData
 
+from channels.kill_points import kill_point
 from channels.metrics import WEBHOOK_REQUESTS, Labelled
-from channels.queues import admit_inbound, channels_of, record_flood
+from channels.queues import channels_of, record_flood
 from channels.twilio.inbound import Ignored, Malformed, parse_inbound
 from channels.twilio.signature import verified_form
 from channels.twilio.status import parse_status
@@ -75,11 +77,11 @@ async def receive(request: Request) -> Response:
         log.info("twilio_inbound_ignored", reason=parsed.reason)
         return twiml(ignored=parsed.reason)
 
-    redis = request.app.state.redis
-    queue = channels_of(request.app).inbound
-    seen = f"{SEEN_PREFIX}{parsed.message_id}"
-    admission = await admit_inbound(redis, parsed, seen, SEEN_TTL_S,
-                                    request.app.state.settings.inbound_per_minute)
+    kill_point(request.headers, "before_admit")
+    admission = await channels_of(request.app).inbound.admit(
+        parsed, PROVIDER, seen_key=f"{SEEN_PREFIX}{parsed.message_id}", seen_ttl_s=SEEN_TTL_S,
+        per_minute=request.app.state.settings.inbound_per_minute)
+    kill_point(request.headers, "after_admit")
     if admission == "duplicate":
         WEBHOOKS.labels("inbound", "duplicate").inc()
         return twiml(ignored="duplicate MessageSid")
@@ -88,15 +90,6 @@ async def receive(request: Request) -> Response:
         if admission == "drop":
             WEBHOOKS.labels("inbound", "flood").inc()
             return twiml(ignored="too many messages from this sender")
-    try:
-        if admission == "notice":
-            await queue.put(parsed, PROVIDER, flood_notice=True)
-        else:
-            await queue.put(parsed, PROVIDER)
-    except Exception:
-        # Not enqueued: forget the id so that Twilio's retry is taken, and answer 500.
-        await redis.delete(seen)
-        raise
     WEBHOOKS.labels("inbound", "enqueued").inc()
     log.info("twilio_inbound_enqueued", channel=parsed.channel, kind=parsed.kind,
              sender=mask_phone(parsed.sender))

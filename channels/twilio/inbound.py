@@ -106,6 +106,8 @@ def parse_inbound(form: Mapping[str, str], *, now: float | None = None) -> Inbou
     message_id = form.get("MessageSid") or form.get("SmsMessageSid")
     if not message_id:
         raise Malformed("MessageSid is missing")
+    if len(message_id) > 64 or not message_id.isprintable():
+        raise Malformed("MessageSid is not a message id")
     if not form.get("From"):
         raise Malformed("From is missing")
     prefix, number = _channel_and_number(form["From"])

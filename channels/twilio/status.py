@@ -46,6 +46,8 @@ def parse_status(form: Mapping[str, str]) -> StatusUpdate | Ignored:
     raw = (form.get("MessageStatus") or form.get("SmsStatus") or "").strip().lower()
     if not sid or not raw:
         raise Malformed("MessageSid and MessageStatus are required")
+    if len(sid) > 64 or not sid.isprintable():
+        raise Malformed("MessageSid is not a message id")
     status = STATUSES.get(raw)
     if status is None:
         return Ignored(f"status {raw!r} is not tracked")

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
-from sqlalchemy import or_, select
 
 from core_api.auth.deps import CurrentPrincipal
-from core_api.auth.tokens import ACCESS, hash_password, issue_token, verify_password
+from core_api.auth.throttle import client_address, find_login, guard_of
+from core_api.auth.tokens import ACCESS, hash_password, issue_token
 from core_api.db import SessionDep
-from core_api.errors import ERROR_RESPONSES, BadRequest, Unauthorized
-from core_api.users.models import User, UserKind
-from core_api.users.phones import normalize_phone
+from core_api.errors import ERROR_RESPONSES, ErrorEnvelope, Unauthorized
 
 router = APIRouter(prefix="/auth", tags=["auth"], responses=ERROR_RESPONSES)
 
@@ -44,29 +41,57 @@ class MeOut(BaseModel):
     roles: list[RoleGrant]
 
 
-@router.post("/token", response_model=TokenOut, summary="Log in (staff and admin)")
+# Answers of the login besides 200 and 401: throttling (core_api/auth/throttle.py).
+_THROTTLE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    423: {"model": ErrorEnvelope, "description": "account_locked: after repeated failures; "
+          "Retry-After says when it ends (absent: until an admin unlocks it)"},
+    429: {"model": ErrorEnvelope, "description": "login_backoff (this account) or "
+          "login_address_backoff (this address) failed too often; wait Retry-After seconds"},
+    503: {"model": ErrorEnvelope, "description": "login_busy (too many password checks at "
+          "once) or login_unavailable; retry after Retry-After seconds"},
+}
+
+
+@router.post("/token", response_model=TokenOut, summary="Log in (staff and admin)",
+             responses=_THROTTLE_RESPONSES)
 async def login(
     request: Request,
     session: SessionDep,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
 ) -> TokenOut:
-    """Exchange a username (or phone number) and password for a bearer token."""
-    login_name = form.username.strip()
-    phone: str | None = None
-    if login_name[:1] in "+0123456789":
-        try:
-            phone = normalize_phone(login_name)
-        except BadRequest:
-            phone = None
-    query = select(User).where(User.kind == UserKind.EMPLOYEE)
-    query = query.where(or_(User.username == login_name, User.phone == phone) if phone
-                        else User.username == login_name)
-    user = await session.scalar(query)
-    # argon2 is deliberately slow CPU work: keep it off the event loop.
-    password_ok = await asyncio.to_thread(
-        verify_password, user.password_hash if user else _DECOY_HASH, form.password
-    )
-    if user is None or not user.active or not password_ok:
+    """Exchange a username (or phone number) and password for a bearer token.
+
+    Throttled per account and per client address: repeated failures are answered 429
+    (back-off) and, at ten within 15 minutes (by default), 423 (locked) until the lock ends
+    or an admin unlocks the account; a correct password is refused too meanwhile. Every failure,
+    known user or not, is the same 401 after the same work.
+    """
+    name = await find_login(session, form.username)
+    user = name.user
+    if session.in_transaction():
+        # Nothing else is read or written: the connection goes back to the pool before the
+        # (throttled, possibly waiting) password check, so guessing cannot hold the pool.
+        await session.rollback()
+    guard = guard_of(request.app)
+    attempt = await guard.begin(name, client_address(request))
+    accepted = False
+    try:
+        # Unknown names and accounts without a password are checked against a decoy hash,
+        # so that a miss costs as long as a wrong password.
+        stored = user.password_hash if user is not None else None
+        password_ok = await attempt.verify(stored or _DECOY_HASH, form.password)
+        if user is None:
+            attempt.failed("unknown_user")
+        elif not stored or not password_ok:
+            attempt.failed("wrong_password")
+        elif not user.active:
+            attempt.failed("disabled")
+        else:
+            accepted = True
+            attempt.succeeded()
+    finally:
+        await attempt.finish()
+    if not accepted or user is None:
         raise Unauthorized("Wrong username or password.", code="bad_credentials")
     settings = request.app.state.settings
     minutes = settings.access_token_minutes

@@ -35,6 +35,8 @@ requests_router = APIRouter(prefix="/certificate-requests", tags=["births and de
                             responses=ERROR_RESPONSES)
 
 Kind = Literal["birth", "death"]
+# The requester's relation to the person on the record (models.RELATIONS).
+Relation = Literal["self", "parent", "spouse", "child", "other"]
 
 
 # --- registrations -------------------------------------------------------------------------
@@ -58,6 +60,7 @@ class RegistrationOut(BaseModel):
     registered_on: date | None = None
     informant_name: str | None = None
     informant_relation: str | None = None
+    informant_phone: str | None = None
 
 
 class RegistrationSearchOut(BaseModel):
@@ -82,6 +85,7 @@ def registration_out(record: Registration, masked: bool) -> RegistrationOut:
         mother_name=record.mother_name, spouse_name=record.spouse_name,
         place_en=record.place_en, place_hi=record.place_hi, registered_on=record.registered_on,
         informant_name=record.informant_name, informant_relation=record.informant_relation,
+        informant_phone=record.informant_phone,
     )
 
 
@@ -143,6 +147,11 @@ async def search_registrations(
 class CertificateRequestIn(BaseModel):
     registration_number: str = Field(max_length=40, examples=["B-DDN-2019-00123"])
     copies: int = Field(1, ge=1, le=5)
+    relation: Relation = Field(
+        description="The requester's relation to the person on the record: self (it is their "
+                    "own), parent, spouse, child or other. A death record takes no \"self\" "
+                    "(422 invalid_relation).",
+        examples=["parent"])
     applicant_name: FreeText | None = Field(None, max_length=120,
                                        description="CSR only: whom the request is for")
     applicant_phone: str | None = Field(None, max_length=20,
@@ -165,6 +174,14 @@ class CertificateRequestOut(BaseModel):
     name_hi: str | None
     event_date: date
     copies: int
+    relation: Relation | None = Field(
+        description="The requester's relation to the person on the record (none on requests "
+                    "made before it was asked)")
+    needs_verification: bool | None = Field(
+        None, description="Staff only: the requester's verified number is not the informant's "
+                          "phone on the record, so the registrar verifies them before approving")
+    requester_name: str | None = Field(None, description="Staff only: who asked")
+    requester_phone: str | None = Field(None, description="Staff only: the requester's number")
     fee: Decimal
     fee_bill_number: str | None = Field(description="Pay this bill when the fee is not zero")
     certificate_number: str | None
@@ -198,8 +215,12 @@ def request_out(
         registration_number=record.registration_number,
         name=(records.mask_name(record.name_en) if masked else record.name_en) or "",
         name_hi=records.mask_name(record.name_hi) if masked else record.name_hi,
-        event_date=record.event_date, copies=row.copies, fee=row.fee,
-        fee_bill_number=row.fee_bill_number,
+        event_date=record.event_date, copies=row.copies,
+        relation=row.relation,  # type: ignore[arg-type]
+        needs_verification=None if masked else row.needs_verification,
+        requester_name=None if masked else row.applicant_name,
+        requester_phone=None if masked else row.applicant_phone,
+        fee=row.fee, fee_bill_number=row.fee_bill_number,
         certificate_number=certificate.certificate_number if certificate else None,
         issued_at=certificate.issued_at if certificate else None,
         download_url=download, verify_url=verify, actions=actions,
@@ -252,11 +273,15 @@ async def create_certificate_request(
     body: CertificateRequestIn, request: Request, session: SessionDep,
     principal: CurrentPrincipal,
 ) -> CertificateRequestOut:
-    """A citizen (through the bot) or a CSR applies. With a fee, pay ``fee_bill_number``
-    through the payments flow; a zero fee goes straight to the registrar."""
+    """A citizen (through the bot) or a CSR applies, saying how the requester is related to
+    the person on the record. With a fee, pay ``fee_bill_number`` through the payments flow;
+    a zero fee goes straight to the registrar. A requester whose verified number is not the
+    record's informant phone (and every request a CSR files) is marked
+    ``needs_verification`` for the registrar."""
     row = await create_request(
         session, principal, registration_number=body.registration_number, copies=body.copies,
-        applicant_phone=body.applicant_phone, applicant_name=body.applicant_name,
+        relation=body.relation, applicant_phone=body.applicant_phone,
+        applicant_name=body.applicant_name,
     )
     return await _detail(session, request, row.request_number, principal)
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core_api.db import Base, BigIntPK, Money, UTCDateTime, utcnow
 
 BIRTH, DEATH = "birth", "death"
+# The requester's relation to the person on the record ("self": the record is theirs).
+RELATIONS = ("self", "parent", "spouse", "child", "other")
+# Relations a request may give per kind of record: nobody requests their own death record.
+RELATIONS_BY_KIND = {BIRTH: RELATIONS, DEATH: ("spouse", "child", "parent", "other")}
 
 
 class Registration(Base):
@@ -42,6 +46,9 @@ class Registration(Base):
     informant_name: Mapped[str | None] = mapped_column(String(120))
     informant_relation: Mapped[str | None] = mapped_column(String(40))
     informant_address: Mapped[str | None] = mapped_column(String(300))
+    # The informant's mobile number (E.164), as DIGIT's registrations record it: a request
+    # from this verified number is linked to the record; any other is verified by hand.
+    informant_phone: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -62,6 +69,12 @@ class CertificateRequest(Base):
     created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     applicant_name: Mapped[str | None] = mapped_column(String(120))
     applicant_phone: Mapped[str | None] = mapped_column(String(20))
+    # One of RELATIONS; None only on requests made before it was asked.
+    relation: Mapped[str | None] = mapped_column(String(16))
+    # The requester is not the record's informant (by verified number): the registrar
+    # checks who they are before approving.
+    needs_verification: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                     server_default=false())
     copies: Mapped[int] = mapped_column(Integer)
     fee: Mapped[Decimal] = mapped_column(Money)
     fee_bill_number: Mapped[str | None] = mapped_column(String(40), index=True)

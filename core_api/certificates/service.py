@@ -21,6 +21,8 @@ from core_api.bills.service import create_bill
 from core_api.certificates.fees import Fee, compute_fee
 from core_api.certificates.issuing import current_issuer, issue_certificate
 from core_api.certificates.models import (
+    RELATIONS,
+    RELATIONS_BY_KIND,
     Certificate,
     CertificateRequest,
     Registration,
@@ -28,7 +30,7 @@ from core_api.certificates.models import (
 from core_api.certificates.numbering import IST, next_number
 from core_api.db import utcnow
 from core_api.documents import format_inr
-from core_api.errors import BadRequest, Conflict, Forbidden, NotFound
+from core_api.errors import BadRequest, Conflict, Forbidden, NotFound, UnprocessableEntity
 from core_api.events.outbox import emit
 from core_api.payments.hooks import on_bill_paid
 from core_api.tenants.models import Tenant
@@ -67,6 +69,30 @@ class Applicant:
     owner_user_id: int | None
     name: str
     phone: str | None
+    # The number is the one the channel verified (the citizen themselves, through the bot),
+    # not one a CSR typed in.
+    phone_verified: bool = False
+
+
+def check_relation(registration: Registration, relation: str) -> None:
+    """Refuse a relation that cannot hold for this kind of record (422)."""
+    allowed = RELATIONS_BY_KIND.get(registration.kind, RELATIONS)
+    if relation not in allowed:
+        raise UnprocessableEntity(
+            f"The relation {relation!r} does not fit a {registration.kind} record; "
+            f"give one of: {', '.join(allowed)}.",
+            code="invalid_relation", details={"kind": registration.kind, "allowed": list(allowed)},
+        )
+
+
+def linked_to_record(registration: Registration, applicant: Applicant) -> bool:
+    """True when the requester's verified number is the informant's phone on the record."""
+    if not (applicant.phone_verified and applicant.phone and registration.informant_phone):
+        return False
+    try:
+        return normalize_phone(registration.informant_phone) == normalize_phone(applicant.phone)
+    except BadRequest:  # a malformed number on the record links nobody
+        return False
 
 
 async def _applicant(
@@ -78,7 +104,7 @@ async def _applicant(
         user_id = principal.require_user()
         # A bill needs an owner name; a citizen who never gave one is "Applicant".
         name = principal.name or (applicant_name or "").strip() or "Applicant"
-        return Applicant(user_id, name, principal.phone)
+        return Applicant(user_id, name, principal.phone, phone_verified=True)
     if not principal.is_staff:
         raise Forbidden("Certificates are requested by a citizen or a CSR.",
                         code="citizen_or_csr_only")
@@ -111,11 +137,17 @@ async def create_request(
     *,
     registration_number: str,
     copies: int,
+    relation: str,
     applicant_phone: str | None = None,
     applicant_name: str | None = None,
 ) -> CertificateRequest:
-    """Apply for copies; start BND-CERT, then bill the fee or waive a zero fee."""
+    """Apply for copies; start BND-CERT, then bill the fee or waive a zero fee.
+
+    ``relation`` is the requester's relation to the person on the record. A requester whose
+    verified number is not the record's informant phone (or a request a CSR files) is
+    marked ``needs_verification``: the registrar checks who they are before approving."""
     registration = await registration_by_number(session, registration_number)
+    check_relation(registration, relation)
     applicant = await _applicant(session, principal, registration, applicant_phone,
                                  applicant_name)
     if applicant.owner_user_id is not None:
@@ -152,6 +184,8 @@ async def create_request(
         created_by_user_id=principal.user_id,
         applicant_name=applicant.name,
         applicant_phone=applicant.phone,
+        relation=relation,
+        needs_verification=not linked_to_record(registration, applicant),
         copies=copies,
         fee=fee.total,
         status="NEW",

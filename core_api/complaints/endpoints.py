@@ -1,4 +1,5 @@
-"""Complaints API (PGR): the type catalogue, filing, inbox and "my complaints", actions, photos."""
+"""Complaints API (PGR): the type catalogue, filing, inbox and "my complaints", actions, photos
+(private until a GRO, LME or ADMIN makes one public for Open311)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from core_api.complaints.schemas import (
     ComplaintTypeOut,
     DepartmentOut,
     PhotoOut,
+    PhotoVisibilityIn,
 )
 from core_api.complaints.views import Signer, detail, photo_out, summaries
 from core_api.db import SessionDep
@@ -182,4 +184,22 @@ async def upload_photo(
     data = await file.read(MAX_IMAGE_BYTES + 1)
     photo = await service.add_photo(session, request.app.state.files, complaint, principal,
                                     data, file.content_type or "")
+    return photo_out(photo, _signer(request))
+
+
+@router.patch("/complaints/{complaint_id}/photos/{photo_id}", response_model=PhotoOut,
+              summary="Make a photo public on Open311, or private again (GRO, LME, ADMIN)")
+async def set_photo_visibility(
+    complaint_id: ComplaintId,
+    photo_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    body: PhotoVisibilityIn,
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+) -> PhotoOut:
+    """Staff of the complaint's city with GRO, LME or ADMIN decide; others see 404 (not their
+    complaint) or 403. A public photo gets a stable link (``public_url``) that Open311 shows
+    as ``media_url``; making it private again stops that link."""
+    complaint = await service.get_visible(session, complaint_id, principal)
+    photo = await service.set_photo_public(session, complaint, principal, photo_id, body.public)
     return photo_out(photo, _signer(request))

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -124,7 +125,12 @@ class Complaint(Base):
 
 
 class ComplaintPhoto(Base):
-    """A photo of a complaint in the file store; positions 1-3 make the limit a constraint."""
+    """A photo of a complaint in the file store; positions 1-3 make the limit a constraint.
+
+    Photos are private (staff and the complainant, by signed expiring links) until a GRO, LME
+    or ADMIN marks one ``public``; Open311 then links it at a stable address made of
+    ``public_id`` (random, not derived from the key, the complaint or the citizen).
+    """
 
     __tablename__ = "complaint_photos"
     __table_args__ = (
@@ -140,6 +146,11 @@ class ComplaintPhoto(Base):
     size: Mapped[int] = mapped_column(Integer)
     uploaded_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    public: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Set the first time the photo is made public and kept (the public link stays the same).
+    public_id: Mapped[str | None] = mapped_column(String(32), unique=True)
+    published_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # last change of public
 
     complaint: Mapped[Complaint] = relationship(back_populates="photos")
 

@@ -64,7 +64,9 @@ class ComplaintIn(BaseModel):
 class ActionIn(BaseModel):
     action: Literal["ASSIGN", "REJECT", "REASSIGN", "RESOLVE", "REOPEN", "RATE"]
     comment: FreeText | None = Field(None, max_length=DESCRIPTION_MAX,
-                                description="Reason (REJECT, REOPEN, REASSIGN) or feedback (RATE)")
+                                description="Reason (REJECT, REOPEN, REASSIGN) or feedback (RATE). "
+                                "The RESOLVE or REJECT comment is public: Open311 shows it as "
+                                "the status note; the others stay internal")
     assignee_id: int | None = Field(None, description="ASSIGN / REASSIGN by the GRO: an LME")
     rating: int | None = Field(None, ge=1, le=5, description="RATE only")
     photos: list[str] = Field(default_factory=list, max_length=MAX_PHOTOS,
@@ -91,11 +93,18 @@ class TypeRef(BaseModel):
 
 
 class PhotoOut(BaseModel):
+    id: int
     key: str
     url: str = Field(description="Signed, expiring download link")
     content_type: str
     size: int
     uploaded_at: datetime
+    public: bool = Field(description="Shown on Open311 (staff decide: GRO, LME, ADMIN)")
+    public_url: str | None = Field(description="The stable public link while public")
+
+
+class PhotoVisibilityIn(BaseModel):
+    public: bool = Field(description="true: Open311 may show the photo; false: private again")
 
 
 class HistoryOut(BaseModel):

@@ -7,6 +7,7 @@ endpoint (complaints, workflow, Open311, a timer) took the action.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,6 +31,7 @@ from core_api.complaints.recipients import gro_recipients
 from core_api.db import utcnow
 from core_api.errors import BadRequest, Conflict, Forbidden, NotFound
 from core_api.events.outbox import emit
+from core_api.files.images import remove_metadata
 from core_api.files.store import IMAGE_TYPES, MAX_IMAGE_BYTES, FileStore, check_upload
 from core_api.tenants import search
 from core_api.tenants.models import Boundary, Tenant
@@ -42,6 +44,8 @@ PGR = "PGR"
 KOLKATA = ZoneInfo("Asia/Kolkata")
 PGR_ROLES = frozenset({Role.GRO, Role.LME, Role.CSR, Role.ADMIN})
 FILING_ROLES = frozenset({Role.CSR, Role.GRO})
+# Who decides that a complaint photo may be shown publicly (Open311).
+PUBLISHING_ROLES = frozenset({Role.GRO, Role.LME, Role.ADMIN})
 CLOSED_STATES = frozenset({"CLOSEDAFTERRESOLUTION", "CLOSEDAFTERREJECTION"})
 # Open311 "closed": the city has answered (resolved or rejected), or the case is closed.
 ANSWERED_STATES = CLOSED_STATES | {"RESOLVED", "REJECTED"}
@@ -325,6 +329,8 @@ async def add_photo(
         raise Conflict("This complaint is closed.", code="complaint_closed")
     content_type = content_type.split(";")[0].strip().lower()
     check_upload(data, content_type, IMAGE_TYPES, MAX_IMAGE_BYTES)
+    # Re-encoded without metadata before any lock is taken (the store keeps these bytes).
+    data = await remove_metadata(data, content_type)
     # Writing the row first takes its lock (PostgreSQL) or the write lock (SQLite), so
     # concurrent uploads count the photos one after another.
     complaint.updated_at = utcnow()
@@ -346,6 +352,36 @@ async def add_photo(
         await store.delete(stored.key)
         raise Conflict("Another photo was added at the same moment; try again.",
                        code="photo_conflict") from exc
+    return photo
+
+
+async def set_photo_public(
+    session: AsyncSession,
+    complaint: Complaint,
+    principal: Principal,
+    photo_id: int,
+    public: bool,
+) -> ComplaintPhoto:
+    """Make a photo of ``complaint`` public (Open311 links it) or private again.
+
+    Only a GRO, LME or ADMIN of the complaint's city decides; the first publication gives
+    the photo a random ``public_id``, kept afterwards so the public link stays the same.
+    """
+    if not (principal.is_staff and principal.has_any_role(PUBLISHING_ROLES,
+                                                          complaint.tenant_code)):
+        raise Forbidden("Only the city's GRO, LME or ADMIN decide which photos are public.",
+                        code="role_forbidden")
+    photo = next((p for p in complaint.photos if p.id == photo_id), None)
+    if photo is None:
+        raise NotFound(f"Complaint {complaint.complaint_no} has no photo {photo_id}.",
+                       code="photo_not_found")
+    if photo.public != public:
+        photo.public = public
+        photo.published_by_user_id = principal.user_id
+        photo.published_at = utcnow()
+    if public and photo.public_id is None:
+        photo.public_id = secrets.token_urlsafe(16)
+    await session.flush()
     return photo
 
 

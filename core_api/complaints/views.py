@@ -38,10 +38,22 @@ class Signer:
         return signed_url(self.public_url, self.secret_key, key)
 
 
+# Where Open311 serves photos staff made public (core_api/open311/endpoints.py).
+PUBLIC_MEDIA_PATH = "/open311/v2/media/"
+
+
+def public_photo_url(public_url: str, photo: ComplaintPhoto) -> str | None:
+    """The stable public link of a photo staff made public; None for a private photo."""
+    if not photo.public or not photo.public_id:
+        return None
+    return f"{public_url.rstrip('/')}{PUBLIC_MEDIA_PATH}{photo.public_id}"
+
+
 def photo_out(photo: ComplaintPhoto, sign: Signer) -> PhotoOut:
-    return PhotoOut(key=photo.file_key, url=sign(photo.file_key),
+    return PhotoOut(id=photo.id, key=photo.file_key, url=sign(photo.file_key),
                     content_type=photo.content_type, size=photo.size,
-                    uploaded_at=photo.created_at)
+                    uploaded_at=photo.created_at, public=photo.public,
+                    public_url=public_photo_url(sign.public_url, photo))
 
 
 async def _types(session: AsyncSession, codes: Iterable[str]) -> dict[str, ComplaintType]:

@@ -4,7 +4,8 @@ workers post chat counters to /api/v1/dashboard/chat-activity.
 Staff authenticate with a bearer token (POST /api/v1/auth/token) or, from the /dashboard
 page, with the same token in an HttpOnly cookie. An ADMIN on the state sees the state and
 every ULB; other staff see the ULBs of their role grants; citizens and the bare service
-credential get 403.
+credential get 403. The tables hold no personal data (``core_api.dashboard.queries``), so
+any staff role may download them.
 """
 
 from __future__ import annotations

@@ -6,6 +6,11 @@ so PostgreSQL answers from the index alone. Complaints take two such passes (typ
 locality; status x rating with SLA and resolution time) and a bounded read of the
 oldest open ones; names of categories and wards come from the small reference tables
 and are joined in Python. Timings at a million complaints: bench/scale.py.
+
+Every table may be downloaded as CSV by any staff role of the tenant (a registrar too), so
+none holds anything personal: counts and names of places, and in ``oldest_open`` the
+complaint's description redacted as on Open311 (``core_api.privacy.redact``) — no names,
+phone numbers, pins, addresses or workflow comments.
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ from core_api.dashboard.models import ChatActivity
 from core_api.db import utcnow
 from core_api.messaging.models import ChannelMessage
 from core_api.payments.models import Payment, PaymentStatus
+from core_api.privacy.redact import redact
 from core_api.tenants.models import Boundary, Tenant
+from core_api.users.models import User
 
 KOLKATA = ZoneInfo("Asia/Kolkata")
 OPEN_STATES = ("PENDINGFORASSIGNMENT", "PENDINGATLME", "PENDINGFORREASSIGNMENT")
@@ -101,7 +108,7 @@ def _oldest_open(tenants: tuple[str, ...]) -> Any:
     fetch and sort every open complaint of the state. Built once per tenant list."""
     c = Complaint
     columns = (c.complaint_no, c.tenant_code, c.type_code, c.status, c.description,
-               c.created_at, c.sla_due_at, c.id)
+               c.citizen_user_id, c.created_at, c.sla_due_at, c.id)
     parts = [select(*columns).where(c.tenant_code == tenant, c.status == status)
              .order_by(c.created_at, c.id).limit(OLDEST_OPEN_LIMIT).subquery()
              for tenant in tenants for status in OPEN_STATES]
@@ -163,6 +170,10 @@ async def complaint_figures(session: AsyncSession, scope: Scope, sqlite: bool,
     judged = in_time + late + open_late
     rated = sum(ratings.values())
     oldest = (await session.execute(_oldest_open(scope.tenants))).all()
+    # Descriptions as the public may read them: staff of any role download these tables.
+    citizens = {row.citizen_user_id for row in oldest}
+    names = dict((await session.execute(select(User.id, User.name).where(
+        User.id.in_(citizens)))).all()) if citizens else {}
     return {
         "total": total,
         "by_status": [{"status": s, "count": n} for s, n in
@@ -191,10 +202,10 @@ async def complaint_figures(session: AsyncSession, scope: Scope, sqlite: bool,
         },
         "oldest_open": [
             {"complaint_no": no, "tenant": t, "type": types.get(tc, (None, tc))[1],
-             "status": st, "description": (desc or "")[:120],
+             "status": st, "description": (redact(desc, [names.get(citizen)]) or "")[:120],
              "created_at": created.isoformat(), "sla_due_at": due.isoformat(),
              "overdue": due < now}
-            for no, t, tc, st, desc, created, due in oldest
+            for no, t, tc, st, desc, citizen, created, due in oldest
         ],
     }
 

@@ -1,7 +1,8 @@
 """A file-store abstraction with a local-disk default (DIGIT's filestore, kept small).
 
 Keys are opaque (``<prefix>/<yyyy>/<mm>/<uuid><ext>``); callers keep the key and the
-content type. Size and type limits are checked before anything is written.
+content type. Size and type limits are checked before anything is written, and every
+image is stored re-encoded without its metadata (``core_api.files.images``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 from core_api.errors import BadRequest, NotFound, PayloadTooLarge
+from core_api.files.images import remove_metadata
 
 IMAGE_TYPES = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}
 DOCUMENT_TYPES = {"application/pdf": ".pdf"}
@@ -76,8 +78,11 @@ class LocalFileStore:
 
     async def put(self, data: bytes, content_type: str, prefix: str) -> StoredFile:
         allowed = IMAGE_TYPES | DOCUMENT_TYPES
+        content_type = content_type.split(";")[0].strip().lower()
         limit = MAX_DOCUMENT_BYTES if content_type in DOCUMENT_TYPES else MAX_IMAGE_BYTES
         extension = check_upload(data, content_type, allowed, limit)
+        # No EXIF (GPS position, camera serial), XMP, ICC profile or text chunk is kept.
+        data = await remove_metadata(data, content_type)
         now = datetime.now(UTC)
         key = f"{prefix}/{now:%Y}/{now:%m}/{uuid.uuid4().hex}{extension}"
         path = self._path(key)

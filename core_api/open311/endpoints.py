@@ -1,7 +1,9 @@
 """Open311 GeoReport v2 (JSON) at /open311/v2: read services and requests, post a request.
 
-Reading is public, as GeoReport intends (no names or phone numbers are shown); posting
-needs an ``api_key`` from ``SAMVAD_OPEN311_API_KEYS``. Every error here is answered in
+Reading is public, as GeoReport intends, and shows nothing personal (what exactly:
+``core_api.open311.service``); an ``api_key`` from ``SAMVAD_OPEN311_API_KEYS`` posts
+requests and reads those of its tenant in full (typed description, exact pin). Photos staff
+made public are served at ``/open311/v2/media/<id>``. Every error here is answered in
 GeoReport form, ``[{"code": 400, "description": "..."}]``, not in the core API envelope.
 """
 
@@ -11,16 +13,16 @@ import hmac
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Form, Query, Request, Response
+from fastapi import FastAPI, Form, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute, APIRouter
 from pydantic import BaseModel
+from sqlalchemy import select
 
 from core_api.auth.principal import covers
 from core_api.complaints import service as complaints
-from core_api.complaints.models import DESCRIPTION_MAX, Complaint
-from core_api.complaints.views import Signer
+from core_api.complaints.models import DESCRIPTION_MAX, Complaint, ComplaintPhoto
 from core_api.db import SessionDep
 from core_api.errors import APIError
 from core_api.open311 import service
@@ -113,9 +115,30 @@ def install_open311_errors(app: FastAPI) -> None:
     app.add_exception_handler(Open311Error, _answer)
 
 
-def _signer(request: Request) -> Signer:
-    settings = request.app.state.settings
-    return Signer(settings.public_url, settings.secret_key)
+ApiKeyQuery = Annotated[str | None, Query(
+    max_length=200, description="Optional: a client's key reads its tenant's requests in full "
+    "(typed description, exact location)")]
+
+
+def _key_tenant(request: Request, api_key: str | None) -> tuple[bool, str | None]:
+    """Whether ``api_key`` is valid and the tenant it is limited to (None: every tenant);
+    403 for a key that is given but not valid."""
+    if not api_key:
+        return False, None
+    for key, tenant in request.app.state.settings.open311_key_scopes.items():
+        if hmac.compare_digest(api_key.encode(), key.encode()):
+            return True, tenant
+    raise Open311Error(403, "api_key is not valid.")
+
+
+def _reader(request: Request, api_key: str | None) -> service.Reader:
+    keyed, tenant = _key_tenant(request, api_key)
+    return service.Reader(keyed=keyed, key_tenant=tenant,
+                          descriptions=request.app.state.settings.open311_descriptions)
+
+
+def _public_url(request: Request) -> str:
+    return str(request.app.state.settings.public_url)
 
 
 @router.get("/services.json", response_model=list[ServiceOut],
@@ -140,7 +163,9 @@ async def list_requests(
     start_date: str | None = None,
     end_date: str | None = None,
     status: Annotated[str | None, Query(description="open, closed or both")] = None,
+    api_key: ApiKeyQuery = None,
 ) -> list[dict[str, Any]]:
+    reader = _reader(request, api_key)
     scope = await service.jurisdiction(session, jurisdiction_id)
     query = service.request_query(
         scope=scope, ids=service.split_list(service_request_id),
@@ -150,7 +175,7 @@ async def list_requests(
         statuses=[s.lower() for s in service.split_list(status)],
     )
     rows = list(await session.scalars(query))
-    return await service.service_requests(session, rows, _signer(request))
+    return await service.service_requests(session, rows, reader, _public_url(request))
 
 
 @router.get("/requests/{service_request_id}.json", response_model=list[ServiceRequestOut],
@@ -160,21 +185,45 @@ async def get_request(
     request: Request,
     session: SessionDep,
     jurisdiction_id: str | None = None,
+    api_key: ApiKeyQuery = None,
 ) -> list[dict[str, Any]]:
+    reader = _reader(request, api_key)
     scope = await service.jurisdiction(session, jurisdiction_id)
     query = service.request_query(scope=scope, ids=[service_request_id], service_codes=[],
                                   start=None, end=None, statuses=[])
     rows = list(await session.scalars(query))
     if not rows:
         raise Open311Error(404, f"Service request {service_request_id} was not found.")
-    return await service.service_requests(session, rows, _signer(request))
+    return await service.service_requests(session, rows, reader, _public_url(request))
 
 
-def _check_api_key(request: Request, api_key: str | None) -> None:
-    keys = request.app.state.settings.open311_keys
-    if not api_key or not any(hmac.compare_digest(api_key.encode(), key.encode())
-                              for key in keys):
+@router.get("/media/{public_id}", response_class=Response,
+            summary="A complaint photo that staff made public (the media_url of a request)",
+            responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}}}})
+async def public_media(
+    public_id: Annotated[str, Path(max_length=32, pattern=r"^[A-Za-z0-9_-]+$")],
+    request: Request,
+    session: SessionDep,
+) -> Response:
+    """The stored image as it is; 404 once staff made it private again."""
+    photo = await session.scalar(select(ComplaintPhoto).where(
+        ComplaintPhoto.public_id == public_id, ComplaintPhoto.public.is_(True)))
+    if photo is None:
+        raise Open311Error(404, "No public photo has this id.")
+    data = await request.app.state.files.get(photo.file_key)
+    return Response(data, media_type=photo.content_type, headers={
+        # Short-lived caches, so that making a photo private again takes effect soon.
+        "Cache-Control": "public, max-age=300",
+        "X-Content-Type-Options": "nosniff",
+        "Cross-Origin-Resource-Policy": "cross-origin",
+    })
+
+
+def _check_api_key(request: Request, api_key: str | None) -> str | None:
+    """The tenant the posting key is limited to (None: every tenant); 403 without a key."""
+    if not api_key:
         raise Open311Error(403, "api_key was not provided or is not valid.")
+    return _key_tenant(request, api_key)[1]
 
 
 @router.post("/requests.json", response_model=list[PostedRequestOut], status_code=201,
@@ -196,7 +245,7 @@ async def post_request(
 ) -> list[dict[str, Any]]:
     """The complaint is filed for the citizen with ``phone`` (created if new), source open311.
     ``media_url`` is not fetched; ``email`` is accepted but not stored."""
-    _check_api_key(request, api_key)
+    key_tenant = _check_api_key(request, api_key)
     if not service_code:
         raise Open311Error(400, "service_code was not provided.")
     if (lat is None) != (long is None):
@@ -219,6 +268,8 @@ async def post_request(
     )
     if scope is not None and not covers(scope.code, placement.tenant.code):
         raise Open311Error(400, "That location is outside the jurisdiction.")
+    if key_tenant is not None and not covers(key_tenant, placement.tenant.code):
+        raise Open311Error(403, "This api_key may not file requests in that city.")
     name = " ".join(part.strip() for part in (first_name, last_name) if part and part.strip())
     citizen = await complaints.ensure_citizen(session, phone, name or None)
     complaint: Complaint = await complaints.file_complaint(

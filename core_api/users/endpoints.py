@@ -6,13 +6,14 @@ import asyncio
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from core_api.auth.deps import CitizenPrincipal, ServicePrincipal, StaffPrincipal
 from core_api.auth.principal import Principal
+from core_api.auth.throttle import find_login, unlock
 from core_api.auth.tokens import hash_password
 from core_api.db import SessionDep
 from core_api.errors import ERROR_RESPONSES, BadRequest, Conflict, Forbidden, NotFound
@@ -254,3 +255,31 @@ async def update_employee(
         ]
     await session.flush()
     return UserOut.of(user)
+
+
+class UnlockOut(BaseModel):
+    username: str
+    was_locked: bool
+    failures_cleared: int
+
+
+@router.post("/users/{username}/unlock", response_model=UnlockOut,
+             summary="Unlock a staff login locked after failed passwords (ADMIN)")
+async def unlock_login(
+    username: Annotated[str, Path(min_length=1, max_length=64,
+                                  description="Username or phone number of the employee")],
+    request: Request,
+    session: SessionDep,
+    principal: StaffPrincipal,
+) -> UnlockOut:
+    """Lift the lock and back-off of an employee's login and clear its failure count
+    (also ``samvad users unlock NAME``). ADMIN of the employee's tenant only."""
+    if not principal.has_role(Role.ADMIN):
+        raise Forbidden("This needs the role ADMIN.", code="role_forbidden")
+    name = await find_login(session, username)
+    if name.user is None:
+        raise NotFound("No such employee.")
+    _require_admin(principal, name.user.tenant_code or "")
+    done = await unlock(request.app.state.redis, name, by=f"user:{principal.user_id}")
+    return UnlockOut(username=name.user.username or name.account, was_locked=done.was_locked,
+                     failures_cleared=done.failures_cleared)

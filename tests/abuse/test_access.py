@@ -36,8 +36,8 @@ async def _sunita_things(client: httpx.AsyncClient, auth: Any, session: Any) -> 
         father_name="Mohan Devi", mother_name="Sunita Devi", registered_on=date.today())
     session.add(record)
     await session.commit()
-    requested = await client.post("/api/v1/certificate-requests", headers=sunita,
-                                  json={"registration_number": record.registration_number})
+    requested = await client.post("/api/v1/certificate-requests", headers=sunita, json={
+        "registration_number": record.registration_number, "relation": "parent"})
     assert requested.status_code == 201, requested.text
     rahul_receipts = (await client.get("/api/v1/receipts", headers=auth.service(RAHUL))).json()
     return {"complaint": filed.json()["id"], "bill": bills[0]["bill_number"],

@@ -101,16 +101,6 @@ async def test_a_flood_is_answered_once_and_dropped_without_slowing_others(
              f"{others}/{others} handled")
 
 
-class NoticeRecordingQueue:
-    """Stands in for InboundQueue: remembers each put and whether it was the flood notice."""
-
-    def __init__(self) -> None:
-        self.items: list[tuple[str | None, bool]] = []
-
-    async def put(self, inbound: Any, provider: str, *, flood_notice: bool = False) -> None:
-        self.items.append((inbound.message_id, flood_notice))
-
-
 async def test_a_flood_through_the_meta_webhook_is_cut_the_same_way(
         redis_client: Any, tmp_path: Any, reliability: Any) -> None:
     from pathlib import Path
@@ -121,7 +111,7 @@ async def test_a_flood_through_the_meta_webhook_is_cut_the_same_way(
     from channels.meta_whatsapp import router as meta_router
     from channels.meta_whatsapp import signature_header
     from samvad.settings import Settings
-    from tests.channels.twilio.twilio_testkit import RecordingStatuses
+    from tests.channels.twilio.twilio_testkit import RecordingQueue, RecordingStatuses
 
     secret, limit = "meta-flood-secret", 2
     app = FastAPI()
@@ -130,7 +120,7 @@ async def test_a_flood_through_the_meta_webhook_is_cut_the_same_way(
     app.state.settings = Settings(SAMVAD_DATA_DIR=tmp_path, WHATSAPP_APP_SECRET=secret,
                                   WHATSAPP_PHONE_NUMBER_ID="106540352242922",
                                   SAMVAD_INBOUND_PER_MINUTE=limit)
-    queue = NoticeRecordingQueue()
+    queue = RecordingQueue(redis_client)
     app.state.channels = SimpleNamespace(inbound=queue, statuses=RecordingStatuses())
     template = (Path(__file__).resolve().parents[2] / "channels" / "meta_whatsapp" /
                 "testdata" / "text.json").read_bytes()
@@ -145,8 +135,9 @@ async def test_a_flood_through_the_meta_webhook_is_cut_the_same_way(
                 "X-Hub-Signature-256": signature_header(secret, body)})
             answers.append(response.status_code)
     assert answers == [200] * 6  # Meta must not redeliver what we dropped on purpose
-    assert queue.items == [("wamid.flood0000", False), ("wamid.flood0001", False),
-                           ("wamid.flood0002", True)]
+    assert [inbound.message_id for inbound, _ in queue.items] == [
+        "wamid.flood0000", "wamid.flood0001", "wamid.flood0002"]
+    assert queue.notices == ["wamid.flood0002"]
     reliability.record(
         area="abuse", case="Flood from one number through the Meta webhook",
         sent=f"6 signed Meta deliveries from one number (limit {limit}/min)",

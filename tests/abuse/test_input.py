@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from PIL import Image
 from pypdf import PdfReader
 from pypdf.generic import IndirectObject
 from sqlalchemy import func, select, update
@@ -104,7 +105,9 @@ async def test_oversized_bodies_are_refused_with_413(
     filed = await client.post("/api/v1/complaints", headers=citizen,
                               json={"type_code": "StreetLightNotWorking", **RAJPUR})
     assert filed.status_code == 201, filed.text
-    jpeg = b"\xff\xd8\xff\xe0" + b"\x00" * (2 * MB)
+    small = BytesIO()
+    Image.new("RGB", (16, 16), (90, 90, 90)).save(small, format="JPEG")
+    jpeg = small.getvalue() + b"\x00" * (2 * MB)  # a real photo, 2 MB with its padding
     upload = await client.post(f"/api/v1/complaints/{filed.json()['id']}/photos",
                                headers=citizen, files={"file": ("a.jpg", jpeg, "image/jpeg")})
     assert upload.status_code == 201, upload.text

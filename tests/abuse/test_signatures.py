@@ -52,7 +52,8 @@ async def meta(redis_client: Any, tmp_path: Path,
     app.state.settings = Settings(SAMVAD_DATA_DIR=tmp_path, WHATSAPP_APP_SECRET=META_SECRET,
                                   WHATSAPP_VERIFY_TOKEN="verify",
                                   WHATSAPP_PHONE_NUMBER_ID="106540352242922")
-    app.state.channels = SimpleNamespace(inbound=RecordingQueue(), statuses=RecordingStatuses())
+    app.state.channels = SimpleNamespace(inbound=RecordingQueue(redis_client),
+                                         statuses=RecordingStatuses())
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://testserver") as client:
         yield client, app

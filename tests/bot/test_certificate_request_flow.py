@@ -70,13 +70,16 @@ async def test_twins_free_copy_and_issued_certificate_in_my_requests(client, aut
     assert all("I** R**** (female)" in row["title"] for row in rows)  # masked
     assert rows[1]["description"] == "V**** R**** · B-DDN-2026-00952"
 
-    confirm = await wa.send(option_id="B-DDN-2026-00951")
-    assert "Birth record B-DDN-2026-00951" in confirm["replies"][0]["text"]
+    whose = await wa.send(option_id="B-DDN-2026-00951")
+    assert "Birth record B-DDN-2026-00951" in whose["replies"][0]["text"]
     again = await wa.send("back")  # the choice among the twins is still there
     assert again["step"] == "pick" and "B-DDN-2026-00952" in str(_payloads(again))
-    confirm = await wa.send(option_id="B-DDN-2026-00952")
+    whose = await wa.send(option_id="B-DDN-2026-00952")
+    assert whose["step"] == "relation_birth"
+    assert "Birth record B-DDN-2026-00952: I** R****" in whose["replies"][0]["text"]
+    assert "Whose certificate is it?" in whose["replies"][0]["text"]
+    confirm = await wa.send(option_id="parent")
     assert confirm["step"] == "confirm"
-    assert "Birth record B-DDN-2026-00952: I** R****" in confirm["replies"][0]["text"]
     done = await wa.send(option_id="one")
     texts = "\n".join(reply["text"] for reply in done["replies"])
     assert "is registered" in texts and "no fee is due" in texts, texts
@@ -84,8 +87,8 @@ async def test_twins_free_copy_and_issued_certificate_in_my_requests(client, aut
 
     citizen = auth.service(RAHUL)
     [mine] = (await client.get(REQUESTS, headers=citizen)).json()
-    assert (mine["registration_number"], mine["status"], mine["fee"]) == (
-        "B-DDN-2026-00952", "PENDINGAPPROVAL", "0.00")
+    assert (mine["registration_number"], mine["status"], mine["fee"], mine["relation"]) == (
+        "B-DDN-2026-00952", "PENDINGAPPROVAL", "0.00", "parent")
     assert mine["request_number"] in texts
     registrar = await auth.staff("registrar.dehradun")
     approved = await client.post(f"{REQUESTS}/{mine['request_number']}/actions",
@@ -94,7 +97,8 @@ async def test_twins_free_copy_and_issued_certificate_in_my_requests(client, aut
     certificate = approved.json()["certificate_number"]
     # A second request, for a record whose copy costs a fee: "My requests" lists both.
     second = await client.post(REQUESTS, headers=citizen,
-                               json={"registration_number": "B-DDN-2019-00123"})
+                               json={"registration_number": "B-DDN-2019-00123",
+                                     "relation": "other"})
     assert second.status_code == 201 and second.json()["status"] == "PENDINGPAYMENT"
 
     await wa.send("5")
@@ -125,7 +129,7 @@ async def test_twins_free_copy_and_issued_certificate_in_my_requests(client, aut
     assert "/verify/" in body and "/files/certificates/" in body
 
     # Asking again for a record with an open request shows that request, not a second one.
-    for text in ("5", "1", "1", "1", "B-DDN-2019-00123"):
+    for text in ("5", "1", "1", "1", "B-DDN-2019-00123", "3"):  # 3: someone else's
         await sms.send(text)
     repeat = await sms.send("1")
     texts = "\n".join(reply["rendered"] for reply in repeat["replies"])

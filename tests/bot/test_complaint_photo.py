@@ -32,7 +32,7 @@ async def _say(client: httpx.AsyncClient, message: dict[str, Any]) -> str:
 
 
 async def test_a_photo_sent_on_whatsapp_is_attached_to_the_filed_complaint(
-        client: httpx.AsyncClient, auth: Any, monkeypatch: Any) -> None:
+        client: httpx.AsyncClient, auth: Any, settings: Any, monkeypatch: Any) -> None:
     fetched: list[str] = []
     photo = _jpeg()
 
@@ -63,7 +63,11 @@ async def test_a_photo_sent_on_whatsapp_is_attached_to_the_filed_complaint(
     complaint = response.json()
     assert complaint["photo_count"] == 1
     assert complaint["photos"][0]["content_type"] == "image/jpeg"
-    assert complaint["photos"][0]["size"] == len(photo)
+    stored = await client.get(complaint["photos"][0]["url"].removeprefix(settings.public_url))
+    assert stored.status_code == 200, stored.text
+    # The photo is stored re-encoded without metadata (tests/privacy/test_stored_images.py).
+    assert complaint["photos"][0]["size"] == len(stored.content)
+    assert Image.open(io.BytesIO(stored.content)).size == (32, 24)
     assert complaint["type"]["code"] == "StreetLightNotWorking"
     assert complaint["locality"]["code"] == "uk.dehradun.rajpur"
     assert (complaint["lat"], complaint["lng"]) == (30.3779, 78.0886)

@@ -50,7 +50,8 @@ class Chat:
         return seen
 
 
-async def _recent_record(session: Any, number: str, kind: str, name: str) -> None:
+async def _recent_record(session: Any, number: str, kind: str, name: str,
+                         informant_phone: str | None = None) -> None:
     """A Dehradun record registered today: the first copy of its first request is free, so
     the request goes straight to the registrar."""
     today = datetime.now(ZoneInfo("Asia/Kolkata")).date()
@@ -58,19 +59,22 @@ async def _recent_record(session: Any, number: str, kind: str, name: str) -> Non
         registration_number=number, kind=kind, tenant_code="uk.dehradun", name_en=name,
         name_hi=None, event_date=today, place_en="Coronation Hospital, Dehradun",
         place_hi=None, gender="male", father_name="Vivek Rawat", mother_name="Pooja Rawat",
-        spouse_name=None, registered_on=today))
+        spouse_name=None, registered_on=today, informant_phone=informant_phone))
     await session.commit()
 
 
 @pytest.mark.parametrize("channel", ["whatsapp", "sms"])
 async def test_registrar_approves_and_rejects_certificate_requests_in_the_chat(
         channel: str, client: httpx.AsyncClient, auth: Any, session: Any) -> None:
-    await _recent_record(session, "B-DDN-2026-00901", "birth", "Ishaan Rawat")
+    # Rahul's number is the informant's on the birth record, not on the death record.
+    await _recent_record(session, "B-DDN-2026-00901", "birth", "Ishaan Rawat", RAHUL)
     await _recent_record(session, "D-DDN-2026-00902", "death", "Mohan Lal")
     numbers = []
-    for registration in ("B-DDN-2026-00901", "D-DDN-2026-00902"):
+    for registration, relation in (("B-DDN-2026-00901", "parent"),
+                                   ("D-DDN-2026-00902", "child")):
         response = await client.post("/api/v1/certificate-requests", headers=auth.service(RAHUL),
-                                     json={"registration_number": registration})
+                                     json={"registration_number": registration,
+                                           "relation": relation})
         assert response.status_code == 201, response.text
         assert response.json()["status"] == "PENDINGAPPROVAL"
         numbers.append(response.json()["request_number"])
@@ -82,9 +86,10 @@ async def test_registrar_approves_and_rejects_certificate_requests_in_the_chat(
     assert "Death certificate" in tasks
     details = await chat.say("1", "act")
     for part in (f"Certificate request {numbers[0]}", "Birth certificate: Ishaan Rawat",
-                 "Registration B-DDN-2026-00901, copies: 1, fee ", "0.00", "Decision due by",
-                 "Approve", "Reject", "Other tasks"):
+                 "Registration B-DDN-2026-00901, copies: 1, fee ", "0.00",
+                 "Requester: a parent", "Decision due by", "Approve", "Reject", "Other tasks"):
         assert part in details
+    assert "Verify the requester" not in details  # linked: the informant's own number
     assert "Approve request" in await chat.say("1", "confirm_approve")
     assert "What do you want to do?" in await chat.say("no", "act")
     await chat.say("Approve", "confirm_approve")
@@ -92,7 +97,12 @@ async def test_registrar_approves_and_rejects_certificate_requests_in_the_chat(
     assert f"Request {numbers[0]} is approved. Certificate " in approved
     assert "Your tasks: 1" in approved
 
-    assert "Death certificate: Mohan Lal" in await chat.say("1", "act")
+    details = await chat.say("1", "act")
+    assert "Death certificate: Mohan Lal" in details
+    assert "Requester: a son or daughter" in details
+    # Not the informant's number: the registrar is told whom to verify, before the actions.
+    verify = details.index("Verify the requester before approving: Rahul Verma, +919876500002")
+    assert verify < details.index("What do you want to do?") < details.index("Approve")
     assert "Why is it rejected?" in await chat.say("2", "ask_reject")
     done = await chat.say("The name differs from the hospital record", "none")
     assert f"{numbers[1]} is rejected" in done and "Nothing is waiting for you" in done
@@ -105,6 +115,24 @@ async def test_registrar_approves_and_rejects_certificate_requests_in_the_chat(
     assert first["status"] == "ISSUED" and first["certificate_number"] in approved
     assert (second["status"], second["status_comment"]) == (
         "REJECTED", "The name differs from the hospital record")
+
+
+async def test_a_hindi_registrar_sees_the_relation_and_whom_to_verify_on_sms(
+        client: httpx.AsyncClient, auth: Any, session: Any) -> None:
+    await _recent_record(session, "D-DDN-2026-00903", "death", "Mohan Lal")
+    response = await client.post("/api/v1/certificate-requests", headers=auth.service(RAHUL),
+                                 json={"registration_number": "D-DDN-2026-00903",
+                                       "relation": "spouse"})
+    assert response.status_code == 201, response.text
+    registrar = await auth.staff("registrar.dehradun")
+    await client.patch("/api/v1/users/me/locale", headers=registrar, params={"locale": "hi_IN"})
+    chat = Chat(client, REGISTRAR, "sms")
+    await chat.say("नमस्ते", "menu")
+    await chat.say("1", "pick")
+    details = await chat.say("1", "act")
+    assert "आवेदक: पति/पत्नी" in details
+    assert "मंज़ूरी से पहले आवेदक की पुष्टि करें: Rahul Verma, +919876500002" in details
+    assert details.index("पुष्टि करें: Rahul") < details.index("1. मंज़ूर करें")
 
 
 def _jpeg() -> bytes:

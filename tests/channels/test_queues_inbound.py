@@ -4,6 +4,7 @@ recovery from failed turns and dead workers, and replies becoming outbound jobs.
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 from bot.engine import Turn
 from bot.messages import Inbound, Location, Media, Outgoing
@@ -47,16 +48,25 @@ def rig(redis, conversations, clock, name: str, reclaim_idle_ms: int = 45_000):
     return queue, outbound, InboundWorker(queue, conversations, outbound, consumer=name)
 
 
-async def test_put_is_one_round_trip_and_keeps_the_whole_message(redis_client):
+async def put(queue: InboundQueue, inbound: Inbound, provider: str = "twilio") -> None:
+    """Queue ``inbound`` as a webhook does, under a fresh seen key (no dedupe here: the
+    worker-side dedupe is what these tests look at)."""
+    admission = await queue.admit(inbound, provider, seen_key=f"test:seen:{uuid.uuid4()}",
+                                  seen_ttl_s=60)
+    assert admission == "accept"
+
+
+async def test_admit_is_one_round_trip_and_keeps_the_whole_message(redis_client):
     clock = FakeClock()
     queue = InboundQueue(redis_client, clock=clock)
+    await put(queue, text(Q, "loads the script", "SM0"))
     photo = Inbound(channel="whatsapp", sender=P, kind="image", message_id="wamid.1",
                     media=(Media("meta-media:123", "image/jpeg"),),
                     location=Location(30.3, 78.0, name="Rajpur"), profile_name="Sunita",
                     to=TWILIO_NUMBER, extra={"wa_id": "919876500001"})
     async with round_trips(redis_client) as counted:
-        await queue.put(photo, "meta")
-    assert counted.writes == 1
+        await put(queue, photo, "meta")
+    assert counted.is_one_evalsha(), counted
     assert await queue.waiting("whatsapp", P) == [photo]
     windows = ContactWindows(redis_client)
     assert await windows.last_inbound("whatsapp", P) == clock.now()
@@ -72,8 +82,8 @@ async def test_one_person_is_handled_in_order_by_one_worker_at_a_time(redis_clie
     queue, outbound, first = rig(redis_client, conversations, clock, "first")
     _, _, second = rig(redis_client, conversations, clock, "second")
     for n in ("1", "2", "3"):
-        await queue.put(text(P, n, f"SM{n}"), "twilio")
-    await queue.put(text(Q, "q", "SMq"), "twilio")
+        await put(queue, text(P, n, f"SM{n}"))
+    await put(queue, text(Q, "q", "SMq"))
     busy = asyncio.create_task(first.consume_once(count=1))  # takes P's first doorbell
     await conversations.entered["1"].wait()  # ... and is inside P's first turn
     assert await second.consume_once() == 1  # P's later doorbells find P taken; Q is served
@@ -94,8 +104,8 @@ async def test_failed_turns_are_retried_and_dead_workers_messages_picked_up(redi
     conversations.fail_once.add("flaky")
     clock = FakeClock()
     queue, _outbound, worker = rig(redis_client, conversations, clock, "w", reclaim_idle_ms=0)
-    await queue.put(text(P, "flaky", "SMf", channel="sms"), "twilio")
-    await queue.put(text(P, "after", "SMa", channel="sms"), "twilio")
+    await put(queue, text(P, "flaky", "SMf", channel="sms"))
+    await put(queue, text(P, "after", "SMa", channel="sms"))
     assert await worker.consume_once() == 0  # failed: kept at the head, ring in 5 s
     [first, _] = await queue.waiting("sms", P)
     assert first.text == "flaky"
@@ -103,7 +113,7 @@ async def test_failed_turns_are_retried_and_dead_workers_messages_picked_up(redi
     assert await worker.consume_once() == 2
     assert conversations.handled == ["1:flaky", "1:after"]
     # A worker takes a doorbell and P's lock, then dies; its lease runs out.
-    await queue.put(text(Q, "orphan", "SMo"), "twilio")
+    await put(queue, text(Q, "orphan", "SMo"))
     [bell] = await queue.boxes.read("dead", count=10, block_ms=None)
     await queue.boxes.open(bell.key, "dead-owner")
     await redis_client.delete(queue.boxes.keys(bell.key)[1])
@@ -115,9 +125,9 @@ async def test_real_turns_queue_their_replies_once(app, redis_client):
     queue = app.state.channels.inbound
     outbound = app.state.channels.outbound
     worker = InboundWorker(queue, app.state.conversations, outbound, consumer="t")
-    await queue.put(text(Q, "hi", "SMhi", channel="sms"), "twilio")
-    await queue.put(text(Q, "7", "SM7", channel="sms"), "twilio")
-    await queue.put(text(Q, "7", "SM7", channel="sms"), "twilio")  # Twilio retried
+    await put(queue, text(Q, "hi", "SMhi", channel="sms"))
+    await put(queue, text(Q, "7", "SM7", channel="sms"))
+    await put(queue, text(Q, "7", "SM7", channel="sms"))  # the same message again
     assert await worker.consume_once() == 3
     jobs = [item.job for item in await outbound.waiting("sms", Q)]
     ids = [job.job_id for job in jobs]

@@ -198,8 +198,8 @@ async def test_whatsapp_outside_24_hours_goes_as_a_template(redis_client):
     assert template_of(sent["n2"]) == Template("receipt_en", "en", ("n2",))
     assert sent["n3"].params == {"dlt_template_id": "1107160000000000001"}
     # Someone who wrote 23 hours ago gets the free-form message.
-    await inbound.put(Inbound(channel="whatsapp", sender=A, text="hi", message_id="w1"),
-                      "fake")
+    await inbound.admit(Inbound(channel="whatsapp", sender=A, text="hi", message_id="w1"),
+                        "fake", seen_key="samvad:fake:seen:w1", seen_ttl_s=60)
     rig.clock.t += 23 * 3600
     await rig.queue.enqueue(job("n4", channel="whatsapp", kind="complaint_update"))
     # A reply the provider refuses as outside the window is retried once as a template.

@@ -7,9 +7,11 @@
   the append-only file.
 - ``FakeTwilio``: the Messages REST API in a thread (http.server): checks Basic auth,
   records every message, answers with Twilio's JSON; ``refuse(503)`` simulates an outage,
-  ``hold()`` accepts a message and then never answers (a worker dying mid-send).
+  ``hold()`` accepts a message and then never answers (a worker dying mid-send). It also
+  serves Meta's Cloud API ``/messages`` (bearer token; always accepts) for ``meta=True``.
 - ``Cluster``: ``samvad serve --workers 2`` and ``samvad worker`` as subprocesses in
-  production mode, plus ``Phone`` to text the bot with signed Twilio webhooks.
+  production mode, plus ``Phone`` to text the bot with signed Twilio webhooks and
+  ``MetaPhone`` to write through Meta's signed webhook (``Cluster(meta=True)``).
 
 Every wait is bounded (``wait_until``); nothing here asserts on timing.
 """
@@ -19,6 +21,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hashlib
+import hmac
 import json
 import os
 import signal
@@ -45,6 +49,10 @@ ACCOUNT_SID = "AC0123456789abcdef0123456789abcdef"
 AUTH_TOKEN = "0123456789abcdef0123456789abcdef"
 SMS_FROM = "+12025550143"
 SECRET_KEY = "fault-test-secret-key-that-is-long-enough-0123456789"
+META_APP_SECRET = "fault-test-meta-app-secret"
+META_ACCESS_TOKEN = "fault-test-meta-access-token"
+META_PHONE_NUMBER_ID = "106540352242922"
+META_DISPLAY_NUMBER = "919412055500"
 BIN = Path(sys.executable).parent
 
 
@@ -250,7 +258,11 @@ class FakeTwilio:
 
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
         length = int(handler.headers.get("Content-Length") or 0)
-        form = {k: v[0] for k, v in parse_qs(handler.rfile.read(length).decode()).items()}
+        raw = handler.rfile.read(length)
+        if handler.path.endswith(f"/{META_PHONE_NUMBER_ID}/messages"):
+            self._meta(handler, raw)
+            return
+        form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
         expected_path = f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
         credentials = base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
         if handler.path != expected_path or handler.headers.get("Authorization") != (
@@ -287,6 +299,26 @@ class FakeTwilio:
             "num_segments": "1", "price": None, "price_unit": "USD", "sid": sid,
             "status": "queued", "to": form.get("To"),
             "uri": f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/{sid}.json"})
+
+    def _meta(self, handler: BaseHTTPRequestHandler, raw: bytes) -> None:
+        """Meta's Cloud API ``/messages``: checks the token, records and accepts the message
+        (``to`` as E.164; ``body`` the text, or the JSON of an interactive message)."""
+        if handler.headers.get("Authorization") != f"Bearer {META_ACCESS_TOKEN}":
+            self._reply(handler, 401, {"error": {"message": "Invalid OAuth access token.",
+                                                 "type": "OAuthException", "code": 190}})
+            return
+        payload = json.loads(raw)
+        content = payload[payload["type"]]
+        body = content.get("body") if payload["type"] == "text" else json.dumps(
+            content, ensure_ascii=False, sort_keys=True)
+        wamid = "wamid." + uuid.uuid4().hex
+        with self.lock:
+            self.messages.append(SentMessage(wamid, "+" + payload["to"], META_PHONE_NUMBER_ID,
+                                             body))
+        self._reply(handler, 200, {
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": payload["to"], "wa_id": payload["to"]}],
+            "messages": [{"id": wamid}]})
 
     def close(self) -> None:
         self.release()
@@ -325,7 +357,7 @@ class Cluster:
     """Web (2 workers) and background worker processes around one database and Redis."""
 
     def __init__(self, root: Path, pg: Postgres, database: str, redis_server: RedisServer,
-                 twilio: FakeTwilio, **settings: str) -> None:
+                 twilio: FakeTwilio, *, meta: bool = False, **settings: str) -> None:
         self.root = root
         self.pg = pg
         self.database = database
@@ -340,9 +372,18 @@ class Cluster:
             "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
             "TWILIO_API_BASE": twilio.base, "TWILIO_SMS_FROM": SMS_FROM,
             "SAMVAD_SEND_RETRY_BASE_S": "0.3", **settings})
+        if meta:  # Meta's webhook and Cloud API too (the fake serves both providers)
+            self.env.update({
+                "WHATSAPP_APP_SECRET": META_APP_SECRET, "WHATSAPP_ACCESS_TOKEN": META_ACCESS_TOKEN,
+                "WHATSAPP_PHONE_NUMBER_ID": META_PHONE_NUMBER_ID,
+                "WHATSAPP_API_BASE": twilio.base})
         self.web: subprocess.Popen[bytes] | None = None
         self.workers: list[subprocess.Popen[bytes]] = []
-        self.http = httpx.Client(base_url=self.public_url, timeout=10, trust_env=False)
+        # A new connection per request, as a provider's webhooks come: a kept-alive one can
+        # be closed by uvicorn (idle 5 s) or a killed worker just as a request goes out on
+        # it, which fails a single post (a retry) for no reason the test is about.
+        self.http = httpx.Client(base_url=self.public_url, timeout=10, trust_env=False,
+                                 limits=httpx.Limits(max_keepalive_connections=0))
 
     # processes
 
@@ -454,6 +495,9 @@ class Cluster:
     def phone(self, number: str, channel: str = "sms") -> Phone:
         return Phone(self, number, channel)
 
+    def meta_phone(self, number: str) -> MetaPhone:
+        return MetaPhone(self, number)
+
 
 class Phone:
     """A person texting the bot's Twilio number; Twilio's webhooks signed with the SDK."""
@@ -468,8 +512,10 @@ class Phone:
     def _address(self, number: str) -> str:
         return f"whatsapp:{number}" if self.channel == "whatsapp" else number
 
-    def webhook(self, body: str, sid: str | None = None) -> tuple[httpx.Response, str]:
-        """POST one signed inbound webhook; the answer and its MessageSid."""
+    def webhook(self, body: str, sid: str | None = None,
+                headers: dict[str, str] | None = None) -> tuple[httpx.Response, str]:
+        """POST one signed inbound webhook (with extra ``headers``, which Twilio does not
+        sign); the answer and its MessageSid."""
         sid = sid or "SM" + uuid.uuid4().hex
         pairs = [("ToCountry", "US"), ("SmsMessageSid", sid), ("NumMedia", "0"),
                  ("SmsSid", sid), ("SmsStatus", "received"), ("Body", body),
@@ -481,7 +527,7 @@ class Phone:
         answer = self.cluster.http.post(
             "/webhooks/twilio", content=urlencode(pairs),
             headers={"Content-Type": "application/x-www-form-urlencoded",
-                     "X-Twilio-Signature": signature})
+                     "X-Twilio-Signature": signature, **(headers or {})})
         return answer, sid
 
     def text(self, body: str, sid: str | None = None) -> str:
@@ -514,6 +560,35 @@ class Phone:
         before = len(self.received())
         self.text(body)
         return "\n".join(self.wait_settled(before, timeout))
+
+
+class MetaPhone(Phone):
+    """A person writing to the bot's WhatsApp number through Meta: each message a signed
+    ``POST /webhooks/whatsapp`` envelope, its id a ``wamid``; replies via the Cloud API."""
+
+    def __init__(self, cluster: Cluster, number: str) -> None:
+        super().__init__(cluster, number, "whatsapp")
+
+    def webhook(self, body: str, sid: str | None = None,
+                headers: dict[str, str] | None = None) -> tuple[httpx.Response, str]:
+        """POST one signed Meta delivery of a text message; the answer and its wamid."""
+        sid = sid or "wamid." + uuid.uuid4().hex
+        wa_id = self.number.removeprefix("+")
+        value = {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": META_DISPLAY_NUMBER,
+                         "phone_number_id": META_PHONE_NUMBER_ID},
+            "contacts": [{"profile": {"name": "Citizen"}, "wa_id": wa_id}],
+            "messages": [{"from": wa_id, "id": sid, "timestamp": str(int(time.time())),
+                          "type": "text", "text": {"body": body}}]}
+        raw = json.dumps({"object": "whatsapp_business_account", "entry": [{
+            "id": "102290129340398", "changes": [{"field": "messages", "value": value}]}]},
+            ensure_ascii=False).encode()
+        signature = hmac.new(META_APP_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+        answer = self.cluster.http.post("/webhooks/whatsapp", content=raw, headers={
+            "Content-Type": "application/json", "X-Hub-Signature-256": f"sha256={signature}",
+            **(headers or {})})
+        return answer, sid
 
 
 @contextlib.contextmanager

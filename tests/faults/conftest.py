@@ -46,40 +46,53 @@ def fault_pg(fault_root: Path) -> Iterator[Postgres]:
 
 
 class MakeCluster(Protocol):
-    def __call__(self, *, appendonly: bool = True, **settings: str) -> Cluster: ...
+    def __call__(self, *, appendonly: bool = True, meta: bool = False,
+                 **settings: str) -> Cluster: ...
+
+
+class Clusters:
+    """Makes clusters (not started: ``.start()``), each with a fresh database, redis-server
+    and fake provider; ``close`` tears them all down."""
+
+    def __init__(self, fault_pg: Postgres, fault_root: Path) -> None:
+        self.pg = fault_pg
+        self.root = fault_root
+        self.made: list[tuple[Cluster, str]] = []
+        self.closers: list[FakeTwilio | RedisServer] = []
+
+    def make(self, *, appendonly: bool = True, meta: bool = False, **settings: str) -> Cluster:
+        name = f"fault_{next(_numbers)}"
+        root = self.root / name
+        root.mkdir()
+        self.pg.execute("postgres", f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
+        redis_server = RedisServer(root, appendonly=appendonly)
+        redis_server.start()
+        twilio = FakeTwilio()
+        self.closers.extend([twilio, redis_server])
+        cluster = Cluster(root, self.pg, name, redis_server, twilio, meta=meta, **settings)
+        self.made.append((cluster, name))
+        return cluster
+
+    def close(self, *, print_logs: bool) -> None:
+        for cluster, name in self.made:
+            cluster.stop()
+            if print_logs:
+                print(cluster.logs())
+            if not self.pg.running():
+                self.pg.start()
+            self.pg.execute("postgres", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        for closer in self.closers:
+            closer.close()
 
 
 @pytest.fixture
 def make_cluster(fault_pg: Postgres, fault_root: Path,
                  request: pytest.FixtureRequest) -> Iterator[MakeCluster]:
     """Builds the test's cluster (not started: ``.start()``); tears everything down."""
-    made: list[tuple[Cluster, str]] = []
-    closers: list[object] = []
-
-    def make(*, appendonly: bool = True, **settings: str) -> Cluster:
-        name = f"fault_{next(_numbers)}"
-        root = fault_root / name
-        root.mkdir()
-        fault_pg.execute("postgres", f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
-        redis_server = RedisServer(root, appendonly=appendonly)
-        redis_server.start()
-        twilio = FakeTwilio()
-        closers.extend([twilio, redis_server])
-        cluster = Cluster(root, fault_pg, name, redis_server, twilio, **settings)
-        made.append((cluster, name))
-        return cluster
-
-    yield make
+    clusters = Clusters(fault_pg, fault_root)
+    yield clusters.make
     failed = getattr(request.node, "rep_call", None)
-    for cluster, name in made:
-        cluster.stop()
-        if failed is None or failed.failed:
-            print(cluster.logs())
-        if not fault_pg.running():
-            fault_pg.start()
-        fault_pg.execute("postgres", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    for closer in closers:
-        closer.close()  # type: ignore[attr-defined]
+    clusters.close(print_logs=failed is None or failed.failed)
 
 
 @pytest.hookimpl(hookwrapper=True)

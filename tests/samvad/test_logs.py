@@ -36,6 +36,14 @@ pytestmark = pytest.mark.timeout(30)
     ('{"password": "samvad-demo", "username": "gro"}',
      '{"password": "[redacted]", "username": "gro"}'),
     ("token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl", "token [redacted]"),
+    # Paths that are their own permission: payment pages, short links, verify pages.
+    ('"GET /pay/q3VhZ-Ue_7kLm HTTP/1.1" 200', '"GET /pay/[redacted] HTTP/1.1" 200'),
+    ("http://127.0.0.1:8000/pay/q3VhZ/upi.png", "http://127.0.0.1:8000/pay/[redacted]/upi.png"),
+    ("https://samvad.example.in/r/AB12xy", "https://samvad.example.in/r/[redacted]"),
+    ("/verify/Zx81Qp?lang=hi", "/verify/[redacted]?lang=hi"),
+    ("/receipts/verify/Zx81Qp", "/receipts/verify/[redacted]"),
+    ("/files/complaints/a.jpg?exp=1&sig=00ff", "/files/complaints/a.jpg?exp=1&sig=[redacted]"),
+    ("/api/v1/payments/intents", "/api/v1/payments/intents"),
     # Left alone: ids, dates, times, amounts, URLs.
     ("PG-UK-DDN-2024-000123", "PG-UK-DDN-2024-000123"),
     ("2024-05-01T10:00:00+05:30", "2024-05-01T10:00:00+05:30"),

@@ -24,7 +24,7 @@ def test_public_url_defaults_to_the_host_and_port_served(env):
 
 
 def test_listening_everywhere_links_to_loopback_and_an_explicit_url_wins(env):
-    env.setenv("SAMVAD_HOST", "0.0.0.0")
+    env.setenv("SAMVAD_HOST", "0.0.0.0")  # noqa: S104 - the setting under test
     env.setenv("SAMVAD_PORT", "9000")
     assert Settings().public_url == "http://127.0.0.1:9000"
     env.setenv("SAMVAD_PUBLIC_URL", "https://samvad.example.gov.in")

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 
 from bot.messages import Inbound, InboundKind, Location, Media
 from channels.meta_whatsapp import router, signature_header
-from channels.queues import InboundQueue
+from channels.queues import Admission, InboundQueue
 from samvad.settings import Settings
 
 TESTDATA = Path(__file__).resolve().parents[3] / "channels" / "meta_whatsapp" / "testdata"
@@ -26,14 +26,18 @@ MID = "wamid.HBgMOTE5ODc2NTAwMDAxFQIAEhggQTFCMkMzRDRFNUY2"
 OUR_MESSAGE = "wamid.HBgMOTE5ODc2NTAwMDAxFQIAERgSQkM4QTVEMjBGQkFGNTUwQ0I5AA=="
 
 
-class RecordingQueue:
-    """Stands in for InboundQueue: remembers what was put."""
+class RecordingQueue(InboundQueue):
+    """The real InboundQueue that also remembers what it queued."""
 
-    def __init__(self) -> None:
+    def __init__(self, redis: Any) -> None:
+        super().__init__(redis)
         self.puts: list[tuple[Inbound, str]] = []
 
-    async def put(self, inbound: Inbound, provider: str) -> None:
-        self.puts.append((inbound, provider))
+    async def admit(self, inbound: Inbound, provider: str, **kwargs: Any) -> Admission:
+        admission = await super().admit(inbound, provider, **kwargs)
+        if admission in ("accept", "notice"):
+            self.puts.append((inbound, provider))
+        return admission
 
 
 class RecordingStatuses:
@@ -55,7 +59,8 @@ def make_app(tmp_path: Path, redis: Any, **env: str) -> FastAPI:
         "SAMVAD_DATA_DIR": tmp_path, "WHATSAPP_APP_SECRET": SECRET,
         "WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN, "WHATSAPP_PHONE_NUMBER_ID": NUMBER_ID, **env}
     app.state.settings = Settings(**values)
-    app.state.channels = SimpleNamespace(inbound=RecordingQueue(), statuses=RecordingStatuses())
+    app.state.channels = SimpleNamespace(inbound=RecordingQueue(redis),
+                                         statuses=RecordingStatuses())
     return app
 
 
@@ -188,18 +193,20 @@ async def test_a_redelivered_message_is_enqueued_once(
 
 
 class FailingOnceQueue(RecordingQueue):
-    async def put(self, inbound: Inbound, provider: str) -> None:
-        if not self.puts and not getattr(self, "failed", False):
+    """Redis is away for the first admission (its script never runs)."""
+
+    async def admit(self, inbound: Inbound, provider: str, **kwargs: Any) -> Admission:
+        if not getattr(self, "failed", False):
             self.failed = True
             raise ConnectionError("redis went away")
-        await super().put(inbound, provider)
+        return await super().admit(inbound, provider, **kwargs)
 
 
 async def test_a_message_that_could_not_be_enqueued_is_taken_on_redelivery(
     meta: tuple[httpx.AsyncClient, FastAPI],
 ) -> None:
     client, app = meta
-    app.state.channels.inbound = FailingOnceQueue()
+    app.state.channels.inbound = FailingOnceQueue(app.state.redis)
     with pytest.raises(ConnectionError):
         await post(client, fixture("text.json"))
     assert app.state.channels.inbound.puts == []

@@ -15,6 +15,7 @@ from twilio.request_validator import RequestValidator
 
 import channels.twilio
 from bot.messages import Inbound
+from channels.queues import Admission, InboundQueue
 from channels.twilio import router as twilio_router
 from core_api.errors import install_error_handlers
 from samvad.settings import Settings
@@ -56,17 +57,25 @@ def signed_post(path: str, pairs: Pairs, *, url: str | None = None,
                         "X-Twilio-Signature": signature}}
 
 
-class RecordingQueue:
-    """An ``InboundQueue`` stand-in that remembers what was put, or fails when told."""
+class RecordingQueue(InboundQueue):
+    """The real ``InboundQueue`` that also remembers what it queued (the notices too), or
+    fails before its admission script runs (Redis down) when told."""
 
-    def __init__(self) -> None:
+    def __init__(self, redis: Any) -> None:
+        super().__init__(redis)
         self.items: list[tuple[Inbound, str]] = []
+        self.notices: list[str | None] = []  # message ids queued as the flood notice
         self.fail = False
 
-    async def put(self, inbound: Inbound, provider: str) -> None:
+    async def admit(self, inbound: Inbound, provider: str, **kwargs: Any) -> Admission:
         if self.fail:
             raise ConnectionError("queue down")
-        self.items.append((inbound, provider))
+        admission = await super().admit(inbound, provider, **kwargs)
+        if admission in ("accept", "notice"):
+            self.items.append((inbound, provider))
+        if admission == "notice":
+            self.notices.append(inbound.message_id)
+        return admission
 
 
 class RecordingStatuses:
@@ -88,7 +97,8 @@ def webhook_app(redis: Any, *, token: str | None = AUTH_TOKEN) -> FastAPI:
     app.state.settings = Settings(SAMVAD_ENV="development", SAMVAD_PUBLIC_URL=PUBLIC_URL,
                                   TWILIO_AUTH_TOKEN=token)
     app.state.redis = redis
-    app.state.channels = SimpleNamespace(inbound=RecordingQueue(), statuses=RecordingStatuses())
+    app.state.channels = SimpleNamespace(inbound=RecordingQueue(redis),
+                                         statuses=RecordingStatuses())
     return app
 
 

@@ -21,8 +21,8 @@ SUNITA, RAHUL = "+919876500001", "+919876500002"
 async def test_free_copy_lifecycle_issues_a_verifiable_pdf(client, auth, session, bnd):
     record = await bnd.recent_registration()
     citizen = auth.service(SUNITA)
-    created = await client.post(REQUESTS, headers=citizen,
-                                json={"registration_number": record.registration_number.lower()})
+    created = await client.post(REQUESTS, headers=citizen, json={
+        "registration_number": record.registration_number.lower(), "relation": "parent"})
     assert created.status_code == 201, created.text
     body = created.json()
     number = body["request_number"]
@@ -93,7 +93,7 @@ async def test_free_copy_lifecycle_issues_a_verifiable_pdf(client, auth, session
 
     # The free copy is used: the next request for the record carries a fee (a bill).
     second = await client.post(REQUESTS, headers=citizen, json={
-        "registration_number": record.registration_number, "copies": 2})
+        "registration_number": record.registration_number, "copies": 2, "relation": "parent"})
     assert second.status_code == 201, second.text
     assert second.json()["fee"] == "100.00" and second.json()["status"] == "PENDINGPAYMENT"
     assert second.json()["fee_bill_number"]
@@ -106,25 +106,26 @@ async def test_csr_files_for_a_citizen_and_the_registrar_rejects_with_a_reason(
         kind="death", name_en="Govind Singh Rana", name_hi=None, gender="male",
         father_name="Bhagat Singh Rana", mother_name=None, spouse_name="Lata Rana")
     csr = await auth.staff("gro.dehradun")
-    missing = await client.post(REQUESTS, headers=csr,
-                                json={"registration_number": record.registration_number})
+    missing = await client.post(REQUESTS, headers=csr, json={
+        "registration_number": record.registration_number, "relation": "spouse"})
     assert missing.status_code == 400
     assert missing.json()["error"]["code"] == "applicant_name_required"
     registrar = await auth.staff("registrar.dehradun")
     not_csr = await client.post(REQUESTS, headers=registrar, json={
-        "registration_number": record.registration_number, "applicant_name": "Lata Rana"})
+        "registration_number": record.registration_number, "applicant_name": "Lata Rana",
+        "relation": "spouse"})
     assert not_csr.status_code == 403
-    unknown = await client.post(REQUESTS, headers=auth.service(RAHUL),
-                                json={"registration_number": "D-DDN-1999-99999"})
+    unknown = await client.post(REQUESTS, headers=auth.service(RAHUL), json={
+        "registration_number": "D-DDN-1999-99999", "relation": "child"})
     assert unknown.status_code == 404
     assert unknown.json()["error"]["code"] == "registration_not_found"
     too_many = await client.post(REQUESTS, headers=auth.service(RAHUL), json={
-        "registration_number": record.registration_number, "copies": 6})
+        "registration_number": record.registration_number, "copies": 6, "relation": "child"})
     assert too_many.status_code == 422
 
     created = await client.post(REQUESTS, headers=csr, json={
         "registration_number": record.registration_number, "applicant_name": "Rahul Verma",
-        "applicant_phone": "98765 00002"})
+        "applicant_phone": "98765 00002", "relation": "child"})
     assert created.status_code == 201, created.text
     number = created.json()["request_number"]
     assert created.json()["status"] == "PENDINGAPPROVAL"
@@ -132,7 +133,7 @@ async def test_csr_files_for_a_citizen_and_the_registrar_rejects_with_a_reason(
     owned = await client.get(REQUESTS, headers=auth.service(RAHUL))
     assert [r["request_number"] for r in owned.json()] == [number]
     duplicate = await client.post(REQUESTS, headers=auth.service(RAHUL), json={
-        "registration_number": record.registration_number})
+        "registration_number": record.registration_number, "relation": "child"})
     assert duplicate.status_code == 409
     assert duplicate.json()["error"]["details"] == {"request_number": number}
 
@@ -148,7 +149,7 @@ async def test_csr_files_for_a_citizen_and_the_registrar_rejects_with_a_reason(
 
     # Approving through the generic workflow API cannot skip issuing the certificate.
     other = await client.post(REQUESTS, headers=auth.service(SUNITA), json={
-        "registration_number": record.registration_number})
+        "registration_number": record.registration_number, "relation": "other"})
     generic = await client.post(
         f"/api/v1/workflow/processes/BND-CERT/{other.json()['request_number']}/transition",
         headers=registrar, json={"action": "APPROVE"})
@@ -159,7 +160,8 @@ async def test_csr_files_for_a_citizen_and_the_registrar_rejects_with_a_reason(
 async def test_fee_bill_paid_through_payments_moves_the_request_on(client, auth, app, bnd):
     rahul = auth.service(RAHUL)
     created = await client.post(REQUESTS, headers=rahul,
-                                json={"registration_number": "B-DDN-2019-00123", "copies": 2})
+                                json={"registration_number": "B-DDN-2019-00123", "copies": 2,
+                                      "relation": "other"})
     assert created.status_code == 201, created.text
     request = created.json()
     number, bill_number = request["request_number"], request["fee_bill_number"]
@@ -196,7 +198,8 @@ async def test_fee_bill_paid_through_payments_moves_the_request_on(client, auth,
 
     # Cancelling an unpaid request cancels its fee bill: it can no longer be paid.
     death = await client.post(REQUESTS, headers=rahul,
-                              json={"registration_number": "D-DDN-2024-00045"})
+                              json={"registration_number": "D-DDN-2024-00045",
+                                    "relation": "child"})
     assert death.json()["fee"] == "50.00", death.text
     cancelled = await bnd.act(rahul, death.json()["request_number"], "CANCEL")
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "CANCELLED"

@@ -28,8 +28,8 @@ async def test_verify_page_genuine_tampered_and_escaped(client, auth, session, b
     await session.execute(update(Tenant).where(Tenant.code == "uk.dehradun")
                           .values(name_en="Dehradun <b>Municipal</b> Corporation"))
     await session.commit()
-    created = await client.post(REQUESTS, headers=auth.service("+919876500002"),
-                                json={"registration_number": record.registration_number})
+    created = await client.post(REQUESTS, headers=auth.service("+919876500002"), json={
+        "registration_number": record.registration_number, "relation": "parent"})
     assert created.status_code == 201, created.text
     registrar = await auth.staff("registrar.dehradun")
     issued = await bnd.act(registrar, created.json()["request_number"], "APPROVE")

@@ -87,7 +87,8 @@ async def test_figures_count_seeded_and_new_complaints_payments_and_certificates
     await _act(client, lme, first, action="RESOLVE", comment="Bulb replaced")
     await _act(client, auth.service(SUNITA), first, action="RATE", rating=4)
     certificate = await client.post("/api/v1/certificate-requests", headers=auth.service(RAHUL),
-                                    json={"registration_number": "B-DDN-2019-00123"})
+                                    json={"registration_number": "B-DDN-2019-00123",
+                                          "relation": "other"})
     assert certificate.status_code == 201, certificate.text
 
     after = await _summary(client, admin, tenantId="uk")

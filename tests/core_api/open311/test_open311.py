@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 from datetime import datetime, timedelta
 
 import pytest
+from PIL import Image
 from sqlalchemy import func, select
 
 from core_api.complaints import service as complaints_service
@@ -25,7 +27,16 @@ REQUIRED_REQUEST_VALUES = {"service_request_id", "status", "service_code", "requ
 POSTED_FIELDS = {"service_request_id", "service_notice", "account_id"}
 ERROR_FIELDS = {"code", "description"}
 RAJPUR = {"lat": "30.3781", "long": "78.0892"}
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+
+
+def _png() -> bytes:
+    """A real (decodable) PNG: stored images are re-encoded without metadata."""
+    out = io.BytesIO()
+    Image.new("RGB", (4, 4), (200, 180, 40)).save(out, "PNG")
+    return out.getvalue()
+
+
+PNG = _png()
 
 
 @pytest.fixture
@@ -137,23 +148,46 @@ async def test_post_then_read_with_status_mapping_and_filters(client, auth, sess
         assert one[field].endswith("+05:30"), one[field]
     assert (datetime.fromisoformat(one["expected_datetime"])
             - datetime.fromisoformat(one["requested_datetime"])) == timedelta(hours=72)
-    assert (one["lat"], one["long"]) == (30.3781, 78.0892)
+    # The public sees the locality's centre; a client with a key the exact pin.
+    assert (one["lat"], one["long"]) == (30.378, 78.089)
+    assert one["address"] == "Rajpur, Dehradun Municipal Corporation"
     assert one["address_id"] == "uk.dehradun.rajpur" and one["media_url"] is None
+    [keyed] = (await client.get(f"/open311/v2/requests/{first}.json",
+                                params={"api_key": API_KEY})).json()
+    assert (keyed["lat"], keyed["long"]) == (30.3781, 78.0892)
+    assert {k: v for k, v in keyed.items() if k not in ("lat", "long")} == {
+        k: v for k, v in one.items() if k not in ("lat", "long")}
+    _is_error(await client.get(f"/open311/v2/requests/{first}.json",
+                               params={"api_key": "wrong"}), 403)
     _is_error(await client.get("/open311/v2/requests/PG-UK-DDN-2020-000999.json"), 404)
     [hkp] = (await client.get(f"/open311/v2/requests/{haridwar}.json")).json()
-    assert hkp["address"] == "Har Ki Pauri ghat, near the bridge"
+    assert hkp["address"] == "Har Ki Pauri, Haridwar Municipal Corporation"
     assert hkp["address_id"] == "uk.haridwar.harkipauri" and hkp["lat"] is not None
+    [hkp] = (await client.get(f"/open311/v2/requests/{haridwar}.json",
+                              params={"api_key": API_KEY})).json()
+    assert hkp["address"] == "Har Ki Pauri ghat, near the bridge"
 
     # Move the first to the LME (still open) and on to RESOLVED (closed), reject the second.
     lme = await auth.staff("lme.electrical.dehradun")
     lme_id = (await client.get("/api/v1/auth/me", headers=lme)).json()["user_id"]
-    await client.post(f"/api/v1/complaints/{first}/photos", headers=gro,
-                      files={"file": ("lamp.png", PNG, "image/png")})
+    photo = (await client.post(f"/api/v1/complaints/{first}/photos", headers=gro,
+                               files={"file": ("lamp.png", PNG, "image/png")})).json()
     await client.post(f"/api/v1/complaints/{first}/actions", headers=gro,
-                      json={"action": "ASSIGN", "assignee_id": lme_id})
+                      json={"action": "ASSIGN", "assignee_id": lme_id,
+                            "comment": "Pole 14, LME to carry a ladder"})
     [assigned] = (await client.get(f"/open311/v2/requests/{first}.json")).json()
     assert assigned["status"] == "open"
-    assert assigned["media_url"].startswith(settings.public_url + "/files/")
+    assert assigned["status_notes"] is None  # the ASSIGN comment is internal
+    assert assigned["media_url"] is None  # photos are private until staff make one public
+    made_public = await client.patch(f"/api/v1/complaints/{first}/photos/{photo['id']}",
+                                     headers=gro, json={"public": True})
+    assert made_public.status_code == 200, made_public.text
+    [assigned] = (await client.get(f"/open311/v2/requests/{first}.json")).json()
+    assert assigned["media_url"] == made_public.json()["public_url"]
+    assert assigned["media_url"].startswith(settings.public_url + "/open311/v2/media/")
+    media = await client.get(assigned["media_url"].removeprefix(settings.public_url))
+    assert media.status_code == 200 and media.headers["content-type"] == "image/png"
+    assert media.content.startswith(b"\x89PNG") and "public" in media.headers["cache-control"]
     await client.post(f"/api/v1/complaints/{first}/actions", headers=lme,
                       json={"action": "RESOLVE", "comment": "New LED fitted"})
     await client.post(f"/api/v1/complaints/{second}/actions", headers=gro,

@@ -10,6 +10,7 @@ nor his name outside the retained financial records, while counts and histories 
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from PIL import Image
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
@@ -33,7 +35,16 @@ from samvad.cli import app as cli
 
 RAHUL, RAHUL_NAME = "+919876500002", "Rahul Verma"
 SUNITA, SUNITA_NAME = "+919876500001", "सुनीता देवी"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def _png() -> bytes:
+    """A real (decodable) PNG: stored images are re-encoded without metadata."""
+    out = io.BytesIO()
+    Image.new("RGB", (4, 4), (200, 180, 40)).save(out, "PNG")
+    return out.getvalue()
+
+
+PNG = _png()
 PIN = {"lat": 30.3781, "lng": 78.0892}
 # Financial legal records keep the name printed on them (see core_api.users.privacy).
 RETAINED_NAME_COLUMNS = {("receipts", "payer_name"), ("bills", "owner_name")}
@@ -68,8 +79,8 @@ async def _citizen_story(client: Any, auth: Any, session: Any, redis: Any, phone
         gender="male", registered_on=today)
     session.add(record)
     await session.commit()
-    requested = await client.post("/api/v1/certificate-requests", headers=citizen,
-                                  json={"registration_number": record.registration_number})
+    requested = await client.post("/api/v1/certificate-requests", headers=citizen, json={
+        "registration_number": record.registration_number, "relation": "parent"})
     assert requested.status_code == 201, requested.text
     session.add(ChannelMessage(job_id=f"job-{serial}", provider="twilio", channel="sms", to=phone,
                                kind="reply", provider_message_id=f"SM{serial}",
