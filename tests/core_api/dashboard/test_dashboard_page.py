@@ -128,18 +128,21 @@ async def test_dashboard_counts_a_complaint_filed_in_the_simulator(
                 await simulator.fill("#text", text)
                 await simulator.press("#text", "Enter")
 
-            async def pick(row: str) -> None:
+            async def pick(row: str, then_step: str) -> None:
+                """Tap a row of the newest list, then wait for the bot's answer (the step
+                it moves to), so that the next pick opens the new list, not this one."""
                 await thread.locator("button.list-open").last.click()
                 await sheet_rows.filter(has_text=row).click()
                 await expect(simulator.locator("#sheet")).to_be_hidden()
+                await expect(simulator.locator("#state-step")).to_have_text(then_step)
 
             await simulator.select_option("#number", RAHUL)
             await simulator.locator("#channel label", has_text="WhatsApp").click()
             await say("hi")
             await expect(thread).to_contain_text("How can we help you?")
-            await pick("File a complaint")
-            await pick("Streetlights")
-            await pick("Streetlight not working")
+            await pick("File a complaint", "category")
+            await pick("Streetlights", "subtype")
+            await pick("Streetlight not working", "how_where")
             await thread.locator("button.reply").filter(has_text="Send location").click()
             await thread.locator("button.location-send").click()
             await expect(thread).to_contain_text("Is the problem in Rajpur, Dehradun?")
