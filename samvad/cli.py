@@ -32,7 +32,7 @@ users_app = typer.Typer(help="Staff accounts: unlock a login locked after failed
                         no_args_is_help=True)
 app.add_typer(users_app, name="users")
 
-console = Console()
+console = Console(soft_wrap=True)  # long lines (paths, URLs) stay whole for copy and paste
 
 DEMO_PASSWORD = "samvad-demo"  # noqa: S105 - printed demo login, development mode only
 
