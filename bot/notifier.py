@@ -1,9 +1,12 @@
 """Notifications: domain events become messages to citizens, in their language.
 
-``notifications_for`` is pure (event in, messages out). ``Notifier`` consumes the
-events stream with a Redis consumer group, drops repeats by event id, picks the
-channel the person last used (WhatsApp when they have a WhatsApp conversation, else
-SMS) and hands each message to an ``OutboundSink``. Opted-out people get nothing.
+``notifications_for`` is pure (event in, messages out); it reads each payload through
+the event contract (``core_api.events.contract``: a plain pydantic module that imports
+nothing of core_api's models; its docstring says why the bot may import it).
+``Notifier`` consumes the events stream with a Redis consumer group, drops repeats by
+event id, picks the channel the person last used (WhatsApp when they have a WhatsApp
+conversation, else SMS) and hands each message to an ``OutboundSink``. Opted-out
+people get nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +24,17 @@ from redis.exceptions import ResponseError
 from bot.i18n import format_amount, format_moment, translate
 from bot.messages import Media, Outgoing
 from bot.session_store import SessionStore, conversation_key
+from core_api.events.contract import (
+    CertificateIssued,
+    CertificateStatusChanged,
+    ComplaintEscalated,
+    ComplaintSlaWarning,
+    ComplaintStatusChanged,
+    EventContractError,
+    PaymentCompleted,
+    Person,
+    read,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -59,64 +73,85 @@ class OutboundSink(Protocol):
     async def deliver(self, channel: str, notification: Notification) -> None: ...
 
 
+# Event types published that nobody is told about (every other type has a handler).
+NOT_NOTIFIED = frozenset({
+    "complaint.created",  # complaint.status_changed (APPLY) covers the filing
+    "workflow.transitioned",  # the domain events of each business service say it better
+    "payment.failed",  # the citizen is on the payment page and sees the failure there
+    "payment.needs_review",  # for staff reconciling on the dashboard
+})
+
+
 def notifications_for(event_id: str, topic: str, payload: dict[str, Any]) -> list[Notification]:
     """The messages an event causes (none for events nobody needs to hear about): to the
-    citizen concerned, and to the employees who must act (``staff_notifications``)."""
-    return [*_citizen_notifications(event_id, topic, payload),
-            *staff_notifications(event_id, topic, payload)]
+    citizen concerned, and to the employees who must act (``staff_notifications``).
+
+    The payload is read through the event contract (``core_api.events.contract``): a
+    payload that lacks a declared field raises ``EventContractError``."""
+    handler = HANDLERS.get(topic)
+    if handler is None:
+        if topic not in NOT_NOTIFIED:
+            log.warning("notification_topic_unknown", topic=topic)
+        return []
+    return handler(event_id, read(topic, payload))
 
 
-def _citizen_notifications(event_id: str, topic: str,
-                           payload: dict[str, Any]) -> list[Notification]:
-    """What citizens hear: every status change of their complaint or request, payments."""
-    if topic == "complaint.status_changed":
-        msgid = COMPLAINT_MESSAGES.get(payload.get("status", ""))
-        phone = payload.get("citizen_phone")
-        if not msgid or not phone:
-            return []
-        if payload.get("status") == "PENDINGFORASSIGNMENT" and payload.get("action") == "APPLY":
-            return []  # the citizen saw the number in the chat already
-        locale = payload.get("citizen_locale")
-        text = translate(locale, msgid, id=payload.get("complaint_id", ""),
-                         comment=payload.get("comment") or "")
-        if payload.get("status") == "RESOLVED":
-            text += "\n" + translate(locale, "notify.complaint.rate_hint")
-        return [Notification(phone, locale, "complaint_update", Outgoing(text), event_id)]
-    if topic == "payment.completed":
-        phone = payload.get("payer_phone")
-        if not phone:
-            return []
-        locale = payload.get("payer_locale")
-        text = translate(locale, "notify.payment.completed",
-                         amount=format_amount(payload.get("amount", "0"), locale),
-                         bill=payload.get("bill_number", ""),
-                         receipt=payload.get("receipt_number", ""))
-        link = payload.get("receipt_link")  # the signed PDF link (payments.service)
-        media = (Media(link, "application/pdf", f"{payload.get('receipt_number', 'receipt')}.pdf"),
-                 ) if link else ()
-        return [Notification(phone, locale, "payment_receipt", Outgoing(text, media=media),
-                             event_id)]
-    if topic == "certificate.issued":
-        phone = payload.get("citizen_phone")
-        if not phone:
-            return []
-        locale = payload.get("citizen_locale")
-        text = translate(locale, "notify.certificate.issued",
-                         number=payload.get("request_number", ""))
-        link = payload.get("download_url")
-        media = (Media(link, "application/pdf", "certificate.pdf"),) if link else ()
-        return [Notification(phone, locale, "certificate_issued", Outgoing(text, media=media),
-                             event_id)]
-    if topic == "certificate.status_changed":
-        msgid = CERTIFICATE_MESSAGES.get(payload.get("status", ""))
-        phone = payload.get("citizen_phone")
-        if not msgid or not phone:
-            return []
-        locale = payload.get("citizen_locale")
-        text = translate(locale, msgid, number=payload.get("request_number", ""),
-                         comment=payload.get("comment") or "")
-        return [Notification(phone, locale, "certificate_update", Outgoing(text), event_id)]
-    return []
+def _complaint_status_changed(event_id: str, event: ComplaintStatusChanged
+                              ) -> list[Notification]:
+    return [*_citizen_complaint_update(event_id, event),
+            *_staff_for_status(event_id, event)]
+
+
+def _citizen_complaint_update(event_id: str, event: ComplaintStatusChanged
+                              ) -> list[Notification]:
+    """What the citizen hears: every status change of their complaint."""
+    msgid = COMPLAINT_MESSAGES.get(event.status)
+    phone = event.citizen_phone
+    if not msgid or not phone:
+        return []
+    if event.status == "PENDINGFORASSIGNMENT" and event.action == "APPLY":
+        return []  # the citizen saw the number in the chat already
+    locale = event.citizen_locale
+    text = translate(locale, msgid, id=event.complaint_id, comment=event.comment or "")
+    if event.status == "RESOLVED":
+        text += "\n" + translate(locale, "notify.complaint.rate_hint")
+    return [Notification(phone, locale, "complaint_update", Outgoing(text), event_id)]
+
+
+def _payment_completed(event_id: str, event: PaymentCompleted) -> list[Notification]:
+    phone = event.payer_phone
+    if not phone:
+        return []
+    locale = event.payer_locale
+    text = translate(locale, "notify.payment.completed",
+                     amount=format_amount(event.amount, locale),
+                     bill=event.bill_number, receipt=event.receipt_number)
+    link = event.receipt_link  # the signed PDF link (payments.service)
+    media = (Media(link, "application/pdf", f"{event.receipt_number}.pdf"),) if link else ()
+    return [Notification(phone, locale, "payment_receipt", Outgoing(text, media=media),
+                         event_id)]
+
+
+def _certificate_issued(event_id: str, event: CertificateIssued) -> list[Notification]:
+    phone = event.citizen_phone
+    if not phone:
+        return []
+    locale = event.citizen_locale
+    text = translate(locale, "notify.certificate.issued", number=event.request_number)
+    media = (Media(event.download_url, "application/pdf", "certificate.pdf"),)
+    return [Notification(phone, locale, "certificate_issued", Outgoing(text, media=media),
+                         event_id)]
+
+
+def _certificate_status_changed(event_id: str, event: CertificateStatusChanged
+                                ) -> list[Notification]:
+    msgid = CERTIFICATE_MESSAGES.get(event.status)
+    phone = event.citizen_phone
+    if not msgid or not phone:
+        return []
+    locale = event.citizen_locale
+    text = translate(locale, msgid, number=event.request_number, comment=event.comment or "")
+    return [Notification(phone, locale, "certificate_update", Outgoing(text), event_id)]
 
 
 # Staff notifications: the template kind of each (the 24-hour window picks a template by it).
@@ -124,13 +159,13 @@ STAFF_KINDS = {"assigned": "task_assigned", "returned": "task_returned",
                "warning": "sla_warning", "escalated": "escalation"}
 
 
-def _staff(event_id: str, kind: str, people: list[dict[str, Any]], msgid: str,
+def _staff(event_id: str, kind: str, people: list[Person], msgid: str,
            **params: Any) -> list[Notification]:
-    """One message per person (``{phone, locale}``), each in that person's language; a
-    ``due`` param (ISO moment) is shown as the person's locale writes it."""
+    """One message per person, each in that person's language; a ``due`` param (ISO
+    moment) is shown as the person's locale writes it."""
     found: list[Notification] = []
     for person in people:
-        phone, locale = person.get("phone"), person.get("locale")
+        phone, locale = person.phone, person.locale
         if not phone or any(n.phone == phone for n in found):
             continue
         values = dict(params)
@@ -146,30 +181,49 @@ def staff_notifications(event_id: str, topic: str,
     """What employees hear: a complaint assigned to them (ASSIGN, or REASSIGN by the GRO),
     one sent back for reassignment (its GROs, from ``gros``), and the SLA timer's warning
     and escalation (``recipients``, filled in by the core API's SLA sweep)."""
-    number = payload.get("complaint_id", "")
     if topic == "complaint.status_changed":
-        status = payload.get("status")
-        if status == "PENDINGATLME" and payload.get("action") in ("ASSIGN", "REASSIGN"):
-            assignee = [{"phone": payload.get("assignee_phone"),
-                         "locale": payload.get("assignee_locale")}]
-            return _staff(event_id, "assigned", assignee, "notify.staff.assigned", id=number,
-                          due=payload.get("sla_due_at"))
-        if status == "PENDINGFORREASSIGNMENT":
-            return _staff(event_id, "returned", payload.get("gros") or [],
-                          "notify.staff.returned", id=number,
-                          comment=payload.get("comment") or "-")
-        return []
-    if topic == "complaint.sla_warning":
-        msgid = ("notify.staff.sla_warning" if payload.get("assignee_user_id")
-                 else "notify.staff.sla_warning_unassigned")
-        return _staff(event_id, "warning", payload.get("recipients") or [], msgid, id=number,
-                      due=payload.get("deadline"))
-    if topic == "complaint.escalated":
-        name = payload.get("assignee_name")
-        msgid = "notify.staff.escalated_assigned" if name else "notify.staff.escalated"
-        return _staff(event_id, "escalated", payload.get("recipients") or [], msgid,
-                      id=number, due=payload.get("deadline"), assignee=name or "")
+        return _staff_for_status(event_id, read(topic, payload))
+    if topic in ("complaint.sla_warning", "complaint.escalated"):
+        return HANDLERS[topic](event_id, read(topic, payload))
     return []
+
+
+def _staff_for_status(event_id: str, event: ComplaintStatusChanged) -> list[Notification]:
+    number = event.complaint_id
+    if event.status == "PENDINGATLME" and event.action in ("ASSIGN", "REASSIGN"):
+        assignee = [Person(user_id=event.assignee_user_id, phone=event.assignee_phone,
+                           locale=event.assignee_locale)]
+        return _staff(event_id, "assigned", assignee, "notify.staff.assigned", id=number,
+                      due=event.sla_due_at)
+    if event.status == "PENDINGFORREASSIGNMENT":
+        return _staff(event_id, "returned", event.gros or [], "notify.staff.returned",
+                      id=number, comment=event.comment or "-")
+    return []
+
+
+def _sla_warning(event_id: str, event: ComplaintSlaWarning) -> list[Notification]:
+    msgid = ("notify.staff.sla_warning" if event.assignee_user_id
+             else "notify.staff.sla_warning_unassigned")
+    return _staff(event_id, "warning", event.recipients, msgid, id=event.complaint_id,
+                  due=event.deadline)
+
+
+def _escalated(event_id: str, event: ComplaintEscalated) -> list[Notification]:
+    name = event.assignee_name
+    msgid = "notify.staff.escalated_assigned" if name else "notify.staff.escalated"
+    return _staff(event_id, "escalated", event.recipients, msgid, id=event.complaint_id,
+                  due=event.deadline, assignee=name or "")
+
+
+# The handler of each notified event type; it gets the payload read through the contract.
+HANDLERS: dict[str, Callable[[str, Any], list[Notification]]] = {
+    "complaint.status_changed": _complaint_status_changed,
+    "complaint.sla_warning": _sla_warning,
+    "complaint.escalated": _escalated,
+    "payment.completed": _payment_completed,
+    "certificate.status_changed": _certificate_status_changed,
+    "certificate.issued": _certificate_issued,
+}
 
 
 class Notifier:
@@ -205,8 +259,15 @@ class Notifier:
         event_id = fields[b"event_id"].decode()
         topic = fields[b"topic"].decode()
         payload = orjson.loads(fields[b"payload"])
+        try:
+            notifications = notifications_for(event_id, topic, payload)
+        except EventContractError as exc:
+            # Retrying cannot mend the payload: say so loudly and let it be acknowledged.
+            log.error("notification_event_invalid", topic=topic, event_id=event_id,
+                      error=str(exc))
+            return 0
         delivered = 0
-        for notification in notifications_for(event_id, topic, payload):
+        for notification in notifications:
             marker = f"samvad:notified:{event_id}:{notification.phone}"
             if not await self.redis.set(marker, 1, nx=True, ex=DEDUPE_TTL_S):
                 continue  # delivered before (the relay publishes at least once)
@@ -294,6 +355,7 @@ class SimulatorInbox:
         result = []
         for item in raw:
             data = orjson.loads(item)
-            result.append(Outgoing(data["text"], media=tuple(
-                Media(m["url"], m["content_type"], m.get("filename")) for m in data["media"])))
+            result.append(Outgoing(data.get("text", ""), media=tuple(
+                Media(m["url"], m["content_type"], m.get("filename"))
+                for m in data.get("media") or ())))
         return result

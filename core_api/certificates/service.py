@@ -229,12 +229,13 @@ async def take_action(
 
 
 async def _recipient(session: AsyncSession, request: CertificateRequest) -> dict[str, Any]:
-    """Whom to tell about the request: the owner's user id, phone and language."""
+    """Whom to tell about the request: the owner's user id, phone and language (the
+    ``citizen_*`` fields of ``certificate.*`` events, core_api.events.contract)."""
     user = await session.get(User, request.owner_user_id) if request.owner_user_id else None
     return {
-        "user_id": user.id if user else None,
-        "phone": user.phone if user else request.applicant_phone,
-        "locale": user.locale if user else None,
+        "citizen_user_id": user.id if user else None,
+        "citizen_phone": user.phone if user else request.applicant_phone,
+        "citizen_locale": user.locale if user else None,
     }
 
 

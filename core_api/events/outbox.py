@@ -8,13 +8,20 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core_api.db import utcnow
+from core_api.events.contract import validate
 from core_api.events.models import OutboxEvent
 
 
 def emit(
     session: AsyncSession, topic: str, tenant_code: str, aggregate_id: str, payload: dict[str, Any]
 ) -> OutboxEvent:
-    """Add an event to the caller's transaction: it exists exactly when the change does."""
+    """Add an event to the caller's transaction: it exists exactly when the change does.
+
+    The payload must match the event type's schema (``core_api.events.contract``), or this
+    raises ``EventContractError`` and the caller's transaction fails with it: a payload is
+    built by code, never by input, so a mismatch is a bug every publisher's tests catch,
+    and no event a consumer cannot read ever reaches the outbox."""
+    validate(topic, payload)
     event = OutboxEvent(
         topic=topic, tenant_code=tenant_code, aggregate_id=aggregate_id, payload=payload
     )

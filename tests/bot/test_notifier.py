@@ -6,10 +6,12 @@ import orjson
 
 from bot.notifier import Notification, Notifier, notifications_for
 from bot.session_store import SessionStore
+from tests.event_examples import example
 
-PAYMENT = {"payer_phone": "+919876500001", "payer_locale": "hi_IN", "amount": "1236.50",
-           "bill_number": "BILL-DDN-2026-000002", "receipt_number": "RCPT-DDN-2026-000002",
-           "receipt_link": "http://127.0.0.1:8000/files/r.pdf?exp=1&sig=x"}
+PAYMENT = example("payment.completed", payer_phone="+919876500001", payer_locale="hi_IN",
+                  amount="1236.50", bill_number="BILL-DDN-2026-000002",
+                  receipt_number="RCPT-DDN-2026-000002",
+                  receipt_link="http://127.0.0.1:8000/files/r.pdf?exp=1&sig=x")
 
 
 class RecordingSink:
@@ -34,8 +36,9 @@ def test_payment_completed_speaks_the_payers_language_and_carries_the_receipt():
 
 
 def test_filing_itself_is_not_announced_again():
-    payload = {"status": "PENDINGFORASSIGNMENT", "action": "APPLY", "citizen_phone": "+91987",
-               "complaint_id": "PG-UK-DDN-2026-000001"}
+    payload = example("complaint.status_changed", status="PENDINGFORASSIGNMENT",
+                      action="APPLY", citizen_phone="+91987",
+                      complaint_id="PG-UK-DDN-2026-000001")
     assert notifications_for("e2", "complaint.status_changed", payload) == []
     resolved = {**payload, "status": "RESOLVED", "action": "RESOLVE", "citizen_locale": "en_IN"}
     [note] = notifications_for("e3", "complaint.status_changed", resolved)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.notifier import notifications_for
+from tests.event_examples import example
 
 NUMBER = "PG-UK-DDN-2026-000123"
 DUE = "2026-11-26T12:30:00+00:00"  # 6:00 pm in Kolkata
@@ -20,7 +21,7 @@ def _status(**changes: Any) -> dict[str, Any]:
                "citizen_phone": "+919876500001", "citizen_locale": "hi_IN",
                "assignee_user_id": 4, "assignee_phone": "+919876510002",
                "assignee_locale": "en_IN", "sla_due_at": DUE}
-    return {**payload, **changes}
+    return example("complaint.status_changed", **{**payload, **changes})
 
 
 def _sent(topic: str, payload: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -56,9 +57,9 @@ def test_a_send_back_tells_the_gros_with_the_reason() -> None:
 
 
 def test_sla_warning_and_escalation_go_to_their_recipients() -> None:
-    unassigned = {"complaint_id": NUMBER, "status": "PENDINGFORASSIGNMENT", "deadline": DUE,
-                  "assignee_user_id": None, "assignee_name": None,
-                  "recipients": [GRO, STATE_GRO]}
+    unassigned = example("complaint.sla_warning", complaint_id=NUMBER,
+                         status="PENDINGFORASSIGNMENT", deadline=DUE, assignee_user_id=None,
+                         assignee_name=None, recipients=[GRO, STATE_GRO])
     [(phone, kind, text), (_, _, english)] = _sent("complaint.sla_warning", unassigned)
     assert (phone, kind) == (GRO["phone"], "sla_warning")
     assert text == (f"याद दिलाना: शिकायत {NUMBER} अब तक किसी को सौंपी नहीं गई है; "

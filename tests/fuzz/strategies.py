@@ -165,7 +165,8 @@ media = st.fixed_dictionaries({
 })
 sim_turn = st.one_of(
     st.fixed_dictionaries({"text": any_text}),
-    st.fixed_dictionaries({"text": any_text, "option_id": any_text}),
+    # option_id: at most 256 characters, as POST /simulator/messages documents (422 beyond).
+    st.fixed_dictionaries({"text": any_text, "option_id": any_text.map(lambda s: s[:256])}),
     st.fixed_dictionaries({"location": location}),
     st.fixed_dictionaries({"media": st.lists(media, min_size=1, max_size=2)},
                           optional={"text": any_text}),

@@ -83,11 +83,11 @@ async def test_free_copy_lifecycle_issues_a_verifiable_pdf(client, auth, session
     changes = [e.payload for e in events if e.topic == "certificate.status_changed"]
     assert [(c["action"], c["status"]) for c in changes] == [
         ("APPLY", "PENDINGPAYMENT"), ("PAY", "PENDINGAPPROVAL"), ("APPROVE", "ISSUED")]
-    assert {(c["phone"], c["locale"]) for c in changes} == {(SUNITA, "hi_IN")}
+    assert {(c["citizen_phone"], c["citizen_locale"]) for c in changes} == {(SUNITA, "hi_IN")}
     [issued_event] = [e.payload for e in events if e.topic == "certificate.issued"]
     assert issued_event["certificate_number"] == issued["certificate_number"]
-    assert issued_event["phone"] == SUNITA and issued_event["locale"] == "hi_IN"
-    assert issued_event["user_id"] == changes[0]["user_id"] is not None
+    assert issued_event["citizen_phone"] == SUNITA and issued_event["citizen_locale"] == "hi_IN"
+    assert issued_event["citizen_user_id"] == changes[0]["citizen_user_id"] is not None
     assert bnd.path(issued_event["download_url"]).startswith("/files/certificates/")
     assert issued_event["verify_url"] == issued["verify_url"]
 
