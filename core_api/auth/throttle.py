@@ -205,17 +205,17 @@ return {locked, account_count, account_wait, address_count, address_wait}
 
 @dataclass(frozen=True)
 class LoginPolicy:
-    """The thresholds, from the settings (see samvad/settings.py and the README)."""
+    """The thresholds, from the settings (defaults and limits: samvad/settings.py, README)."""
 
-    backoff_after: int = 5
-    backoff_base_s: float = 2.0
-    backoff_max_s: float = 900.0
-    lock_after: int = 10
-    window_s: int = 900
-    lock_s: int = 3600
-    address_backoff_after: int = 20
-    hash_concurrency: int = 2
-    hash_wait_s: float = 1.0
+    backoff_after: int
+    backoff_base_s: float
+    backoff_max_s: float
+    lock_after: int
+    window_s: int
+    lock_s: int
+    address_backoff_after: int
+    hash_concurrency: int
+    hash_wait_s: float
 
     @classmethod
     def of(cls, settings: Any) -> LoginPolicy:

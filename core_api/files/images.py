@@ -19,6 +19,7 @@ import asyncio
 import io
 import struct
 import threading
+from functools import cache
 
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
@@ -36,7 +37,6 @@ _MODES = {
     "WEBP": {"RGB", "RGBA"},
 }
 _DECODERS = threading.BoundedSemaphore(2)  # images decoded at once (memory, 2 cores)
-_SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 
 class CleanedImage(bytes):
@@ -56,13 +56,19 @@ def _too_many_pixels(width: int | None = None, height: int | None = None) -> Pay
         "are accepted.", code="image_too_large", details={"max_pixels": MAX_IMAGE_PIXELS})
 
 
+@cache
+def _srgb() -> ImageCms.ImageCmsProfile:
+    """The sRGB profile, made on the first photo with a profile (not at import time)."""
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
 def _to_srgb(image: Image.Image, icc: bytes | None) -> Image.Image:
     """The image's colours in sRGB when it carries another profile (Display P3 photos)."""
     if not icc or image.mode not in ("RGB", "RGBA"):
         return image
     try:
         source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        converted = ImageCms.profileToProfile(image, source, _SRGB, outputMode=image.mode)
+        converted = ImageCms.profileToProfile(image, source, _srgb(), outputMode=image.mode)
     except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
         return image  # an unusable profile: keep the pixels as they are, drop the profile
     return converted if converted is not None else image
