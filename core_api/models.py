@@ -18,6 +18,7 @@ from core_api.complaints.models import (
 from core_api.dashboard.models import ChatActivity
 from core_api.db import Base
 from core_api.events.models import OutboxEvent
+from core_api.links.models import ShortLink
 from core_api.messaging.models import ChannelMessage
 from core_api.payments.models import Payment, PaymentCallback, PaymentIntent, Receipt
 from core_api.tenants.models import Boundary, Tenant
@@ -50,6 +51,7 @@ __all__ = [
     "ProcessInstance",
     "Receipt",
     "Registration",
+    "ShortLink",
     "Tenant",
     "User",
     "UserRole",

@@ -76,6 +76,8 @@ class CertificateRequest(Base):
     needs_verification: Mapped[bool] = mapped_column(Boolean, default=False,
                                                      server_default=false())
     copies: Mapped[int] = mapped_column(Integer)
+    # The chat channel the request was made on ("whatsapp", "sms"): its news goes there.
+    channel: Mapped[str | None] = mapped_column(String(16))
     fee: Mapped[Decimal] = mapped_column(Money)
     fee_bill_number: Mapped[str | None] = mapped_column(String(40), index=True)
     status: Mapped[str] = mapped_column(String(40))

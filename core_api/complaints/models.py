@@ -113,6 +113,8 @@ class Complaint(Base):
     rating: Mapped[int | None] = mapped_column(SmallInteger)
     feedback: Mapped[str | None] = mapped_column(Text)
     reopen_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Closed by the system after the citizen left a resolution unanswered (not confirmed).
+    auto_closed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     sla_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the last RESOLVE
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

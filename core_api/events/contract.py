@@ -54,7 +54,7 @@ class Person(BaseModel):
 
 class ComplaintStatusChanged(Event):
     topic = "complaint.status_changed"
-    version = 1
+    version = 2
     complaint_id: str
     tenant_code: str
     status: str
@@ -70,14 +70,36 @@ class ComplaintStatusChanged(Event):
     type_code: str
     rating: int | None
     sla_due_at: str | None  # ISO 8601
-    gros: list[Person] | None = None  # only when sent back for reassignment
+    gros: list[Person] | None = None  # sent back for reassignment; a new complaint's GROs
+    # v2: the chat channel the complaint was filed on ("whatsapp", "sms"; None otherwise),
+    # the locality's name, and the photos attached with this action (signed links; e.g.
+    # the LME's resolution photo).
+    channel: str | None = None
+    locality: str | None = None
+    photo_urls: list[str] | None = None
 
 
 class ComplaintCreated(ComplaintStatusChanged):
     topic = "complaint.created"
-    version = 1
+    version = 2
     source: str
     locality_id: int | None
+
+
+class ComplaintRecategorised(Event):
+    """A GRO moved a complaint to another type (and so, maybe, another department)."""
+
+    topic = "complaint.recategorised"
+    version = 1
+    complaint_id: str
+    tenant_code: str
+    status: str
+    from_type_code: str
+    type_code: str
+    comment: str | None
+    actor_user_id: int | None
+    locality: str | None
+    gros: list[Person]  # of the new type's department
 
 
 class ComplaintSlaWarning(Event):
@@ -97,7 +119,12 @@ class ComplaintSlaWarning(Event):
 
 class ComplaintEscalated(ComplaintSlaWarning):
     topic = "complaint.escalated"
-    version = 1
+    version = 2
+    # v2: escalation by levels (core_api/complaints/escalation.yaml): 1 = the first level;
+    # ``repeat`` counts the reminders at that level (0 = first time).
+    level: int = 1
+    level_name: str | None = None
+    repeat: int = 0
 
 
 # Workflow (core_api.workflow.service)
@@ -144,7 +171,7 @@ class PaymentNeedsReview(Event):
 
 class PaymentCompleted(Event):
     topic = "payment.completed"
-    version = 1
+    version = 2
     bill_number: str
     service: str
     tenant: str
@@ -159,13 +186,14 @@ class PaymentCompleted(Event):
     payer_phone: str | None
     payer_locale: str | None
     owner_user_id: int | None
+    channel: str | None = None  # v2: the chat channel the pay link was asked for on
 
 
 # Certificates (core_api.certificates.service): the citizen is the request's owner.
 
 class CertificateStatusChanged(Event):
     topic = "certificate.status_changed"
-    version = 1
+    version = 2
     request_number: str
     registration_number: str
     kind: str
@@ -178,11 +206,15 @@ class CertificateStatusChanged(Event):
     citizen_user_id: int | None
     citizen_phone: str | None
     citizen_locale: str | None
+    # v2: the chat channel the request was made on; the registrars of the city when the
+    # request waits for their approval (PENDINGAPPROVAL).
+    channel: str | None = None
+    approvers: list[Person] | None = None
 
 
 class CertificateIssued(Event):
     topic = "certificate.issued"
-    version = 1
+    version = 2
     request_number: str
     certificate_number: str
     registration_number: str
@@ -193,10 +225,12 @@ class CertificateIssued(Event):
     citizen_user_id: int | None
     citizen_phone: str | None
     citizen_locale: str | None
+    channel: str | None = None  # v2: the chat channel the request was made on
 
 
 EVENTS: dict[str, type[Event]] = {model.topic: model for model in (
-    ComplaintCreated, ComplaintStatusChanged, ComplaintSlaWarning, ComplaintEscalated,
+    ComplaintCreated, ComplaintStatusChanged, ComplaintRecategorised, ComplaintSlaWarning,
+    ComplaintEscalated,
     WorkflowTransitioned, PaymentFailed, PaymentNeedsReview, PaymentCompleted,
     CertificateStatusChanged, CertificateIssued,
 )}

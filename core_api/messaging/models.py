@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import Index, Integer, String, UniqueConstraint
+from sqlalchemy import Index, Integer, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core_api.db import Base, BigIntPK, UTCDateTime, utcnow
@@ -50,6 +51,11 @@ class ChannelMessage(Base):
     status: Mapped[str] = mapped_column(String(12), default=MessageStatus.QUEUED)
     error_code: Mapped[str | None] = mapped_column(String(20))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # The delivery policy's rule that chose the channel (e.g. "case_channel", "sms_fallback")
+    # and the estimated cost in rupees (WhatsApp template, SMS segments x rate).
+    rule: Mapped[str | None] = mapped_column(String(40))
+    segments: Mapped[int | None] = mapped_column(Integer)
+    cost: Mapped[Decimal | None] = mapped_column(Numeric(10, 4))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

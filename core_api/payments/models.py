@@ -46,6 +46,9 @@ class PaymentIntent(Base):
     gateway_url: Mapped[str | None] = mapped_column(String(500))  # the gateway's hosted page
     payer_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     payer_phone: Mapped[str | None] = mapped_column(String(20))
+    # The chat channel the payer asked for the link on ("whatsapp", "sms"): the receipt goes
+    # there (bot.notifier's delivery policy). None for links made elsewhere.
+    channel: Mapped[str | None] = mapped_column(String(16))
     failures: Mapped[int] = mapped_column(Integer, default=0)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

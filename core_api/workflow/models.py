@@ -44,6 +44,9 @@ class ProcessInstance(Base):
     escalated: Mapped[bool] = mapped_column(default=False)
     # The SLA warning (80% of the deadline used) went out for the current state.
     sla_warned: Mapped[bool] = mapped_column(default=False)
+    # Escalation: the last level reached (0: none) and when; repeated at an interval.
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

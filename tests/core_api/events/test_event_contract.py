@@ -37,6 +37,15 @@ FINGERPRINTS = {
     ("payment.completed", 1): "1ba23d6ea1a61899",
     ("certificate.status_changed", 1): "cbee84ff9d9fa244",
     ("certificate.issued", 1): "4ac7584ce4be588f",
+    # v2 (issue 17): case channels, locality, photos, recategorising, escalation levels,
+    # certificate approvers.
+    ("complaint.created", 2): "5f3e18fd6144d6d6",
+    ("complaint.status_changed", 2): "52351de648b60618",
+    ("complaint.recategorised", 1): "c73f76637dafa752",
+    ("complaint.escalated", 2): "c25a33d4013ae50f",
+    ("payment.completed", 2): "73ef824e7f3ca5df",
+    ("certificate.status_changed", 2): "73ecf61181697a4d",
+    ("certificate.issued", 2): "d49336f0d43369db",
 }
 
 
