@@ -42,6 +42,8 @@ class CoreClient:
         self.service_token = service_token
         self.operations = operations
         self.media_policy: Any = None  # bot.media.MediaPolicy: where photos may come from
+        # bot.followup.CaseFollowUps: "is it fixed?" questions waiting for the answer
+        self.follow_ups: Any = None
         self._reference: dict[str, tuple[float, Any]] = {}
 
     async def request(

@@ -3,8 +3,9 @@
 The engine does no I/O of its own. Core-API calls, understanding free text and the
 clock come in through ``Services``; the caller loads and saves the session. A turn:
 
-1. opt-out, unreadable input (sticker, audio, 3 000 characters, emoji only) and idle
-   resume are handled first;
+1. opt-out, an answer to a notification's question ("Is the problem fixed now?": the
+   ``case_reply`` flow), unreadable input (sticker, audio, 3 000 characters, emoji only)
+   and idle resume are handled first;
 2. global words (menu, back, help, language, stop) work at any question;
 3. the answer to the current question is parsed for its input type; a wrong answer
    gets a localized hint and the question again (too many -> back to the menu);
@@ -24,6 +25,7 @@ from typing import Any, Protocol
 from rapidfuzz import fuzz
 
 from bot.flowspec import FlowDef, InputDef, StepDef, expressions
+from bot.followup import ANSWERS, CASE_REPLY_FLOW
 from bot.i18n import (
     format_amount,
     format_day,
@@ -151,6 +153,9 @@ class _TurnRunner:
                 await self._goto(turn, f"@{self._home(s)}")
             return turn  # opted out: nothing but the confirmation of "start"
 
+        if await self._case_reply(turn, inbound, folded):
+            return turn
+
         if s.flow is None or s.flow not in self.flows or (
             s.step is not None and s.step not in self.flows[s.flow].steps
         ):
@@ -198,6 +203,47 @@ class _TurnRunner:
             return turn
         await self._answer(turn, step, inbound)
         return turn
+
+    # ------------------------------------------------------------ case replies
+
+    async def _case_reply(self, turn: Turn, inbound: Inbound, folded: str) -> bool:
+        """An answer to a notification's "is it fixed?" continues that complaint (the
+        ``case_reply`` flow, see ``bot.followup``). A button tap is unambiguous anywhere; a
+        typed "1" / "yes" / "2" / "no" only from the main menu or a fresh conversation,
+        where it would otherwise pick a menu item. True when the answer was taken."""
+        s = turn.session
+        if s.employee or CASE_REPLY_FLOW not in self.flows:
+            return False
+        answer = ANSWERS.get(inbound.option_id or "")
+        if answer is None and s.flow in (None, MENU_FLOW) and not s.resume:
+            answer = self._typed_case_answer(s, inbound, folded)
+        if answer is None:
+            return False
+        try:
+            pending = await self.services.call("case_follow_up", {}, s)
+        except ServiceError:
+            return False  # the answer is then read as usual
+        if not pending:
+            return False
+        s.locale = s.locale or pending.get("locale")
+        await self._goto(turn, f"@{CASE_REPLY_FLOW}",
+                         slots={"complaint_id": pending["id"], "answer": answer})
+        return True
+
+    def _typed_case_answer(self, s: Session, inbound: Inbound, folded: str) -> str | None:
+        """"yes" or "no" for a typed answer to the question (its number, a yes/no word of
+        the person's language or English, or the option's label), else None."""
+        if inbound.kind != "text" or inbound.option_id or not folded:
+            return None
+        folded = folded.rstrip(".) ")
+        locale = s.locale or guess_locale(inbound.text)  # a fresh conversation: by script
+        for answer, number, word_list, label in (
+                ("yes", "1", "words.yes", "notify.complaint.opt_fixed"),
+                ("no", "2", "words.no", "notify.complaint.opt_broken")):
+            if folded == number or folded in words(locale, word_list) or (
+                    normalize(folded) == normalize(translate(locale, label))):
+                return answer
+        return None
 
     async def _safe_call(self, op: str, args: dict[str, Any], s: Session) -> bool:
         """A call whose failure must not stop the turn (e.g. recording an opt-out)."""

@@ -1,15 +1,19 @@
 """``samvad flows check``: every flow loads, every reference resolves, every prompt fits.
 
 Checks: the schema (at load), unknown steps and flows, unreachable steps, message ids
-missing in any locale that has a catalog, unknown core-API operations and helpers, and
-(when a measure is given) the SMS budget of every prompt in every locale.
+missing in any locale that has a catalog, unknown core-API operations and helpers,
+(when a measure is given) the SMS budget of every prompt in every locale, and (when the
+WhatsApp template mapping is given) every notification kind of
+``bot.notifier.NOTIFICATION_KINDS``: a template in every locale and its messages in every
+catalog.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -17,6 +21,7 @@ from bot.engine import SMS_PAGE_SIZE
 from bot.flowspec import FLOWS_DIR, FlowDef, StepDef, expressions, load_flow
 from bot.i18n import available_locales, has_message, placeholders, translate
 from bot.messages import Option, Outgoing
+from bot.notifier import NOTIFICATION_KINDS
 
 # Message ids the engine itself uses (not named in any flow).
 ENGINE_MESSAGES = (
@@ -95,6 +100,7 @@ def check_flows(
     helpers: set[str] | None = None,
     sms_segments: SegmentCounter | None = None,
     sms_budget: int = 3,
+    whatsapp_templates: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, FlowDef], list[Problem]]:
     """Load and check every flow; return the flows that loaded and all problems found."""
     problems: list[Problem] = []
@@ -150,4 +156,24 @@ def check_flows(
                                 flow.id, step_id,
                                 f"SMS message in {locale} takes {segments} segments "
                                 f"(budget {sms_budget}): {sample.text[:40]!r}"))
+    if whatsapp_templates is not None:
+        problems += check_notifications(whatsapp_templates, locales)
     return flows, problems
+
+
+def check_notifications(whatsapp_templates: Mapping[str, Any],
+                        locales: Sequence[str]) -> list[Problem]:
+    """Every notification kind has a WhatsApp template in every locale (or outside the
+    24-hour window it could only go by SMS) and each of its messages in every catalog."""
+    from channels.queues import TemplateBook  # channels builds on bot: imported when used
+
+    book = TemplateBook(dict(whatsapp_templates))
+    problems: list[Problem] = []
+    for kind, msgids in NOTIFICATION_KINDS.items():
+        for locale in locales:
+            if book.whatsapp(kind, locale) is None:
+                problems.append(Problem("notifications", kind,
+                                        f"no WhatsApp template for {locale}"))
+            problems += [Problem("notifications", kind, f"message {msgid} missing in {locale}")
+                         for msgid in msgids if not has_message(msgid, locale)]
+    return problems

@@ -223,7 +223,8 @@ def complaint_where(slots: dict[str, Any], session: Session) -> dict[str, Any]:
 
 EMPLOYEE_TASKS = "employee_tasks"
 # The list questions of employee_tasks and the slot that holds each one's options.
-_STAFF_LISTS = {"pick": "tasks", "pick_lme": "lmes"}
+_STAFF_LISTS = {"pick": "tasks", "pick_page": "tasks", "pick_lme": "lmes",
+                "pick_category": "cats", "pick_type": "types"}
 
 
 def _staff_forget(slots: dict[str, Any], session: Session, *keys: str) -> None:
@@ -237,11 +238,63 @@ def _staff_forget(slots: dict[str, Any], session: Session, *keys: str) -> None:
 
 @helper
 def staff_task_picked(slots: dict[str, Any], session: Session) -> dict[str, Any]:
-    """``task_kind`` of the task chosen from the list: ``c`` complaint, ``r`` certificate
-    request."""
-    rows = (slots.get("tasks") or {}).get("items") or []
-    row = next((r for r in rows if str(r.get("i")) == str(slots.get("task_id"))), None)
-    return {"task_kind": (row or {}).get("k", "c")}
+    """``task_kind`` of the task chosen from the list (``c`` complaint, ``r`` certificate
+    request) and ``task_id`` its whole number (the rows' ids leave out the page's shared
+    prefix ``x``)."""
+    tasks = slots.get("tasks") or {}
+    row = _row(tasks.get("items"), slots.get("task_id"))
+    if row is None:
+        return {"task_kind": "c"}
+    return {"task_kind": row.get("k", "c"), "task_id": f"{tasks.get('x') or ''}{row['i']}"}
+
+
+@helper
+def staff_turn_page(slots: dict[str, Any], session: Session) -> dict[str, Any]:
+    """A paging row was chosen (``task_id`` ``next``: "More tasks" / "Next", ``prev``:
+    "Previous"): the ``page`` to load; the page after the last is the first again."""
+    tasks = slots.get("tasks") or {}
+    page, last = int(tasks.get("p") or 1), max(int(tasks.get("last") or 1), 1)
+    step = -1 if slots.pop("task_id", None) == "prev" else 1
+    return {"page": (page - 1 + step) % last + 1}
+
+
+@helper
+def staff_first_page(slots: dict[str, Any], session: Session) -> dict[str, Any]:
+    """"My tasks" from the menu starts at the first page (after acting on a task the list
+    comes back on the page the employee was on)."""
+    slots.pop("page", None)
+    return {}
+
+
+@helper
+def staff_change_start(slots: dict[str, Any], session: Session) -> dict[str, Any]:
+    """Before the category menu: of the task only its number and type stay (the menu takes
+    the room; the task is loaded again when the change is refused or changes nothing), and
+    BACK no longer returns to its actions, which went with it."""
+    task = slots.get("t") or {}
+    _staff_forget(slots, session, "action", "task_kind")
+    session.back = [entry for entry in session.back if entry != [EMPLOYEE_TASKS, "act"]]
+    return {"t": {"id": task.get("id"), "ty": task.get("ty")}}
+
+
+@helper
+def staff_types_loaded(slots: dict[str, Any], session: Session) -> dict[str, Any]:
+    """The chosen category's types are at hand: the category menu goes ("Other category"
+    shows it again from its first page)."""
+    _staff_forget(slots, session, "cats", "category")
+    return {}
+
+
+@helper
+def staff_type_picked(slots: dict[str, Any], session: Session) -> dict[str, Any]:
+    """The complaint's new type (the chosen one, or a category's only one) as ``type_code``,
+    "" when it is the type the complaint has already; the type list goes."""
+    rows = slots.get("types") or []
+    row = _row(rows, slots.get("type_code")) or (rows[0] if len(rows) == 1 else None)
+    _staff_forget(slots, session, "types", "type_code")
+    if row is None or str(row["i"]) == str((slots.get("t") or {}).get("ty")):
+        return {"type_code": ""}
+    return {"type_code": row["i"]}
 
 
 @helper
@@ -250,12 +303,15 @@ def staff_task_shown(slots: dict[str, Any], session: Session) -> dict[str, Any]:
     department, actions); the task list and the details go, to keep the session small."""
     task = slots.get("t") or {}
     _staff_forget(slots, session, "tasks")
-    return {"t": {key: task[key] for key in ("id", "k", "s", "tn", "dp", "a") if key in task}}
+    return {"t": {key: task[key] for key in ("id", "k", "s", "tn", "dp", "ty", "a")
+                  if key in task}}
 
 
 @helper
 def staff_reset(slots: dict[str, Any], session: Session) -> dict[str, Any]:
-    """Before the task list (again): everything about the last task goes."""
+    """Before the task list (again): everything about the last task goes (the list's
+    ``page`` stays)."""
     _staff_forget(slots, session, "tasks", "t", "lmes", "assignee", "reason", "note",
-                  "photos", "done", "task_id", "task_kind", "error")
+                  "photos", "done", "task_id", "task_kind", "error", "cats", "types",
+                  "category", "type_code")
     return {}

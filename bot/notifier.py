@@ -3,31 +3,38 @@
 ``notifications_for`` is pure (event in, messages out); it reads each payload through
 the event contract (``core_api.events.contract``: a plain pydantic module that imports
 nothing of core_api's models; its docstring says why the bot may import it).
-``Notifier`` consumes the events stream with a Redis consumer group, drops repeats by
-event id, picks the channel the person last used (WhatsApp when they have a WhatsApp
-conversation, else SMS) and hands each message to an ``OutboundSink``. Opted-out
-people get nothing.
+``Notifier`` consumes the events stream with a Redis consumer group and passes each
+notification through ``Notifier._deliver``: dropped when delivered before (event id and
+person), dropped for opted-out people, routed by the delivery policy
+(``channels.queues.DeliveryPolicy``: the case's channel, else the person's last active one,
+else SMS) and handed to an ``OutboundSink``. ``NOTIFICATION_KINDS`` lists every kind and
+its messages (``samvad flows check`` holds templates and catalogs against it).
 """
 
 from __future__ import annotations
 
+import mimetypes
+import re
 import socket
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 import structlog
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from bot.i18n import format_amount, format_moment, translate
-from bot.messages import Media, Outgoing
-from bot.session_store import SessionStore, conversation_key
+from bot.followup import ANSWERS, BROKEN, FIXED
+from bot.i18n import SOURCE_LOCALE, format_amount, format_moment, has_message, translate
+from bot.messages import Media, Option, Outgoing
+from bot.session_store import SessionStore
 from core_api.events.contract import (
     CertificateIssued,
     CertificateStatusChanged,
+    ComplaintCreated,
     ComplaintEscalated,
+    ComplaintRecategorised,
     ComplaintSlaWarning,
     ComplaintStatusChanged,
     EventContractError,
@@ -35,6 +42,10 @@ from core_api.events.contract import (
     Person,
     read,
 )
+
+if TYPE_CHECKING:
+    from bot.digest import GroDigest
+    from bot.followup import CaseFollowUps
 
 log = structlog.get_logger(__name__)
 
@@ -52,6 +63,10 @@ COMPLAINT_MESSAGES = {
     "CLOSEDAFTERRESOLUTION": "notify.complaint.closed",
     "CLOSEDAFTERREJECTION": "notify.complaint.closed",
 }
+# Steps the citizen takes themselves (filing, reopening, rating): they are not told again.
+CITIZEN_ACTIONS = frozenset({"APPLY", "REOPEN", "RATE"})
+# Closed by the auto-close sweep: the citizen never answered "is it fixed?".
+AUTO_CLOSED_MESSAGE = "notify.complaint.auto_closed"
 CERTIFICATE_MESSAGES = {
     "PENDINGAPPROVAL": "notify.certificate.pending_approval",
     "REJECTED": "notify.certificate.rejected",
@@ -59,23 +74,49 @@ CERTIFICATE_MESSAGES = {
 
 
 @dataclass(frozen=True)
+class Route:
+    """Where the delivery policy sends a notification, and the rule that chose it
+    ("case_channel", "last_active", "default_sms"; "sms_fallback" for the fallback)."""
+
+    channel: str  # "whatsapp" or "sms"
+    rule: str
+    provider: str | None = None  # the provider the person last used there; None: configured
+    sender: str | None = None  # our number they last wrote to there; None: the default
+
+
+@dataclass(frozen=True)
 class Notification:
-    """One message for one person, with the kind a provider template would use."""
+    """One message for one person, with the kind a provider template would use.
+
+    ``case_channel`` is the channel the case began on (the event's v2 ``channel``): the
+    delivery policy answers there. ``details`` names the case page an SMS links to instead
+    of media or long text, as (kind, ref) for ``bot.links.ShortLinks.shorten``: ("receipt",
+    receipt number), ("certificate", request number), ("complaint", complaint number).
+    ``route`` is set by ``Notifier`` when it hands the notification to the sink."""
 
     phone: str
     locale: str | None
     kind: str
     message: Outgoing
     event_id: str
+    case_channel: str | None = None
+    details: tuple[str, str] | None = None
+    route: Route | None = None
 
 
 class OutboundSink(Protocol):
     async def deliver(self, channel: str, notification: Notification) -> None: ...
 
 
+class DeliveryRouter(Protocol):
+    """The delivery policy (``channels.queues.DeliveryPolicy``): the channel, provider and
+    sender number of one notification."""
+
+    async def route(self, notification: Notification) -> Route: ...
+
+
 # Event types published that nobody is told about (every other type has a handler).
 NOT_NOTIFIED = frozenset({
-    "complaint.created",  # complaint.status_changed (APPLY) covers the filing
     "workflow.transitioned",  # the domain events of each business service say it better
     "payment.failed",  # the citizen is on the payment page and sees the failure there
     "payment.needs_review",  # for staff reconciling on the dashboard
@@ -109,13 +150,42 @@ def _citizen_complaint_update(event_id: str, event: ComplaintStatusChanged
     phone = event.citizen_phone
     if not msgid or not phone:
         return []
-    if event.status == "PENDINGFORASSIGNMENT" and event.action == "APPLY":
-        return []  # the citizen saw the number in the chat already
+    if event.action in CITIZEN_ACTIONS:
+        return []  # the citizen's own step: the chat (or counter) told them already
     locale = event.citizen_locale
+    if event.action == "AUTOCLOSE":
+        msgid = AUTO_CLOSED_MESSAGE
     text = translate(locale, msgid, id=event.complaint_id, comment=event.comment or "")
+    message = Outgoing(text)
     if event.status == "RESOLVED":
-        text += "\n" + translate(locale, "notify.complaint.rate_hint")
-    return [Notification(phone, locale, "complaint_update", Outgoing(text), event_id)]
+        message = _resolved(text, locale, event.photo_urls or [])
+    return [Notification(phone, locale, "complaint_update", message, event_id,
+                         case_channel=event.channel, details=("complaint", event.complaint_id))]
+
+
+def _resolved(text: str, locale: str | None, photos: list[str]) -> Outgoing:
+    """"Resolved", with the LME's photos, asking whether it is fixed: the answer continues
+    the case (``bot.followup``; the notifier records the question when it is sent)."""
+    question = translate(locale, "notify.complaint.fixed_question")
+    options = (Option(FIXED, translate(locale, "notify.complaint.opt_fixed")),
+               Option(BROKEN, translate(locale, "notify.complaint.opt_broken")))
+    media = tuple(Media(url, _image_type(url)) for url in photos)
+    return Outgoing(f"{text}\n{question}", options=options, media=media)
+
+
+def _image_type(url: str) -> str:
+    """The type of a photo link by its name (signed links keep it), JPEG when it has none."""
+    guessed, _ = mimetypes.guess_type(url.split("?", 1)[0])
+    return guessed if guessed and guessed.startswith("image/") else "image/jpeg"
+
+
+def asks_fixed(notification: Notification) -> str | None:
+    """The complaint a notification asks "is it fixed?" about, or None."""
+    details = notification.details
+    if details and details[0] == "complaint" and any(
+            option.id in ANSWERS for option in notification.message.options):
+        return details[1]
+    return None
 
 
 def _payment_completed(event_id: str, event: PaymentCompleted) -> list[Notification]:
@@ -129,7 +199,8 @@ def _payment_completed(event_id: str, event: PaymentCompleted) -> list[Notificat
     link = event.receipt_link  # the signed PDF link (payments.service)
     media = (Media(link, "application/pdf", f"{event.receipt_number}.pdf"),) if link else ()
     return [Notification(phone, locale, "payment_receipt", Outgoing(text, media=media),
-                         event_id)]
+                         event_id, case_channel=event.channel,
+                         details=("receipt", event.receipt_number))]
 
 
 def _certificate_issued(event_id: str, event: CertificateIssued) -> list[Notification]:
@@ -140,10 +211,25 @@ def _certificate_issued(event_id: str, event: CertificateIssued) -> list[Notific
     text = translate(locale, "notify.certificate.issued", number=event.request_number)
     media = (Media(event.download_url, "application/pdf", "certificate.pdf"),)
     return [Notification(phone, locale, "certificate_issued", Outgoing(text, media=media),
-                         event_id)]
+                         event_id, case_channel=event.channel,
+                         details=("certificate", event.request_number))]
 
 
 def _certificate_status_changed(event_id: str, event: CertificateStatusChanged
+                                ) -> list[Notification]:
+    return [*_citizen_certificate_update(event_id, event),
+            *_approvers(event_id, event)]
+
+
+def _approvers(event_id: str, event: CertificateStatusChanged) -> list[Notification]:
+    """A paid request waits for approval: its city's registrars hear of it."""
+    if event.status != "PENDINGAPPROVAL":
+        return []
+    return _staff(event_id, "approval", event.approvers or [], "notify.staff.approval_needed",
+                  number=event.request_number, certificate=event.kind)
+
+
+def _citizen_certificate_update(event_id: str, event: CertificateStatusChanged
                                 ) -> list[Notification]:
     msgid = CERTIFICATE_MESSAGES.get(event.status)
     phone = event.citizen_phone
@@ -151,29 +237,86 @@ def _certificate_status_changed(event_id: str, event: CertificateStatusChanged
         return []
     locale = event.citizen_locale
     text = translate(locale, msgid, number=event.request_number, comment=event.comment or "")
-    return [Notification(phone, locale, "certificate_update", Outgoing(text), event_id)]
+    return [Notification(phone, locale, "certificate_update", Outgoing(text), event_id,
+                         case_channel=event.channel,
+                         details=("certificate", event.request_number))]
 
+
+# A GRO's new complaint: held for a digest when several come close together (bot.digest).
+NEW_COMPLAINT = "new_complaint"
 
 # Staff notifications: the template kind of each (the 24-hour window picks a template by it).
 STAFF_KINDS = {"assigned": "task_assigned", "returned": "task_returned",
-               "warning": "sla_warning", "escalated": "escalation"}
+               "reopened": "task_returned",
+               "warning": "sla_warning", "escalated": "escalation",
+               "new": NEW_COMPLAINT, "rerouted": "complaint_rerouted",
+               "approval": "approval_needed"}
 
 
-def _staff(event_id: str, kind: str, people: list[Person], msgid: str,
-           **params: Any) -> list[Notification]:
-    """One message per person, each in that person's language; a ``due`` param (ISO
-    moment) is shown as the person's locale writes it."""
+def _staff(event_id: str, kind: str, people: list[Person], msgid: str | tuple[str, ...],
+           details: tuple[str, str] | None = None, **params: Any) -> list[Notification]:
+    """One message per person, each in that person's language (several ``msgid`` are
+    joined into one message, and ``params`` are written the person's way: ``_localized``)."""
     found: list[Notification] = []
     for person in people:
         phone, locale = person.phone, person.locale
         if not phone or any(n.phone == phone for n in found):
             continue
-        values = dict(params)
-        if values.get("due"):
-            values["due"] = format_moment(values["due"], locale)
-        found.append(Notification(phone, locale, STAFF_KINDS[kind],
-                                  Outgoing(translate(locale, msgid, **values)), event_id))
+        values = _localized(params, locale)
+        ids = (msgid,) if isinstance(msgid, str) else msgid
+        text = " ".join(translate(locale, one, **values) for one in ids)
+        found.append(Notification(phone, locale, STAFF_KINDS[kind], Outgoing(text), event_id,
+                                  details=details))
     return found
+
+
+def _localized(params: dict[str, Any], locale: str | None) -> dict[str, Any]:
+    """Params as the person's locale writes them: names given by language (a complaint
+    type, a locality), a ``due`` moment (ISO), a ``certificate`` kind (birth, death), an
+    escalation level's ``role`` (its name in escalation.yaml)."""
+    values = {name: _in_language(value, locale) if isinstance(value, dict) else value
+              for name, value in params.items()}
+    if values.get("due"):
+        values["due"] = format_moment(values["due"], locale)
+    if values.get("certificate"):
+        values["certificate"] = translate(
+            locale, f"certificate_request.kind.{values['certificate']}")
+    role = values.get("role")
+    if role and has_message(f"notify.staff.level.{role}", SOURCE_LOCALE):
+        values["role"] = translate(locale, f"notify.staff.level.{role}")
+    return values
+
+
+def _in_language(names: dict[str, str], locale: str | None) -> str:
+    """A name given in several languages ({"en": ..., "hi": ...}), in the person's."""
+    language = (locale or SOURCE_LOCALE).split("_")[0]
+    return names.get(language) or names.get("en") or next(iter(names.values()), "-")
+
+
+def _type_words(code: str) -> str:
+    """A complaint type code in words ("StreetLightNotWorking" -> "Street light not
+    working"): events carry the code, and staff know the catalogue by these words."""
+    words = re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+", code) or [code]
+    return " ".join([words[0], *(w.lower() if not w.isupper() else w for w in words[1:])])
+
+
+def _complaint_created(event_id: str, event: ComplaintCreated) -> list[Notification]:
+    """A new complaint: the GROs of its city and department, to assign it (a GRO's many
+    new complaints of a few minutes are merged into one digest: ``bot.digest``)."""
+    return _staff(event_id, "new", event.gros or [], "notify.staff.new_complaint",
+                  details=("complaint", event.complaint_id), id=event.complaint_id,
+                  type=event.type_names or _type_words(event.type_code),
+                  place=event.locality_names or event.locality or "-",
+                  due=event.sla_due_at or "")
+
+
+def _recategorised(event_id: str, event: ComplaintRecategorised) -> list[Notification]:
+    """A GRO moved a complaint to another type: the new department's GROs must act."""
+    return _staff(event_id, "rerouted", event.gros, "notify.staff.rerouted",
+                  details=("complaint", event.complaint_id), id=event.complaint_id,
+                  old=event.from_type_names or _type_words(event.from_type_code),
+                  new=event.type_names or _type_words(event.type_code),
+                  place=event.locality_names or event.locality or "-")
 
 
 def staff_notifications(event_id: str, topic: str,
@@ -198,6 +341,9 @@ def _staff_for_status(event_id: str, event: ComplaintStatusChanged) -> list[Noti
     if event.status == "PENDINGFORREASSIGNMENT":
         return _staff(event_id, "returned", event.gros or [], "notify.staff.returned",
                       id=number, comment=event.comment or "-")
+    if event.action == "REOPEN":
+        return _staff(event_id, "reopened", event.gros or [], "notify.staff.reopened",
+                      id=number, comment=event.comment or "-")
     return []
 
 
@@ -209,10 +355,19 @@ def _sla_warning(event_id: str, event: ComplaintSlaWarning) -> list[Notification
 
 
 def _escalated(event_id: str, event: ComplaintEscalated) -> list[Notification]:
+    """The level the complaint reached (and its name, e.g. the executive officer), said
+    as a reminder when the level is told again (``repeat``)."""
     name = event.assignee_name
-    msgid = "notify.staff.escalated_assigned" if name else "notify.staff.escalated"
-    return _staff(event_id, "escalated", event.recipients, msgid, id=event.complaint_id,
-                  due=event.deadline, assignee=name or "")
+    if event.repeat:
+        level = ("notify.staff.escalation_reminder_named" if event.level_name
+                 else "notify.staff.escalation_reminder")
+    else:
+        level = ("notify.staff.escalation_level_named" if event.level_name
+                 else "notify.staff.escalation_level")
+    body = "notify.staff.escalated_assigned" if name else "notify.staff.escalated"
+    return _staff(event_id, "escalated", event.recipients, (body, level),
+                  id=event.complaint_id, due=event.deadline, assignee=name or "",
+                  level=event.level, role=event.level_name or "", repeat=event.repeat)
 
 
 # The handler of each notified event type; it gets the payload read through the contract.
@@ -220,9 +375,44 @@ HANDLERS: dict[str, Callable[[str, Any], list[Notification]]] = {
     "complaint.status_changed": _complaint_status_changed,
     "complaint.sla_warning": _sla_warning,
     "complaint.escalated": _escalated,
+    "complaint.created": _complaint_created,
+    "complaint.recategorised": _recategorised,
     "payment.completed": _payment_completed,
     "certificate.status_changed": _certificate_status_changed,
     "certificate.issued": _certificate_issued,
+}
+
+
+def _default_router(redis: Redis, sessions: SessionStore) -> DeliveryRouter:
+    """The delivery policy with every channel on the simulator (tests, a bare notifier);
+    ``samvad.worker.build_notifier`` passes the one of the configured providers. Imported
+    here, not at the top: ``channels`` builds on ``bot``, not the other way round."""
+    from channels.queues import ContactWindows, DeliveryPolicy
+
+    return DeliveryPolicy(ContactWindows(redis), {"whatsapp": "simulator", "sms": "simulator"},
+                          sessions=sessions)
+
+
+# Every notification kind and the message ids it may carry: the one list that
+# ``samvad flows check`` holds against the WhatsApp template mapping
+# (channels/templates.yaml) and the catalogs. A new kind is added here.
+NOTIFICATION_KINDS: dict[str, tuple[str, ...]] = {
+    "complaint_update": (*dict.fromkeys(COMPLAINT_MESSAGES.values()), AUTO_CLOSED_MESSAGE,
+                         "notify.complaint.fixed_question", "notify.complaint.opt_fixed",
+                         "notify.complaint.opt_broken"),
+    "payment_receipt": ("notify.payment.completed",),
+    "certificate_update": tuple(CERTIFICATE_MESSAGES.values()),
+    "certificate_issued": ("notify.certificate.issued",),
+    "task_assigned": ("notify.staff.assigned",),
+    "task_returned": ("notify.staff.returned", "notify.staff.reopened"),
+    "sla_warning": ("notify.staff.sla_warning", "notify.staff.sla_warning_unassigned"),
+    "escalation": ("notify.staff.escalated", "notify.staff.escalated_assigned",
+                   "notify.staff.escalation_level", "notify.staff.escalation_level_named",
+                   "notify.staff.escalation_reminder",
+                   "notify.staff.escalation_reminder_named"),
+    NEW_COMPLAINT: ("notify.staff.new_complaint", "notify.staff.new_complaints"),
+    "complaint_rerouted": ("notify.staff.rerouted",),
+    "approval_needed": ("notify.staff.approval_needed",),
 }
 
 
@@ -231,11 +421,16 @@ class Notifier:
 
     def __init__(self, redis: Redis, sessions: SessionStore, sink: OutboundSink,
                  consumer: str | None = None,
-                 opted_out: Callable[[str], Awaitable[bool]] | None = None) -> None:
+                 opted_out: Callable[[str], Awaitable[bool]] | None = None,
+                 router: DeliveryRouter | None = None, digest: GroDigest | None = None,
+                 follow_ups: CaseFollowUps | None = None) -> None:
         self.redis = redis
         self.sessions = sessions
         self.sink = sink
         self.opted_out = opted_out  # people who sent STOP get nothing more
+        self.router = router or _default_router(redis, sessions)
+        self.digest = digest  # GROs' new complaints, batched (None: each sent at once)
+        self.follow_ups = follow_ups  # "is it fixed?" questions waiting for the answer
         self.consumer = consumer or f"{socket.gethostname()}-{id(self)}"
         self._group_ready = False
 
@@ -248,11 +443,6 @@ class Notifier:
             if "BUSYGROUP" not in str(exc):
                 raise
         self._group_ready = True
-
-    async def channel_for(self, phone: str) -> str:
-        """WhatsApp when the person has a WhatsApp conversation with us, else SMS."""
-        key = self.sessions.keys(conversation_key("whatsapp", phone)).session
-        return "whatsapp" if await self.redis.exists(key) else "sms"
 
     async def handle(self, fields: dict[bytes, bytes]) -> int:
         """Deliver one event's notifications; return how many were delivered."""
@@ -268,19 +458,48 @@ class Notifier:
             return 0
         delivered = 0
         for notification in notifications:
-            marker = f"samvad:notified:{event_id}:{notification.phone}"
-            if not await self.redis.set(marker, 1, nx=True, ex=DEDUPE_TTL_S):
-                continue  # delivered before (the relay publishes at least once)
-            if self.opted_out is not None and await self.opted_out(notification.phone):
-                log.info("notification_skipped_opted_out", kind=notification.kind)
-                continue
-            try:
-                await self.sink.deliver(await self.channel_for(notification.phone), notification)
-            except Exception:
-                await self.redis.delete(marker)  # let the retry deliver it
-                raise
-            delivered += 1
+            delivered += await self._deliver(notification)
         return delivered
+
+    async def _deliver(self, notification: Notification) -> bool:
+        """Every notification passes here: once only (a marker per event and person), never
+        to an opted-out person, routed by the delivery policy, handed to the sink. True
+        when it was handed over."""
+        marker = f"samvad:notified:{notification.event_id}:{notification.phone}"
+        if not await self.redis.set(marker, 1, nx=True, ex=DEDUPE_TTL_S):
+            return False  # delivered before (the relay publishes at least once)
+        if self.opted_out is not None and await self.opted_out(notification.phone):
+            log.info("notification_skipped_opted_out", kind=notification.kind)
+            return False
+        try:
+            if self.digest is not None and notification.kind == NEW_COMPLAINT:
+                await self.digest.hold(notification)  # sent by _flush_digests
+                return False
+            route = await self.router.route(notification)
+            await self.sink.deliver(route.channel, replace(notification, route=route))
+        except Exception:
+            await self.redis.delete(marker)  # let the retry deliver it
+            raise
+        complaint = asks_fixed(notification)
+        if complaint and self.follow_ups is not None:
+            await self.follow_ups.offer(notification.phone, complaint, notification.locale)
+        return True
+
+    async def _flush_digests(self) -> int:
+        """Send the GROs' digests whose window has closed (each taken by one notifier only;
+        they passed the once-only and opt-out checks when held)."""
+        if self.digest is None:
+            return 0
+        sent = 0
+        for notification in await self.digest.due():
+            try:
+                route = await self.router.route(notification)
+                await self.sink.deliver(route.channel, replace(notification, route=route))
+            except Exception:
+                log.exception("notification_digest_failed", kind=notification.kind)
+                continue  # taken already: another attempt would risk sending it twice
+            sent += 1
+        return sent
 
     async def consume_once(self, block_ms: int | None = None, count: int = 100) -> int:
         """Read new and stale pending events once; return notifications delivered."""
@@ -315,7 +534,7 @@ class Notifier:
                     log.exception("notification_failed")
                     continue  # not acknowledged: retried after the idle time
                 await self.redis.xack(EVENTS_STREAM, GROUP, message_id)
-        return delivered
+        return delivered + await self._flush_digests()
 
 
 class SimulatorInbox:

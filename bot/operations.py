@@ -5,14 +5,14 @@ so that only small values go into the session.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import structlog
-from babel.dates import format_datetime
 
 from bot.core_client import (
     COMPLAINT_TYPES_PATH,
@@ -24,7 +24,6 @@ from bot.core_client import (
 from bot.engine import SMS_PAGE_SIZE, ServiceError
 from bot.i18n import (
     SOURCE_LOCALE,
-    TIMEZONE,
     available_locales,
     format_amount,
     format_moment,
@@ -32,6 +31,7 @@ from bot.i18n import (
     lang,
     translate,
 )
+from bot.links import ShortLinks
 from bot.media import PHOTO_TYPES, MediaError, fetch_media
 from bot.session import Session
 
@@ -186,6 +186,8 @@ async def create_certificate_request(
     number = str(args["registration_number"])
     body = {"registration_number": number, "copies": copies,
             "relation": str(args.get("relation") or "other")}
+    if ctx.session.channel in ("whatsapp", "sms"):  # the request's news goes back there
+        body["channel"] = ctx.session.channel
     try:
         row = await client.request("POST", "/api/v1/certificate-requests", ctx.phone, json=body)
     except ServiceError as exc:
@@ -378,18 +380,25 @@ def _until(moment: str) -> dict[str, str]:
     return _in_each_locale(lambda locale: format_moment(when, locale))
 
 
+_payment_log = structlog.get_logger("bot.pay_bill")
+
+
 @operation("start_payment")
 async def start_payment(client: CoreClient, args: dict[str, Any], ctx: CallContext) -> Any:
     """Open (or reopen) the bill's payment: ``{status: ok, url, upi, upi_mode, media,
-    amount, expires}``. ``upi_mode`` is ``qr`` on WhatsApp (``media`` holds the QR image),
-    ``link`` elsewhere, ``none`` without a UPI payee. ``status`` is ``paid`` or ``closed``
+    amount, expires}``. ``upi_mode`` is ``qr`` on WhatsApp (``media`` holds the QR image,
+    ``upi`` the deep link), ``page`` on SMS (``url`` is a short ``/r/`` link whose page has
+    the UPI app button: SMS apps do not open ``upi://``, and the long link would cost
+    segments), ``none`` without a UPI payee. ``status`` is ``paid`` or ``closed``
     (cancelled bill, no online payment here) instead when there is nothing to pay online."""
     body = {"consumer_number": str(args["consumer_number"])} if args.get(
-        "consumer_number") else None
+        "consumer_number") else {}
+    if ctx.session.channel in ("whatsapp", "sms"):  # the receipt goes back there
+        body["channel"] = ctx.session.channel
     number = quote(str(args["bill_number"]), safe="")
     try:
         intent = await client.request("POST", f"/api/v1/bills/{number}/payment-intents",
-                                      ctx.phone, json=body)
+                                      ctx.phone, json=body or None)
     except ServiceError as exc:
         if exc.code == "bill_paid":
             return {"status": "paid"}
@@ -397,12 +406,29 @@ async def start_payment(client: CoreClient, args: dict[str, Any], ctx: CallConte
             return {"status": "closed"}
         raise
     upi, qr = intent.get("upi_link") or "", intent.get("upi_qr_url")
-    on_whatsapp = ctx.session.channel == "whatsapp"
-    media = [{"url": qr, "content_type": "image/png", "filename": "upi-qr.png"}] if (
-        upi and qr and on_whatsapp) else []
-    return {"status": "ok", "url": intent["payment_url"], "upi": upi,
-            "upi_mode": "qr" if media else "link" if upi else "none", "media": media,
-            "amount": intent["amount"], "expires": _until(intent["expires_at"])}
+    result = {"status": "ok", "url": intent["payment_url"], "upi": "", "upi_mode": "none",
+              "media": [], "amount": intent["amount"], "expires": _until(intent["expires_at"])}
+    if ctx.session.channel == "whatsapp":
+        if upi and qr:
+            result.update(upi=upi, upi_mode="qr", media=[
+                {"url": qr, "content_type": "image/png", "filename": "upi-qr.png"}])
+        return result
+    result["url"] = await _short_payment_link(client, str(args["bill_number"]), ctx) or (
+        intent["payment_url"])
+    if upi:
+        result["upi_mode"] = "page"
+    return result
+
+
+async def _short_payment_link(client: CoreClient, bill_number: str,
+                              ctx: CallContext) -> str | None:
+    """The SMS form of the payment link (``/r/<code>``); None keeps the long one, which
+    works as well: a failed shortening must not stop a payment."""
+    try:
+        return await ShortLinks(client).shorten("payment", bill_number, ctx.phone)
+    except ServiceError as exc:
+        _payment_log.warning("payment_short_link_failed", code=exc.code, status=exc.status)
+        return None
 
 
 # --- complaints (flow track_complaint) ------------------------------------------------------
@@ -523,8 +549,23 @@ async def complaint_action(client: CoreClient, args: dict[str, Any], ctx: CallCo
     except ServiceError as exc:
         if exc.retryable:
             raise
-        return {"done": "no", "code": exc.code}
-    return {"done": "yes", "status": row["status"], "due": row["sla_due_at"]}
+        result = {"done": "no", "code": exc.code}
+    else:
+        result = {"done": "yes", "status": row["status"], "due": row["sla_due_at"]}
+    # Rated, reopened or moved on: a pending "is it fixed?" about it is answered.
+    if client.follow_ups is not None:
+        await client.follow_ups.settle(ctx.phone, str(args["id"]))
+    return result
+
+
+@operation("case_follow_up")
+async def case_follow_up(client: CoreClient, args: dict[str, Any], ctx: CallContext) -> Any:
+    """The complaint a notification asked this number "is it fixed?" about, while the
+    question waits for its answer (``bot.followup``): ``{id, locale}``, or None."""
+    if client.follow_ups is None:
+        return None
+    found = await client.follow_ups.pending(ctx.phone)
+    return {"id": found.complaint_id, "locale": found.locale} if found else None
 
 
 # --- filing a complaint (flow file_complaint) -----------------------------------------------
@@ -770,11 +811,17 @@ async def complaint_attach_photos(client: CoreClient, args: dict[str, Any],
 
 # --- employee tasks (flow employee_tasks) ---------------------------------------------------
 
-# The most urgent tasks offered at once (a WhatsApp list holds ten rows; seven keep the
-# session under 1 KB in Hindi, and fit one SMS page).
-STAFF_TASK_ROWS = 7
+# A task list longer than one list question is paged: a WhatsApp page ends in a "More tasks"
+# row (the page after the last is the first again), an SMS page in "Next" / "Previous"
+# rows. The page sizes keep a Hindi session under 1 KB and an SMS page within three
+# segments: an SMS in an Indian script is UCS-2 (67 characters a segment, not 153), so its
+# pages and lines are shorter.
+STAFF_PAGE_TASKS = {"whatsapp": 6, "sms": 5, "sms_ucs2": 4}
 STAFF_INBOX_PAGE = 100  # the API's largest page
+STAFF_INBOX_MAX = 500  # tasks listed at most per inbox query (five API pages)
 STAFF_LME_ROWS = 9
+TASK_SMS_LABEL_MAX = {"sms": 34, "sms_ucs2": 29}  # "Streetlights, Rajpur #12 overdue"
+TASK_NOTE_MAX = 72  # a WhatsApp list row's description
 # The citizen's description as the details repeat it (an SMS must stay within its budget).
 TASK_TEXT_MAX = {"whatsapp": 300, "sms": 60}
 GRO_STATES = ("PENDINGFORASSIGNMENT", "PENDINGFORREASSIGNMENT")
@@ -785,24 +832,63 @@ CERTIFICATE_PROCESS = "BND-CERT"
 # PENDINGFORREASSIGNMENT is an assignment; by the LME in PENDINGATLME a send-back).
 COMPLAINT_ACTS = {"ASSIGN": "assign", "REJECT": "reject", "RESOLVE": "resolve"}
 CERTIFICATE_ACTS = {"APPROVE": "approve", "REJECT": "reject"}
-STAFF_ACT_ORDER = ("assign", "resolve", "approve", "send_back", "reject")
+STAFF_ACT_ORDER = ("assign", "resolve", "approve", "send_back", "reject", "recategorise")
+NEXT_PAGE, PREVIOUS_PAGE = "next", "prev"  # the list's paging rows (never a task number)
 
 _staff_log = structlog.get_logger("bot.employee_tasks")
 
 
-def _short_day(moment: str, locale: str | None) -> str:
-    """"14 Jan" (Asia/Kolkata): a due date short enough for a list row."""
+def _task_row(number: str, kind: str, names: tuple[str, ...], place: str, due: str,
+              overdue: bool, session: Session) -> dict[str, Any]:
+    """A list row: id ``i``, label ``l``, for WhatsApp a description ``d`` (the row title is
+    short), for a certificate request kind ``k`` ``r``, and ``due`` for sorting. Every row
+    names the type, the place (a certificate: the person on the record), the number's
+    serial ("#123") and, when its due time has passed, says "overdue" in the employee's
+    language. The type is the first of ``names`` that fits ("No streetlight"), else the
+    shortest ("Streetlights" for "Streetlight not working")."""
+    locale = session.locale
+    flag = translate(locale, "employee_tasks.overdue") if overdue else ""
+    row: dict[str, Any] = {"i": number, "k": kind, "due": due}
+    serial = f"#{_serial(number)}"
+    if session.channel == "whatsapp":
+        room = COMPLAINT_LABEL_MAX - len("10. ")  # WhatsApp numbers titles that repeat
+        row["l"] = _shorten(_fitting(names, room), room)
+        about = ", ".join(part for part in (flag, place) if part)
+        row["d"] = f"{_shorten(about, TASK_NOTE_MAX - len(serial) - 1)} {serial}"
+    else:
+        # The locality stays whole when it can (it tells apart tasks of one type).
+        tail = f" {serial}" + (f" {flag}" if flag else "")
+        room = TASK_SMS_LABEL_MAX[_sms_kind(locale)] - len(tail)
+        place = _shorten(place, max(room // 2, 6))
+        name_room = room - len(place) - 2
+        name = _shorten(_fitting(names, name_room), max(name_room, 4))
+        row["l"] = f"{name}, {place}{tail}"
+    return row
+
+
+def _sms_kind(locale: str | None) -> str:
+    """``sms`` when this locale's task list goes as GSM-7 (English), else ``sms_ucs2``."""
+    return "sms" if translate(locale, "employee_tasks.pick_page").isascii() else "sms_ucs2"
+
+
+def _fitting(names: tuple[str, ...], room: int) -> str:
+    """The first of ``names`` within ``room`` characters, else the shortest."""
+    present = [name for name in names if name] or ["-"]
+    return next((name for name in present if len(name) <= room), min(present, key=len))
+
+
+def _serial(number: str) -> str:
+    """"123" of "PG-UK-DDN-2026-000123": enough to tell a task from its neighbours in a
+    list row (the details show the whole number)."""
+    match = re.search(r"(\d+)$", number)
+    return (match.group(1).lstrip("0") or "0") if match else number
+
+
+def _is_past(moment: str) -> bool:
+    """A certificate request's decision is overdue (complaints come flagged by the API,
+    whose clock runs their SLA)."""
     when = datetime.fromisoformat(str(moment))
-    return format_datetime(when, "d MMM", tzinfo=TIMEZONE, locale=locale or SOURCE_LOCALE)
-
-
-def _task_row(number: str, kind: str, name: str, due: str, locale: str | None) -> dict[str, Any]:
-    """A list row: id ``i``, label ``l`` ("Streetlights 14 Jan": the due date always whole)
-    and, for a certificate request, kind ``k`` ``r`` (a complaint has no ``k``: the session
-    holds several rows)."""
-    day = _short_day(due, locale)
-    room = COMPLAINT_LABEL_MAX - len(day) - 1
-    return {"i": number, "k": kind, "l": f"{_shorten(name, room)} {day}", "due": due}
+    return when.astimezone(UTC) < datetime.now(UTC)
 
 
 async def _my_roles(client: CoreClient, ctx: CallContext) -> set[str]:
@@ -812,13 +898,19 @@ async def _my_roles(client: CoreClient, ctx: CallContext) -> set[str]:
     return {str(grant["role"]) for grant in (me or {}).get("roles", [])}
 
 
-async def _oldest_complaints(client: CoreClient, phone: str,
-                             params: dict[str, Any]) -> list[dict[str, Any]]:
-    """The oldest page of an inbox query (the oldest complaints are nearly always the ones
-    due first), newest of them first as the task list has always read them."""
-    query = {**params, "limit": STAFF_INBOX_PAGE, "order": "oldest"}
-    page = await client.request("GET", "/api/v1/complaints", phone, params=query) or {}
-    return list(reversed(page.get("items") or []))
+async def _inbox(client: CoreClient, phone: str,
+                 params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every complaint of an inbox query, oldest first, through the API's pages (at most
+    ``STAFF_INBOX_MAX``: the API cannot order by due time, so the list is sorted here)."""
+    rows: list[dict[str, Any]] = []
+    while len(rows) < STAFF_INBOX_MAX:
+        query = {**params, "limit": STAFF_INBOX_PAGE, "offset": len(rows), "order": "oldest"}
+        page = await client.request("GET", "/api/v1/complaints", phone, params=query) or {}
+        items = page.get("items") or []
+        rows += items
+        if not items or len(rows) >= int(page.get("total") or 0):
+            break
+    return rows
 
 
 async def _complaint_tasks(client: CoreClient, ctx: CallContext,
@@ -832,18 +924,19 @@ async def _complaint_tasks(client: CoreClient, ctx: CallContext,
         queries.append({"status": list(LME_STATES), "assignee": "me"})
     found: dict[str, dict[str, Any]] = {}
     for params in queries:
-        for row in await _oldest_complaints(client, ctx.phone, params):
+        for row in await _inbox(client, ctx.phone, params):
             found[row["id"]] = row
     locale = ctx.session.locale
     categories = {c["code"]: c.get("names") or {} for c in await _complaint_catalogue(client)}
     rows = []
     for row in found.values():
-        name = _local_name(row["type"]["names"], locale)
-        category = _local_name(categories.get(row["type"].get("category_code", "")), locale)
-        room = COMPLAINT_LABEL_MAX - len(_short_day(row["sla_due_at"], locale)) - 1
-        if len(name) > room and category and len(category) <= room:
-            name = category  # "Streetlights 14 Jan" reads better than "Streetlight no… 14 Jan"
-        rows.append(_task_row(row["id"], "c", name, row["sla_due_at"], locale))
+        # "Streetlights, Rajpur" reads better than "Streetlight no…, Rajpur".
+        names = (_local_name(row["type"]["names"], locale),
+                 _local_name(categories.get(row["type"].get("category_code", "")), locale))
+        locality = row.get("locality") or {}
+        place = _local_name(locality.get("names"), locale) if locality else ""
+        rows.append(_task_row(row["id"], "c", names, place or row.get("address") or "-",
+                              row["sla_due_at"], bool(row.get("overdue")), ctx.session))
     return rows
 
 
@@ -857,31 +950,81 @@ async def _certificate_due(client: CoreClient, phone: str, row: dict[str, Any]) 
 
 
 async def _certificate_tasks(client: CoreClient, ctx: CallContext) -> list[dict[str, Any]]:
-    """Registrar: certificate requests waiting for approval, the longest waiting ones."""
+    """Registrar: certificate requests waiting for approval (the API's largest page)."""
     rows = await client.request("GET", "/api/v1/certificate-requests", ctx.phone,
                                 params={"status": APPROVAL_STATE, "limit": 100}) or []
-    rows = sorted(rows, key=lambda r: str(r["updated_at"]))[:STAFF_TASK_ROWS]
     dues = await asyncio.gather(*(_certificate_due(client, ctx.phone, row) for row in rows))
     locale = ctx.session.locale
     return [_task_row(row["request_number"], "r",
-                      translate(locale, f"employee_tasks.cert.{row['kind']}"), due, locale)
+                      (translate(locale, f"employee_tasks.cert.{row['kind']}"),),
+                      (row.get("name_hi") if lang(locale) == "hi" else None)
+                      or row.get("name") or "-", due, _is_past(due), ctx.session)
             for row, due in zip(rows, dues, strict=True)]
+
+
+def _task_page(rows: list[dict[str, Any]], wanted: Any, session: Session) -> dict[str, Any]:
+    """Page ``wanted`` (1-based, kept within the pages there are) of the sorted rows, with
+    the paging rows this channel uses; all of them when they fit one list question."""
+    whatsapp = session.channel == "whatsapp"
+    kind = "whatsapp" if whatsapp else _sms_kind(session.locale)
+    size = STAFF_PAGE_TASKS[kind]
+    # Unpaged: a WhatsApp list without "More"; the rows one SMS page shows (UCS-2: no more
+    # than a page of tasks).
+    fits = {"whatsapp": size + 1, "sms": SMS_LIST_ROWS}.get(kind, size)
+    if len(rows) <= fits:
+        return {"p": 1, "last": 1, "from": 1 if rows else 0, "to": len(rows), "items": rows}
+    last = -(-len(rows) // size)
+    try:
+        page = min(max(int(float(str(wanted))), 1), last)
+    except ValueError:
+        page = 1
+    first = (page - 1) * size
+    items = rows[first:first + size]
+    locale = session.locale
+    if whatsapp:
+        items.append({"i": NEXT_PAGE, "l": translate(locale, "employee_tasks.opt_more")})
+    else:
+        if page < last:
+            items.append({"i": NEXT_PAGE, "l": translate(locale, "employee_tasks.opt_next")})
+        if page > 1:
+            items.append({"i": PREVIOUS_PAGE,
+                          "l": translate(locale, "employee_tasks.opt_previous")})
+    return {"p": page, "last": last, "from": first + 1,
+            "to": first + len(rows[first:first + size]), "items": items}
 
 
 @operation("staff_tasks")
 async def staff_tasks(client: CoreClient, args: dict[str, Any], ctx: CallContext) -> Any:
-    """The employee's tasks, the soonest due first, as options: ``{n, items: [{i, l, k?}]}``
-    (``n`` counts them all; at most seven are offered). GROs get the complaints waiting for
-    (re)assignment, LMEs those assigned to them, registrars the certificate requests
-    waiting for approval."""
+    """One page (``page``, 1-based; none: the first) of the employee's tasks, the soonest due
+    first, as options: ``{n, p, last, from, to, x, items: [{i, l, d?, k?}]}``: ``n`` counts
+    them all, page ``p`` of ``last``, ``from``-``to`` the numbers of its tasks, a task's
+    number is ``x`` + its ``i``, and a longer list ends each page in paging rows (ids
+    ``next``, ``prev``). GROs get the
+    complaints waiting for (re)assignment, LMEs those assigned to them, registrars the
+    certificate requests waiting for approval."""
     roles = await _my_roles(client, ctx)
     rows = await _complaint_tasks(client, ctx, roles) if roles & {"GRO", "LME"} else []
     if "REGISTRAR" in roles:
         rows += await _certificate_tasks(client, ctx)
     rows.sort(key=lambda row: datetime.fromisoformat(str(row["due"])))
-    items = [{"i": row["i"], "l": row["l"], **({"k": "r"} if row["k"] == "r" else {})}
-             for row in rows[:STAFF_TASK_ROWS]]
-    return {"n": len(rows), "items": items}
+    page = _task_page(rows, args.get("page") or 1, ctx.session)
+    prefix = _shared_prefix([str(row["i"]) for row in page["items"] if "due" in row])
+    page["items"] = [{key: value[len(prefix):] if key == "i" and "due" in row else value
+                      for key, value in row.items()
+                      if key not in ("due", "k") or (key == "k" and value == "r")}
+                     for row in page["items"]]
+    return {"n": len(rows), "x": prefix, **page}
+
+
+def _shared_prefix(numbers: list[str]) -> str:
+    """What the numbers on a page share up to a "-" ("PG-UK-DDN-2026-"): kept once as
+    ``x``, so that the rows' ids (and the session) stay short."""
+    if not numbers:
+        return ""
+    first, last = min(numbers), max(numbers)  # what these share, all of them share
+    same = next((i for i, (a, b) in enumerate(zip(first, last, strict=False)) if a != b),
+                min(len(first), len(last)))
+    return first[:first.rfind("-", 0, same) + 1]
 
 
 def _offered(acts: list[str], locale: str | None) -> list[dict[str, str]]:
@@ -891,10 +1034,26 @@ def _offered(acts: list[str], locale: str | None) -> list[dict[str, str]]:
 
 
 def _complaint_acts(state: str, actions: list[str]) -> list[str]:
+    """The flow's actions on a complaint. The GRO who may assign or reject it may also move
+    it to another category (``POST .../category``; not a workflow action, so the API's
+    ``actions`` do not name it)."""
     acts = [COMPLAINT_ACTS[a] for a in actions if a in COMPLAINT_ACTS]
     if "REASSIGN" in actions:
         acts.append("send_back" if state == "PENDINGATLME" else "assign")
+    if state in GRO_STATES and {"ASSIGN", "REASSIGN", "REJECT"} & set(actions):
+        acts.append("recategorise")
     return acts
+
+
+def _map_link(lat: Any, lng: Any) -> str:
+    """An https OpenStreetMap link with a marker at the citizen's pin ("" without one): it
+    opens in the browser or map app of any phone, where a ``geo:`` link often does not.
+    Only staff flows show it (the exact pin is never on a public surface)."""
+    if lat is None or lng is None:
+        return ""
+    at = [f"{float(value):.5f}".rstrip("0").rstrip(".") for value in (lat, lng)]
+    return (f"https://www.openstreetmap.org/?mlat={at[0]}&mlon={at[1]}"
+            f"#map=18/{at[0]}/{at[1]}")
 
 
 async def _complaint_task(client: CoreClient, number: str, ctx: CallContext) -> dict[str, Any]:
@@ -915,7 +1074,9 @@ async def _complaint_task(client: CoreClient, number: str, ctx: CallContext) -> 
             if text else "-",
             "status": _status_name(row["status"], "status", locale),
             "note": _latest_note(row.get("history") or []), "due": row["sla_due_at"],
+            "map": _map_link(row.get("lat"), row.get("lng")),
             "tn": row["tenant_code"], "dp": row["type"]["department_code"],
+            "ty": row["type"]["code"],
             "a": _offered(_complaint_acts(row["status"], row.get("actions") or []), locale)}
 
 
@@ -944,7 +1105,8 @@ async def _certificate_task(client: CoreClient, number: str,
 async def staff_task(client: CoreClient, args: dict[str, Any], ctx: CallContext) -> Any:
     """One task as the employee sees it, with the actions the API offers them now (``a``,
     as options). A complaint: ``{id, k: c, s, type, place, who, phone, text, status, note,
-    due, tn, dp, a}``; a certificate request: ``{id, k: r, s, kind, name, date, reg, copies,
+    due, map, tn, dp, ty, a}`` (``map``: a link to the citizen's pin, or ""; ``ty``: the
+    type code); a certificate request: ``{id, k: r, s, kind, name, date, reg, copies,
     fee, rel, verify, who, phone, due, a}`` (``rel``: the requester's relation to the person
     on the record; ``verify: yes`` when the registrar must verify the requester ``who``,
     ``phone`` first); ``{gone: yes}`` when it is no longer visible to them."""
@@ -1044,3 +1206,26 @@ async def staff_act(client: CoreClient, args: dict[str, Any], ctx: CallContext) 
         return {"done": "no", "code": exc.code}
     return {"done": "yes", "to": ((row or {}).get("assignee") or {}).get("name") or "",
             "cert": (row or {}).get("certificate_number") or "", "photo": photo}
+
+
+@operation("staff_recategorise")
+async def staff_recategorise(client: CoreClient, args: dict[str, Any], ctx: CallContext) -> Any:
+    """The GRO moves complaint ``id`` to type ``type`` (so, maybe, to another department)
+    with an optional ``comment``: ``{done: yes, type}`` (the new type's name), or ``{done:
+    no, code}`` when the API refuses (not a GRO of its city, no longer open); an API that
+    is down raises."""
+    body: dict[str, Any] = {"type_code": str(args["type"])}
+    comment = " ".join(str(args.get("comment") or "").split())
+    if comment:
+        body["comment"] = comment
+    try:
+        row = await client.request(
+            "POST", f"/api/v1/complaints/{quote(str(args['id']), safe='')}/category",
+            ctx.phone, json=body)
+    except ServiceError as exc:
+        if exc.retryable:
+            raise
+        return {"done": "no", "code": exc.code}
+    kind = (row or {}).get("type") or {}
+    return {"done": "yes",
+            "type": _local_name(kind.get("names"), ctx.session.locale) or body["type_code"]}

@@ -21,6 +21,7 @@ from core_api.errors import install_error_handlers
 from core_api.files.endpoints import router as files_router
 from core_api.files.store import LocalFileStore
 from core_api.limits import install_body_limit
+from core_api.links.pages import router as short_link_pages_router
 from core_api.open311.endpoints import install_open311_errors
 from core_api.open311.endpoints import router as open311_router
 from core_api.payments.pages import router as payment_pages_router
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(build_api_router())
     app.include_router(files_router)
     app.include_router(payment_pages_router)
+    app.include_router(short_link_pages_router)
     app.include_router(open311_router)
     install_open311_errors(app)
     app.include_router(certificate_verify_router)

@@ -5,15 +5,21 @@ from __future__ import annotations
 import httpx
 from fastapi import FastAPI
 
+from bot.links import ShortLinks
 from channels.queues import (
     ChannelServices,
     ContactWindows,
+    DeliveryPolicy,
     InboundQueue,
+    MessageCosts,
     MessageStatusStore,
+    NotificationJobs,
     NotificationSink,
     OutboundQueue,
     SendPolicy,
+    SmsFallback,
     TemplateBook,
+    whatsapp_templates,
 )
 from channels.registry import build_senders
 
@@ -29,18 +35,28 @@ def build_channel_services(app: FastAPI) -> ChannelServices:
     """The channel services of ``app`` (called once in the lifespan, after the dialog)."""
     settings = app.state.settings
     redis = app.state.redis
+    client = app.state.conversations.client
     windows = ContactWindows(redis)
     outbound = OutboundQueue(redis)
     http = httpx.AsyncClient(timeout=PROVIDER_TIMEOUT, limits=PROVIDER_LIMITS)
+    senders = build_senders(settings, http, redis)
+    providers = {"whatsapp": settings.whatsapp_provider, "sms": settings.sms_provider}
+    delivery = DeliveryPolicy(windows, providers, sessions=app.state.conversations.store,
+                              senders=senders.keys())
+    jobs = NotificationJobs(ShortLinks(client))
+    fallback = SmsFallback(redis, outbound, delivery, jobs)
     return ChannelServices(
         inbound=InboundQueue(redis, windows=windows),
         outbound=outbound,
-        statuses=MessageStatusStore(app.state.conversations.client),
-        senders=build_senders(settings, http, redis),
-        notifications=NotificationSink(outbound, {"whatsapp": settings.whatsapp_provider,
-                                                  "sms": settings.sms_provider}),
+        statuses=MessageStatusStore(client, costs=MessageCosts(settings.message_costs),
+                                    fallback=fallback),
+        senders=senders,
+        notifications=NotificationSink(outbound, providers, jobs=jobs, fallback=fallback),
+        delivery=delivery,
+        fallback=fallback,
         windows=windows,
-        templates=TemplateBook(settings.whatsapp_templates, settings.sms_dlt_templates),
+        templates=TemplateBook(whatsapp_templates(settings.whatsapp_templates),
+                               settings.sms_dlt_templates),
         policy=SendPolicy(max_attempts=settings.send_max_attempts,
                           retry_base_s=settings.send_retry_base_s, rate=settings.send_rate,
                           burst=settings.send_burst),

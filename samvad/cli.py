@@ -463,11 +463,13 @@ def flows_check() -> None:
     from bot.flowcheck import check_flows
     from bot.helpers import HELPERS
     from bot.operations import OPERATIONS
+    from channels.queues import whatsapp_templates
     from channels.render import render_sms, sms_segments
 
     flows, problems = check_flows(
         operations=set(OPERATIONS), helpers=set(HELPERS),
         sms_segments=lambda message: sms_segments(render_sms(message)).segments,
+        whatsapp_templates=whatsapp_templates(_settings().whatsapp_templates),
     )
     for problem in problems:
         console.print(f"[red]✗[/] {problem}")
@@ -476,7 +478,8 @@ def flows_check() -> None:
         raise typer.Exit(1)
     steps = sum(len(flow.steps) for flow in flows.values())
     console.print(f"[green]✓[/] {len(flows)} flows, {steps} steps: all references resolve, "
-                  "every message exists in every locale, every SMS prompt fits its budget.")
+                  "every message exists in every locale, every SMS prompt fits its budget, "
+                  "every notification kind has a WhatsApp template.")
 
 
 @locales_app.command("extract")

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from bot.core_client import DEFAULT_TIMEOUT, CoreClient
 from bot.engine import Engine
 from bot.flowspec import load_flows
+from bot.followup import CaseFollowUps
 from bot.helpers import HELPERS
 from bot.media import MediaPolicy
 from bot.nlu import NLU
@@ -40,6 +41,7 @@ def build_conversations(app: FastAPI) -> Conversations:
     """The conversation runtime for ``app`` (called once in the lifespan)."""
     client = CoreClient(core_http_client(app), app.state.service_token, OPERATIONS)
     client.media_policy = media_policy(app.state.settings)
+    client.follow_ups = CaseFollowUps(app.state.redis)
     return Conversations(
         engine=Engine(load_flows(), HELPERS),
         store=SessionStore(app.state.redis),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     # Where people and providers reach Samvad (links, Twilio signatures); by default the
     # host and port it listens on (127.0.0.1 when it listens on every interface).
     public_url: str = Field("", alias="SAMVAD_PUBLIC_URL")
+    # How long a short link (/r/<code>, sent in SMS) opens its receipt, certificate, payment
+    # page or complaint status.
+    short_link_days: int = Field(30, ge=1, le=366, alias="SAMVAD_SHORT_LINK_DAYS")
     secret_key: str = Field(PLACEHOLDER_SECRET, alias="SAMVAD_SECRET_KEY")
     rasa_url: str | None = Field(None, alias="SAMVAD_RASA_URL")
     # The bot reaches the core API in-process unless this names a separate deployment.
@@ -88,6 +91,15 @@ class Settings(BaseSettings):
         20, ge=0, alias="SAMVAD_LOGIN_ADDRESS_BACKOFF_AFTER")
     login_hash_concurrency: int = Field(2, ge=1, le=64, alias="SAMVAD_LOGIN_HASH_CONCURRENCY")
     login_hash_wait_s: float = Field(1.0, ge=0, alias="SAMVAD_LOGIN_HASH_WAIT_S")
+    # Complaint lifecycle (core_api/complaints/sla.py): a RESOLVED complaint the citizen
+    # neither rates nor reopens is closed by the system after this many days (0: never);
+    # escalation levels and reminder intervals per business service come from a YAML file
+    # (default: the bundled core_api/complaints/escalation.yaml).
+    auto_close_days: int = Field(7, ge=0, le=365, alias="SAMVAD_AUTO_CLOSE_DAYS")
+    escalation_file: Path | None = Field(None, alias="SAMVAD_ESCALATION_FILE")
+    # New complaints reaching a GRO within this many seconds go as one digest (0: each at
+    # once).
+    gro_digest_seconds: int = Field(180, ge=0, le=3600, alias="SAMVAD_GRO_DIGEST_SECONDS")
 
     twilio_account_sid: str | None = Field(None, alias="TWILIO_ACCOUNT_SID")
     twilio_auth_token: str | None = Field(None, alias="TWILIO_AUTH_TOKEN")
@@ -110,9 +122,15 @@ class Settings(BaseSettings):
     send_retry_base_s: float = Field(2.0, gt=0, alias="SAMVAD_SEND_RETRY_BASE_S")
     # Approved templates for messages outside WhatsApp's 24-hour window, as JSON:
     # {"<kind>" | "default": {"<locale>" | "default": "<template>" | {"id", "language"}}}.
-    # <template> is a Twilio ContentSid (HX...) or a Meta template name.
+    # <template> is a Twilio ContentSid (HX...) or a Meta template name. Each kind named
+    # here replaces that kind of the bundled mapping (channels/templates.yaml).
     whatsapp_templates: dict[str, dict[str, str | dict[str, str]]] = Field(
         default_factory=dict, alias="SAMVAD_WHATSAPP_TEMPLATES")
+    # Estimated message costs in rupees for the delivery record and the dashboard, as JSON
+    # (channels/queues/_costs.py): {"whatsapp_template": 0.115, "whatsapp_free_form": 0,
+    # "sms_segment": 0.25, "kinds": {"<kind>": {<the same keys>}}}; omitted keys keep
+    # these defaults.
+    message_costs: dict[str, Any] = Field(default_factory=dict, alias="SAMVAD_MESSAGE_COSTS")
     # DLT template ids of SMS per message kind (Indian senders), same JSON shape.
     sms_dlt_templates: dict[str, dict[str, str | dict[str, str]]] = Field(
         default_factory=dict, alias="SAMVAD_SMS_DLT_TEMPLATES")

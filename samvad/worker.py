@@ -12,25 +12,29 @@ from collections.abc import Awaitable, Callable
 import structlog
 from fastapi import FastAPI
 
+from bot.digest import GroDigest
 from bot.engine import ServiceError
 from bot.notifier import Notifier
-from channels.queues import InboundWorker, SendWorker, channels_of
-from core_api.complaints.sla import sla_once
+from channels.queues import Clock, InboundWorker, SendWorker, SystemClock, channels_of
+from core_api.complaints.escalation import plan_for
+from core_api.complaints.sla import PGR, sla_once
 from core_api.events.relay import relay_once
 from samvad.readiness import Heartbeat
 
 log = structlog.get_logger(__name__)
 
 RELAY_IDLE_S = 0.5
-SLA_IDLE_S = 60.0  # complaint SLA timers: warnings and escalations
+SLA_IDLE_S = 60.0  # complaint SLA timers: warnings, escalations, reminders, auto-close
 # The loops that write heartbeats; /readyz reports any of them gone quiet.
 LOOPS = ("relay", "notifier", "inbound", "send", "sla")
 CHAT_ACTIVITY_FLUSH_S = 5.0  # how stale the dashboard's chat figures may be
 
 
-def build_notifier(app: FastAPI) -> Notifier:
+def build_notifier(app: FastAPI, clock: Clock | None = None) -> Notifier:
     """The notifier of ``app``: notifications become outbound jobs (simulator inbox when no
-    provider is configured for their channel)."""
+    provider is configured for their channel); GROs' new complaints are batched for
+    SAMVAD_GRO_DIGEST_SECONDS by ``clock`` (the wall clock unless a test moves it), and a
+    "resolved" notice leaves its question for the citizen's answer (``bot.followup``)."""
     client = app.state.conversations.client
 
     async def opted_out(phone: str) -> bool:
@@ -40,8 +44,12 @@ def build_notifier(app: FastAPI) -> Notifier:
             return False  # employees and unknown numbers have no opt-out flag
         return bool(user and user.get("opted_out"))
 
-    return Notifier(app.state.redis, app.state.conversations.store,
-                    channels_of(app).notifications, opted_out=opted_out)
+    channels = channels_of(app)
+    window = app.state.settings.gro_digest_seconds
+    digest = GroDigest(app.state.redis, window, (clock or SystemClock()).now) if window else None
+    return Notifier(app.state.redis, app.state.conversations.store, channels.notifications,
+                    opted_out=opted_out, router=channels.delivery, digest=digest,
+                    follow_ups=client.follow_ups)
 
 
 def build_inbound_worker(app: FastAPI, **options: object) -> InboundWorker:
@@ -56,7 +64,8 @@ def build_send_worker(app: FastAPI, **options: object) -> SendWorker:
     channels = channels_of(app)
     return SendWorker(channels.outbound, channels.senders, reports=channels.statuses,
                       windows=channels.windows, templates=channels.templates,
-                      policy=channels.policy, **options)  # type: ignore[arg-type]
+                      policy=channels.policy, fallback=channels.fallback,
+                      **options)  # type: ignore[arg-type]
 
 
 def heartbeat(app: FastAPI, loop: str, idle_s: float = 1.0) -> Callable[[], Awaitable[None]]:
@@ -86,6 +95,9 @@ async def _forever(name: str, step: Callable[[], Awaitable[int]], idle_s: float,
 async def run_background(app: FastAPI, stop: asyncio.Event) -> None:
     """Relay events, notify, run inbound turns and send, until ``stop`` is set."""
     notifier = build_notifier(app)
+    settings = app.state.settings
+    # A broken escalation file stops the worker now rather than every sweep later.
+    plan_for(PGR, settings.escalation_file)
     await asyncio.gather(
         _forever("relay", lambda: relay_once(app.state.db, app.state.redis), RELAY_IDLE_S, stop,
                  heartbeat(app, "relay", RELAY_IDLE_S)),
@@ -93,8 +105,10 @@ async def run_background(app: FastAPI, stop: asyncio.Event) -> None:
                  heartbeat(app, "notifier")),
         build_inbound_worker(app).run(stop, heartbeat(app, "inbound")),
         build_send_worker(app).run(stop, heartbeat(app, "send")),
-        _forever("sla", lambda: sla_once(app.state.db), SLA_IDLE_S, stop,
-                 heartbeat(app, "sla", SLA_IDLE_S)),
+        _forever("sla", lambda: sla_once(app.state.db,
+                                         auto_close_days=settings.auto_close_days,
+                                         escalation_file=settings.escalation_file),
+                 SLA_IDLE_S, stop, heartbeat(app, "sla", SLA_IDLE_S)),
         # Dashboard chat figures: this process's turn counters, posted as deltas.
         app.state.conversations.activity.run(app.state.conversations.client, stop,
                                              CHAT_ACTIVITY_FLUSH_S),

@@ -24,6 +24,9 @@ def _value(name: str, annotation: Any) -> Any:
     if origin is list:
         [kind] = get_args(annotation)
         return [_value(name, kind)]
+    if origin is dict:
+        _key, kind = get_args(annotation)
+        return {"en": _value(name, kind), "hi": _value(name, kind)}
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return {field: _value(field, info.annotation)
                 for field, info in annotation.model_fields.items()}

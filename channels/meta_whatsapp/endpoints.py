@@ -3,9 +3,11 @@
 POST order: verify ``X-Hub-Signature-256`` over the raw body (403, nothing done, when
 missing or wrong) -> parse the envelope (400 when malformed) -> admit each message with
 ``channels_of(app).inbound.admit(inbound, "meta", ...)`` and apply each status with
-``channels_of(app).statuses.update("meta", wamid, status)`` -> answer 200 at once; the
-dialog turn runs in a worker. Events we skip (reactions, echoes, unknown types) are answered
-200 with the reasons, so that Meta stops retrying them.
+``channels_of(app).statuses.update("meta", wamid, status)`` (a notification failed with
+an SMS-fallback code, 131047 or 131026 ..., then goes as SMS once:
+``MessageStatusStore.update`` calls ``SmsFallback.on_status``) -> answer 200 at once;
+the dialog turn runs in a worker. Events we skip (reactions, echoes, unknown types) are
+answered 200 with the reasons, so that Meta stops retrying them.
 
 Meta redelivers a batch until it gets a 200 (for days, with backoff), so a message id
 seen before is not enqueued again: ``admit`` claims the ``wamid`` (a Redis key kept as
@@ -116,7 +118,8 @@ async def receive(request: Request) -> JSONResponse:
     statuses = channels_of(request.app).statuses
     for update in envelope.statuses:
         at = datetime.fromtimestamp(update.at, UTC) if update.at is not None else None
-        # Raises when the core API is unreachable: the 500 makes Meta deliver again.
+        # Raises when the core API is unreachable: the 500 makes Meta deliver again. A
+        # notification failed with an SMS-fallback code goes as SMS here, once.
         await statuses.update(PROVIDER, update.provider_message_id, update.status,
                               error_code=update.error_code, at=at)
         EVENTS.labels("status", update.status).inc()

@@ -9,7 +9,10 @@ Webhooks (``channels/<provider>/``) verify and parse a request, then::
     await services.statuses.update("twilio", sid, "delivered")  # a status callback
 
 ``InboundWorker`` runs the turns and queues each reply as an ``OutboundJob``
-``<message_id>:<index>``; ``NotificationSink`` queues notifications. ``SendWorker``
+``<message_id>:<index>``; ``NotificationSink`` queues notifications on the route the
+``DeliveryPolicy`` chose (case channel, last active channel, SMS), SMS fitted to 3
+segments with a short link; ``SmsFallback`` sends a failed WhatsApp notification as SMS
+once; ``MessageCosts`` estimates what each message costs. ``SendWorker``
 delivers jobs through the ``Sender`` of the job's provider: rate limited per sender number,
 retried with backoff, WhatsApp templates outside the 24-hour window (``template_of(job)``),
 DLT ids on Indian SMS. ``samvad worker`` (or ``samvad serve`` in embedded mode) runs both.
@@ -37,6 +40,10 @@ Guarantees, and where they end:
   request may have reached the provider (read timeout): also ``unknown``, not retried.
   Other retryable errors are taken to mean "not sent" and retried. Job states are kept 7
   days: the same job id queued again within them is skipped.
+- SMS fallback, at most once per notification: a claim key per WhatsApp job id
+  (``samvad:fallback:<job_id>``, SET NX) and the derived job id ``<job_id>:sms``; a
+  failure callback that overtakes the worker's note of the provider message id (written
+  right after the provider answers) is recorded but does not fall back.
 - Rate: a shared token bucket per sender number (``SAMVAD_SEND_RATE`` per second,
   ``SAMVAD_SEND_BURST``), correct across workers whose clocks agree within milliseconds.
 - A dead worker's mailbox is taken over when its lock lease (30 s) runs out, through its
@@ -45,6 +52,8 @@ Guarantees, and where they end:
 """
 
 from channels.queues._clock import Clock, SystemClock
+from channels.queues._costs import Estimate, MessageCosts
+from channels.queues._fallback import SmsFallback
 from channels.queues._inbound import (
     Admission,
     InboundQueue,
@@ -53,8 +62,13 @@ from channels.queues._inbound import (
     reply_jobs,
 )
 from channels.queues._mailboxes import Mailboxes
-from channels.queues._notifications import NotificationSink, notification_job
+from channels.queues._notifications import (
+    NotificationJobs,
+    NotificationSink,
+    notification_job,
+)
 from channels.queues._outbound import OutboundQueue, OutboxItem, recipient_key
+from channels.queues._policy import DeliveryPolicy
 from channels.queues._ratelimit import RateLimiter
 from channels.queues._sending import AMBIGUOUS, JobStates, SendPolicy, SendWorker
 from channels.queues._services import ChannelServices, channels_of
@@ -62,44 +76,56 @@ from channels.queues._status import STATUSES, DeliveryReports, MessageStatusStor
 from channels.queues._templates import (
     DLT_TEMPLATE_ID,
     OUTSIDE_WINDOW_CODES,
+    SMS_FALLBACK_CODES,
     Template,
     TemplateBook,
+    default_whatsapp_templates,
     template_of,
+    whatsapp_templates,
     with_template,
 )
-from channels.queues._windows import WHATSAPP_WINDOW_S, ContactWindows
+from channels.queues._windows import WHATSAPP_WINDOW_S, Contact, ContactWindows
 
 __all__ = [
     "AMBIGUOUS",
     "DLT_TEMPLATE_ID",
     "OUTSIDE_WINDOW_CODES",
+    "SMS_FALLBACK_CODES",
     "STATUSES",
     "WHATSAPP_WINDOW_S",
     "Admission",
     "ChannelServices",
     "Clock",
+    "Contact",
     "ContactWindows",
+    "DeliveryPolicy",
     "DeliveryReports",
+    "Estimate",
     "InboundQueue",
     "InboundWorker",
     "JobStates",
     "Mailboxes",
+    "MessageCosts",
     "MessageStatusStore",
+    "NotificationJobs",
     "NotificationSink",
     "OutboundQueue",
     "OutboxItem",
     "RateLimiter",
     "SendPolicy",
     "SendWorker",
+    "SmsFallback",
     "Status",
     "SystemClock",
     "Template",
     "TemplateBook",
     "channels_of",
+    "default_whatsapp_templates",
     "notification_job",
     "recipient_key",
     "record_flood",
     "reply_jobs",
     "template_of",
+    "whatsapp_templates",
     "with_template",
 ]

@@ -3,13 +3,14 @@
 ``InboundQueue.admit`` is one Redis round trip running one Lua script: it claims the
 provider's message id (a "seen" key kept as long as the provider retries), counts the
 sender's messages of the current minute, and queues the message: into the person's
-mailbox, a doorbell on ``samvad:inbound`` and the person's last-inbound time (WhatsApp's
-24-hour window). Redis runs the script as one step, so a web process dying around it
-has either queued the message or left its id unclaimed for the provider's retry; never
-an id claimed with nothing queued. ``InboundWorker`` runs ``Conversations.handle`` for
-each message, in order per person (see ``_mailboxes``), and turns the replies into
-outbound jobs ``<message_id>:<index>`` for the provider the message came from, sent from
-the number the person wrote to.
+mailbox, a doorbell on ``samvad:inbound``, the person's last-inbound time (WhatsApp's
+24-hour window) and the provider and our number they wrote to on that channel (the
+delivery policy's "last active channel", ``_windows``). Redis runs the script as one
+step, so a web process dying around it has either queued the message or left its id
+unclaimed for the provider's retry; never an id claimed with nothing queued.
+``InboundWorker`` runs ``Conversations.handle`` for each message, in order per person
+(see ``_mailboxes``), and turns the replies into outbound jobs ``<message_id>:<index>``
+for the provider the message came from, sent from the number the person wrote to.
 
 Floods: past ``SAMVAD_INBOUND_PER_MINUTE`` the first extra message is queued as a flood
 notice (the worker answers "you are sending messages too fast" in the person's language
@@ -39,7 +40,7 @@ from channels.base import OutboundJob, outgoing_to_dict
 from channels.queues._clock import Clock, SystemClock
 from channels.queues._mailboxes import Mailboxes
 from channels.queues._outbound import OutboundQueue
-from channels.queues._windows import KEEP_S, ContactWindows
+from channels.queues._windows import KEEP_S, VIA_KEEP_S, ContactWindows, via_value
 from channels.queues._worker import MailboxWorker
 from core_api.users.phones import mask_phone
 
@@ -88,9 +89,10 @@ def flood_key(channel: str, phone: str) -> str:
     return f"samvad:flood:{channel}:{phone}"
 
 
-# KEYS seen, flood counter, mailbox, doorbell stream, last inbound.
+# KEYS seen, flood counter, mailbox, doorbell stream, last inbound, contact hash (via).
 # ARGV seen ttl s, per minute (0: no limit), flood window s, item, mailbox ttl s,
-#      doorbell key, stream max length, now, last inbound ttl s.
+#      doorbell key, stream max length, now, last inbound ttl s, channel,
+#      via value ("<now> <provider> <our number>"), via ttl s.
 # Nothing is queued for a duplicate or a drop; the notice item is the message's item with
 # "flood": true appended (the bytes orjson makes of the same dict with that key last).
 _ADMIT = """
@@ -112,6 +114,8 @@ redis.call('RPUSH', KEYS[3], item)
 redis.call('EXPIRE', KEYS[3], ARGV[5])
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', 'key', ARGV[6])
 redis.call('SET', KEYS[5], ARGV[8], 'EX', ARGV[9])
+redis.call('HSET', KEYS[6], ARGV[10], ARGV[11])
+redis.call('EXPIRE', KEYS[6], ARGV[12])
 return admission
 """
 
@@ -152,10 +156,13 @@ class InboundQueue:
         item = orjson.dumps({"provider": provider, "inbound": inbound_to_dict(inbound),
                              "attempts": 0})
         keys = [seen_key, flood_key(inbound.channel, inbound.sender), mailbox,
-                self.boxes.stream, self.windows.key(inbound.channel, inbound.sender)]
+                self.boxes.stream, self.windows.key(inbound.channel, inbound.sender),
+                self.windows.via_key(inbound.sender)]
+        now = self.clock.now()
         args: list[bytes | str | int] = [
             seen_ttl_s, per_minute, FLOOD_WINDOW_S, item, self.boxes.ttl_s, key,
-            self.boxes.stream_max_len, repr(self.clock.now()), KEEP_S]
+            self.boxes.stream_max_len, repr(now), KEEP_S, inbound.channel,
+            via_value(now, provider, inbound.to), VIA_KEEP_S]
         admission: bytes = await self._admit(keys=keys, args=args)
         return cast("Admission", admission.decode())
 

@@ -9,7 +9,9 @@ it is recorded ``unknown`` and NOT sent again — at most once in that window, n
 Retryable errors (connection, throttled) come back after exponential backoff with jitter
 (through the mailbox's due ring); after ``max_attempts`` the job fails. Final errors fail
 at once; ``opted_out`` also marks the citizen opted out in the core API. WhatsApp
-notifications to someone who has not written for 24 hours go as templates.
+notifications to someone who has not written for 24 hours go as templates; one that
+cannot (no template for its kind) or that a template or window failure stops goes as SMS
+instead (``SmsFallback``, once per notification) and is recorded failed.
 """
 
 from __future__ import annotations
@@ -26,12 +28,14 @@ from bot.engine import ServiceError
 from channels import metrics
 from channels.base import OutboundJob, Sender, SendError, SendErrorKind
 from channels.queues._clock import Clock
+from channels.queues._fallback import SmsFallback, falls_back
 from channels.queues._outbound import OutboundQueue, OutboxItem
 from channels.queues._ratelimit import RateLimiter
 from channels.queues._status import DeliveryReports, Status, first_status
 from channels.queues._templates import (
     DLT_TEMPLATE_ID,
     OUTSIDE_WINDOW_CODES,
+    SMS_FALLBACK_CODES,
     TEMPLATE,
     TemplateBook,
     with_template,
@@ -94,7 +98,8 @@ class SendWorker(MailboxWorker):
                  reports: DeliveryReports | None, windows: ContactWindows,
                  templates: TemplateBook | None = None, policy: SendPolicy | None = None,
                  clock: Clock | None = None, consumer: str | None = None,
-                 concurrency: int = 32, rng: random.Random | None = None) -> None:
+                 concurrency: int = 32, rng: random.Random | None = None,
+                 fallback: SmsFallback | None = None) -> None:
         super().__init__(queue.boxes, consumer=consumer, concurrency=concurrency, clock=clock)
         self.senders = senders
         self.reports = reports
@@ -104,6 +109,7 @@ class SendWorker(MailboxWorker):
         self.states = JobStates(queue.redis)
         self.limiter = RateLimiter(queue.redis, self.policy.rate, self.policy.burst)
         self.rng = rng or random.Random()
+        self.fallback = fallback
 
     async def drain(self, key: str) -> int:
         owner = secrets.token_hex(8)
@@ -145,7 +151,12 @@ class SendWorker(MailboxWorker):
             await self._failed(job, item.attempts, SendError(SendErrorKind.CONFIG, "no_sender",
                                                              job.provider))
             return False
-        job = await self._prepare(job, now)
+        prepared = await self._prepare(job, now)
+        if prepared is None:  # outside the window with no template: SMS instead
+            await self._fall_back(job, item.attempts, SendError(
+                SendErrorKind.REJECTED, "no_template", f"no WhatsApp template for {job.kind}"))
+            return False
+        job = prepared
         taken, wait = await self.limiter.reserve(self._sender_id(job), now,
                                                  self.policy.max_inline_wait_s)
         if not taken:
@@ -163,6 +174,8 @@ class SendWorker(MailboxWorker):
             return await self._refused(key, owner, replace(item, job=job, attempts=attempts),
                                        error)
         await self.states.settle(job.job_id, f"sent:{result.provider_message_id}")
+        if self.fallback is not None:
+            await self.fallback.sent(job, result.provider_message_id)
         metrics.send(job.provider, job.channel, "sent").inc()
         log.info("message_sent", job_id=job.job_id, provider=job.provider,
                  to=mask_phone(job.to), attempts=attempts)
@@ -182,6 +195,10 @@ class SendWorker(MailboxWorker):
         template = self.templates.whatsapp(job.kind, job.locale)
         outside_window = (error.code in OUTSIDE_WINDOW_CODES and job.channel == "whatsapp"
                           and TEMPLATE not in job.params and template is not None)
+        if (not outside_window and error.code in SMS_FALLBACK_CODES
+                and await self._can_fall_back(job)):
+            await self._fall_back(job, item.attempts, error)
+            return False
         retry = outside_window or (error.retryable
                                    and item.attempts < self.policy.max_attempts)
         if not retry:
@@ -206,8 +223,9 @@ class SendWorker(MailboxWorker):
         ceiling = min(self.policy.retry_cap_s, self.policy.retry_base_s * 2 ** (attempts - 1))
         return ceiling * self.rng.uniform(0.5, 1.0)
 
-    async def _prepare(self, job: OutboundJob, now: float) -> OutboundJob:
-        """Template or DLT id where the channel needs one."""
+    async def _prepare(self, job: OutboundJob, now: float) -> OutboundJob | None:
+        """Template or DLT id where the channel needs one; None when a WhatsApp
+        notification outside the window has no template and can go as SMS instead."""
         if job.provider in UNREGULATED_PROVIDERS:
             return job
         if job.channel == "whatsapp" and job.kind != "reply" and TEMPLATE not in job.params:
@@ -215,12 +233,23 @@ class SendWorker(MailboxWorker):
                 template = self.templates.whatsapp(job.kind, job.locale)
                 if template is not None:
                     return with_template(job, template)
+                if await self._can_fall_back(job):
+                    return None
                 log.warning("whatsapp_template_missing", kind=job.kind, locale=job.locale)
         if job.channel == "sms" and DLT_TEMPLATE_ID not in job.params:
             dlt = self.templates.dlt(job.kind, job.locale)
             if dlt:
                 return replace(job, params={**job.params, DLT_TEMPLATE_ID: dlt})
         return job
+
+    async def _can_fall_back(self, job: OutboundJob) -> bool:
+        return self.fallback is not None and falls_back(job) and await self.fallback.available(job)
+
+    async def _fall_back(self, job: OutboundJob, attempts: int, error: SendError) -> None:
+        """Queue the SMS form of a WhatsApp notification and record this job failed."""
+        assert self.fallback is not None
+        await self.fallback.send_sms(job.job_id, error.code or str(error.kind))
+        await self._failed(job, attempts, error)
 
     @staticmethod
     def _sender_id(job: OutboundJob) -> str:

@@ -8,9 +8,11 @@ from typing import Any
 import httpx
 
 from channels.base import Sender
+from channels.queues._fallback import SmsFallback
 from channels.queues._inbound import InboundQueue
 from channels.queues._notifications import NotificationSink
 from channels.queues._outbound import OutboundQueue
+from channels.queues._policy import DeliveryPolicy
 from channels.queues._sending import SendPolicy
 from channels.queues._status import MessageStatusStore
 from channels.queues._templates import TemplateBook
@@ -26,6 +28,8 @@ class ChannelServices:
     statuses: MessageStatusStore
     senders: dict[str, Sender]
     notifications: NotificationSink
+    delivery: DeliveryPolicy  # where each notification goes (the notifier asks it)
+    fallback: SmsFallback  # WhatsApp notifications that go as SMS instead
     windows: ContactWindows
     templates: TemplateBook
     policy: SendPolicy

@@ -1,4 +1,8 @@
-"""The delivery record in the core API (``/api/v1/channel-messages``) and provider opt-outs."""
+"""The delivery record in the core API (``/api/v1/channel-messages``) and provider opt-outs.
+
+Each record carries the delivery policy's rule (``params["rule"]``), the SMS segment count
+and the estimated cost in rupees (``MessageCosts``).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,9 @@ from bot.core_client import CoreClient
 from bot.engine import ServiceError
 from channels.base import OutboundJob
 from channels.metrics import delivery_report
+from channels.queues._costs import MessageCosts
+from channels.queues._fallback import SmsFallback
+from channels.queues._notifications import RULE
 
 Status = Literal["queued", "unknown", "sent", "delivered", "read", "failed"]
 STATUSES: tuple[str, ...] = ("queued", "unknown", "sent", "delivered", "read", "failed")
@@ -58,9 +65,13 @@ class MessageStatusStore:
     caller still returns only once its own record is written (or raises if it was not).
     """
 
-    def __init__(self, client: CoreClient, *, max_batch: int = MAX_BATCH) -> None:
+    def __init__(self, client: CoreClient, *, max_batch: int = MAX_BATCH,
+                 costs: MessageCosts | None = None,
+                 fallback: SmsFallback | None = None) -> None:
         self.client = client
         self.max_batch = max_batch
+        self.costs = costs or MessageCosts()
+        self.fallback = fallback  # failed WhatsApp notifications go as SMS (on_status)
         self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -69,11 +80,13 @@ class MessageStatusStore:
                      attempts: int = 0) -> None:
         """Create or update the record of ``job`` (statuses never move backwards)."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        estimate = self.costs.estimate(job, status)
         self._pending.append(({
             "job_id": job.job_id, "provider": job.provider, "channel": job.channel,
             "to": job.to, "kind": job.kind, "status": status,
             "provider_message_id": provider_message_id, "error_code": error_code,
-            "attempts": attempts}, done))
+            "attempts": attempts, "rule": job.params.get(RULE),
+            "segments": estimate.segments, "cost": str(estimate.cost)}, done))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_pending())
         await asyncio.shield(done)  # a cancelled caller leaves the batch to finish
@@ -106,12 +119,15 @@ class MessageStatusStore:
 
     async def update(self, provider: str, provider_message_id: str, status: Status, *,
                      error_code: str | None = None, at: datetime | None = None) -> None:
-        """Apply a provider's status callback (e.g. "twilio", "SM...", "delivered")."""
+        """Apply a provider's status callback (e.g. "twilio", "SM...", "delivered"); a
+        WhatsApp notification failed with an SMS-fallback code then goes as SMS (once)."""
         await self.client.request("POST", f"{MESSAGES_PATH}/status", None, json={
             "provider": provider, "provider_message_id": provider_message_id,
             "status": status, "error_code": error_code,
             "at": at.isoformat() if at else None})
         delivery_report(provider, status, error_code).inc()
+        if self.fallback is not None:
+            await self.fallback.on_status(provider, provider_message_id, status, error_code)
 
     async def opt_out(self, phone: str) -> None:
         """Mark the citizen with ``phone`` as opted out (the provider refuses to reach them)."""

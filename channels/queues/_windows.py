@@ -1,16 +1,57 @@
-"""When each person last wrote to us, per channel: WhatsApp's 24-hour window."""
+"""When and how each person last wrote to us, per channel.
+
+Two records, both written with each queued message by ``InboundQueue.admit`` (the same
+script, the same round trip):
+
+- ``samvad:lastin:<channel>:<number>``: the time, kept ``KEEP_S``: WhatsApp's 24-hour
+  window;
+- ``samvad:via:<number>``: a hash, per channel "<time> <provider> <our number>", kept
+  ``VIA_KEEP_S``: the delivery policy's "last active channel" and the provider and sender
+  number a notification on that channel goes through (a Twilio WhatsApp citizen never
+  gets a Meta message from another business number).
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
 WHATSAPP_WINDOW_S = 24 * 3600
 KEEP_S = 2 * WHATSAPP_WINDOW_S  # long enough to answer "inside the window?"; then unknown
+VIA_KEEP_S = 180 * 24 * 3600  # a case (a certificate, a bill) may take months
+
+
+@dataclass(frozen=True)
+class Contact:
+    """The person's last message on one channel: when, through which provider, to which of
+    our numbers (None when the provider did not say)."""
+
+    channel: str
+    at: float
+    provider: str
+    sender: str | None
+
+
+def via_value(at: float, provider: str, sender: str | None) -> str:
+    """The hash value of one channel (what the admission script stores)."""
+    return f"{at!r} {provider} {sender or '-'}"
+
+
+def _text(raw: bytes | str) -> str:
+    return raw.decode() if isinstance(raw, bytes) else raw
+
+
+def _contact(channel: str, raw: bytes | str) -> Contact | None:
+    at, provider, sender = ([*_text(raw).split(" ", 2), "-", "-"])[:3]
+    try:
+        return Contact(channel, float(at), provider, None if sender == "-" else sender)
+    except ValueError:
+        return None
 
 
 class ContactWindows:
-    """Last inbound time per channel and number (``samvad:lastin:<channel>:<number>``),
-    written with each queued message by ``InboundQueue.admit`` (kept ``KEEP_S``)."""
+    """Last inbound time per channel and number, and the provider each channel went through."""
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
@@ -18,6 +59,10 @@ class ContactWindows:
     @staticmethod
     def key(channel: str, phone: str) -> str:
         return f"samvad:lastin:{channel}:{phone}"
+
+    @staticmethod
+    def via_key(phone: str) -> str:
+        return f"samvad:via:{phone}"
 
     async def last_inbound(self, channel: str, phone: str) -> float | None:
         """Unix time of the person's last message on ``channel`` (None: not in 48 h)."""
@@ -28,3 +73,12 @@ class ContactWindows:
         """True when the person wrote on WhatsApp within the last 24 hours."""
         last = await self.last_inbound("whatsapp", phone)
         return last is not None and now - last <= WHATSAPP_WINDOW_S
+
+    async def contacts(self, phone: str) -> dict[str, Contact]:
+        """The person's last message per channel (channels they never used are absent)."""
+        found: dict[str, Contact] = {}
+        for channel, raw in (await self.redis.hgetall(self.via_key(phone))).items():
+            contact = _contact(_text(channel), raw)
+            if contact is not None:
+                found[contact.channel] = contact
+        return found

@@ -1,6 +1,7 @@
 """Renderers: one channel-neutral ``Outgoing`` as each channel delivers it.
 
 - ``render_sms``: SMS text with numbered options (``sms_segments`` counts its cost);
+- ``fit_sms``: a pushed SMS (a notification) within a segment budget, its link kept;
 - ``render_whatsapp_text``: the same for Twilio WhatsApp without interactive messages;
 - ``render_meta``: Meta WhatsApp Cloud API payloads (buttons, lists, location requests,
   media);
@@ -28,7 +29,7 @@ from channels.render._meta import DEFAULT_LIST_BUTTON, meta_recipient, render_me
 from channels.render._plain import render_sms, render_whatsapp_text
 from channels.render._replies import option_from_reply
 from channels.render._simulator import render_simulator
-from channels.render._sms import SmsCount, sms_segments
+from channels.render._sms import SmsCount, fit_sms, sms_segments
 
 __all__ = [
     "BODY_MAX",
@@ -47,6 +48,7 @@ __all__ = [
     "TEXT_MAX",
     "TWILIO_BODY_MAX",
     "SmsCount",
+    "fit_sms",
     "meta_recipient",
     "option_from_reply",
     "render_meta",

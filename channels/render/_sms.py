@@ -1,10 +1,13 @@
-"""SMS encoding and segment counting (3GPP TS 23.038 GSM 7-bit default alphabet)."""
+"""SMS encoding and segment counting (3GPP TS 23.038 GSM 7-bit default alphabet), and
+``fit_sms``: a pushed SMS shortened to a segment budget, keeping its link."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
+
+from channels.render._text import ELLIPSIS, join_lines, truncate
 
 # The 127 printable characters of the GSM 03.38 default alphabet (0x1B is the escape).
 GSM_BASIC = frozenset(
@@ -86,3 +89,28 @@ def sms_segments(text: str) -> SmsCount:
         return SmsCount("GSM-7", sum(weights), _count(weights, SINGLE_SEPTETS, PART_SEPTETS))
     weights = [2 if ord(char) > 0xFFFF else 1 for char in text]
     return SmsCount("UCS-2", sum(weights), _count(weights, SINGLE_UCS2, PART_UCS2))
+
+
+def fit_sms(text: str, link: str | None = None, max_segments: int = 3, *,
+            rest: Sequence[str] = ()) -> str:
+    """The SMS body ``text``, then ``rest`` (option lines), then the ``link`` line last,
+    within ``max_segments`` segments: only ``text`` is shortened, ending in "…" ("..."
+    when the SMS is otherwise GSM-7, so one character does not turn it into UCS-2). The
+    rest and the link are kept whole: the full story is behind the short link. When they
+    alone exceed the budget the text goes and they are returned as they are.
+    """
+    text, *tail = gsm_friendly([text.strip(), *(line for line in (*rest, link) if line)])
+    whole = join_lines(text, *tail)
+    if sms_segments(whole).segments <= max_segments:
+        return whole
+    ellipsis = "..." if is_gsm(whole) else ELLIPSIS
+    best = join_lines(*tail)
+    low, high = len(ellipsis) + 1, len(text) - 1
+    while low <= high:  # the longest shortened text that fits (segments grow with length)
+        middle = (low + high) // 2
+        candidate = join_lines(truncate(text, middle, ellipsis), *tail)
+        if sms_segments(candidate).segments <= max_segments:
+            best, low = candidate, middle + 1
+        else:
+            high = middle - 1
+    return best

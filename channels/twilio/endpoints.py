@@ -10,7 +10,9 @@ Skipped requests get 200 with empty TwiML, the reason in an XML comment and in t
 
 Status callbacks are verified the same way and applied with
 ``channels_of(app).statuses.update("twilio", sid, status, error_code=...)`` (the
-delivery record in the core API; statuses never move backwards there).
+delivery record in the core API; statuses never move backwards there); a WhatsApp
+notification reported failed with an SMS-fallback code (63016 outside the window ...)
+then goes as SMS, once (``MessageStatusStore.update`` calls ``SmsFallback.on_status``).
 """
 
 from __future__ import annotations

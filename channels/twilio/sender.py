@@ -55,7 +55,8 @@ log = structlog.get_logger(__name__)
 TEMPLATE_PARAM = "template"
 LANGUAGE_PARAMS = frozenset({"template_language", "language"})
 DLT_PARAM = "dlt_template_id"
-_RESERVED = frozenset({TEMPLATE_PARAM, DLT_PARAM, *LANGUAGE_PARAMS})
+RULE_PARAM = "rule"  # the delivery policy's rule, for the delivery record only
+_RESERVED = frozenset({TEMPLATE_PARAM, DLT_PARAM, RULE_PARAM, *LANGUAGE_PARAMS})
 _SPACES = re.compile(r"\s+")  # WhatsApp template variables may not hold newlines or tabs
 
 Form = dict[str, str | list[str]]

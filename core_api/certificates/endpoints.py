@@ -156,6 +156,8 @@ class CertificateRequestIn(BaseModel):
                                        description="CSR only: whom the request is for")
     applicant_phone: str | None = Field(None, max_length=20,
                                         description="CSR only: the applicant's phone")
+    channel: Literal["whatsapp", "sms"] | None = Field(
+        None, description="The chat channel the request is made on: its news goes there")
 
 
 class ActionIn(BaseModel):
@@ -281,7 +283,7 @@ async def create_certificate_request(
     row = await create_request(
         session, principal, registration_number=body.registration_number, copies=body.copies,
         relation=body.relation, applicant_phone=body.applicant_phone,
-        applicant_name=body.applicant_name,
+        applicant_name=body.applicant_name, channel=body.channel,
     )
     return await _detail(session, request, row.request_number, principal)
 

@@ -28,6 +28,7 @@ from core_api.certificates.models import (
     Registration,
 )
 from core_api.certificates.numbering import IST, next_number
+from core_api.complaints.recipients import role_recipients
 from core_api.db import utcnow
 from core_api.documents import format_inr
 from core_api.errors import BadRequest, Conflict, Forbidden, NotFound, UnprocessableEntity
@@ -140,12 +141,14 @@ async def create_request(
     relation: str,
     applicant_phone: str | None = None,
     applicant_name: str | None = None,
+    channel: str | None = None,
 ) -> CertificateRequest:
     """Apply for copies; start BND-CERT, then bill the fee or waive a zero fee.
 
     ``relation`` is the requester's relation to the person on the record. A requester whose
     verified number is not the record's informant phone (or a request a CSR files) is
-    marked ``needs_verification``: the registrar checks who they are before approving."""
+    marked ``needs_verification``: the registrar checks who they are before approving.
+    ``channel`` is the chat channel the request is made on, where its news goes."""
     registration = await registration_by_number(session, registration_number)
     check_relation(registration, relation)
     applicant = await _applicant(session, principal, registration, applicant_phone,
@@ -187,6 +190,7 @@ async def create_request(
         relation=relation,
         needs_verification=not linked_to_record(registration, applicant),
         copies=copies,
+        channel=channel,
         fee=fee.total,
         status="NEW",
         created_at=now,
@@ -266,7 +270,11 @@ async def _on_transition(
         "fee": str(request.fee),
         "fee_bill_number": request.fee_bill_number,
         **recipient,
+        "channel": request.channel,
     }
+    if move.to_state == PENDING_APPROVAL:  # the registrars must decide
+        payload["approvers"] = await role_recipients(session, Role.REGISTRAR,
+                                                     request.tenant_code)
     emit(session, "certificate.status_changed", request.tenant_code, request.request_number,
          payload)
     if move.to_state == CANCELLED and request.fee_bill_number:
@@ -287,6 +295,7 @@ async def _on_transition(
             "download_url": issuer.download_url(certificate.file_key),
             "verify_url": issuer.verify_url(code),
             **recipient,
+            "channel": request.channel,
         })
     await session.flush()
 

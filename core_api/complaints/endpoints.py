@@ -23,8 +23,10 @@ from core_api.complaints.schemas import (
     DepartmentOut,
     PhotoOut,
     PhotoVisibilityIn,
+    RecategoriseIn,
 )
-from core_api.complaints.views import Signer, detail, photo_out, summaries
+from core_api.complaints.signing import Signer, signing_with
+from core_api.complaints.views import detail, photo_out, summaries
 from core_api.db import SessionDep
 from core_api.errors import ERROR_RESPONSES, BadRequest, Forbidden
 from core_api.files.store import MAX_IMAGE_BYTES, MAX_UPLOAD_BODY_BYTES
@@ -161,10 +163,27 @@ async def act_on_complaint(complaint_id: ComplaintId, body: ActionIn, request: R
     """GRO assigns (to an LME of the type's department) or rejects; the assigned LME resolves
     or sends back; the citizen reopens (with a reason) or rates 1-5."""
     complaint = await service.get_visible(session, complaint_id, principal)
-    await service.take_action(
-        session, complaint, principal, action=body.action, comment=body.comment,
-        assignee_id=body.assignee_id, rating=body.rating, photo_keys=body.photos,
-    )
+    sign = _signer(request)
+    with signing_with(sign):  # the event links the photos attached to the action
+        await service.take_action(
+            session, complaint, principal, action=body.action, comment=body.comment,
+            assignee_id=body.assignee_id, rating=body.rating, photo_keys=body.photos,
+        )
+    return await detail(session, complaint, principal, sign)
+
+
+@router.post("/complaints/{complaint_id}/category", response_model=ComplaintDetail,
+             summary="Re-route an open complaint to another type (and department): GRO, ADMIN")
+async def recategorise_complaint(complaint_id: ComplaintId, body: RecategoriseIn,
+                                 request: Request, session: SessionDep,
+                                 principal: CurrentPrincipal) -> ComplaintDetail:
+    """A GRO or ADMIN of the complaint's city changes the type of a complaint filed under
+    the wrong one (403 for others, 404 outside their cities, 409 once it is resolved,
+    rejected or closed, 422 for an unknown or inactive type). The state and assignee stay;
+    the history gets a RECATEGORISE step and the new department's GROs are told."""
+    complaint = await service.get_visible(session, complaint_id, principal)
+    await service.recategorise(session, complaint, principal, type_code=body.type_code,
+                               comment=body.comment)
     return await detail(session, complaint, principal, _signer(request))
 
 

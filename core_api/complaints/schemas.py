@@ -73,6 +73,15 @@ class ActionIn(BaseModel):
                               description="Keys of this complaint's photos to attach")
 
 
+class RecategoriseIn(BaseModel):
+    """A GRO's re-routing of an open complaint to another type (and so department)."""
+
+    type_code: str = Field(max_length=64, examples=["GarbageNeedsTobeCleared"])
+    comment: FreeText | None = Field(None, max_length=DESCRIPTION_MAX,
+                                     description="Why: recorded in the history, told to the "
+                                     "new department's GROs")
+
+
 class PersonOut(BaseModel):
     id: int
     name: str | None
@@ -116,6 +125,8 @@ class HistoryOut(BaseModel):
     assignee: PersonOut | None
     comment: str | None
     photos: list[str] = Field(description="Signed links of the photos attached to the step")
+    from_type_code: str | None = Field(None, description="RECATEGORISE: the type before")
+    type_code: str | None = Field(None, description="RECATEGORISE: the type after")
     at: datetime
 
 
@@ -132,6 +143,8 @@ class ComplaintSummary(BaseModel):
     reopen_count: int
     photo_count: int
     sla_due_at: datetime
+    overdue: bool = Field(False, description="Still open (not resolved, rejected or closed) "
+                          "and past sla_due_at")
     created_at: datetime
     updated_at: datetime
 

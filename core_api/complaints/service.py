@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core_api.auth.principal import Principal
+from core_api.complaints.catalog import names_of
 from core_api.complaints.models import (
     MAX_PHOTOS,
     Complaint,
@@ -28,8 +29,9 @@ from core_api.complaints.models import (
     ComplaintType,
 )
 from core_api.complaints.recipients import gro_recipients
+from core_api.complaints.signing import current_signer
 from core_api.db import utcnow
-from core_api.errors import BadRequest, Conflict, Forbidden, NotFound
+from core_api.errors import BadRequest, Conflict, Forbidden, NotFound, UnprocessableEntity
 from core_api.events.outbox import emit
 from core_api.files.images import remove_metadata
 from core_api.files.store import IMAGE_TYPES, MAX_IMAGE_BYTES, FileStore, check_upload
@@ -39,6 +41,7 @@ from core_api.users.models import Role, User, UserKind
 from core_api.users.phones import normalize_phone
 from core_api.workflow import service as workflow
 from core_api.workflow.definition import START
+from core_api.workflow.models import ProcessHistory
 
 PGR = "PGR"
 KOLKATA = ZoneInfo("Asia/Kolkata")
@@ -53,6 +56,11 @@ AT_LME = "PENDINGATLME"
 RETURNED = "PENDINGFORREASSIGNMENT"
 CITIZEN_SOURCES = ("whatsapp", "sms", "web")
 SOURCES = (*CITIZEN_SOURCES, "csr", "open311")
+CHAT_CHANNELS = ("whatsapp", "sms")  # the sources a notification can go back to
+# Re-routing: a GRO (or ADMIN) changes the type of a complaint nobody has finished.
+RECATEGORISE = "RECATEGORISE"
+ROUTING_ROLES = frozenset({Role.GRO, Role.ADMIN})
+OPEN_STATES = frozenset({"PENDINGFORASSIGNMENT", AT_LME, RETURNED})
 
 
 @dataclass(frozen=True)
@@ -402,9 +410,54 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
+def case_channel(complaint: Complaint) -> str | None:
+    """The chat channel the complaint was filed on, where its news goes back (None for a
+    web, CSR or Open311 filing: the notifier then uses the citizen's last channel)."""
+    return complaint.source if complaint.source in CHAT_CHANNELS else None
+
+
+async def locality_name(session: AsyncSession, complaint: Complaint) -> str | None:
+    """The English name of the complaint's locality, for staff messages."""
+    names = await locality_names(session, complaint)
+    return names["en"] if names else None
+
+
+async def locality_names(session: AsyncSession, complaint: Complaint) -> dict[str, str] | None:
+    """The complaint's locality's name in each language it has: {"en", "hi", "pa", ...}."""
+    if complaint.locality_id is None:
+        return None
+    locality = await session.get(Boundary, complaint.locality_id)
+    if locality is None:
+        return None
+    return {"en": locality.name_en, "hi": locality.name_hi, **(locality.names or {})}
+
+
+async def type_names(session: AsyncSession, code: str) -> dict[str, str] | None:
+    """A complaint type's name in each language (the catalogue's names)."""
+    row = await session.get(ComplaintType, code)
+    return names_of(row) if row is not None else None
+
+
+async def step_photo_urls(session: AsyncSession, move: workflow.Move,
+                          complaint: Complaint) -> list[str] | None:
+    """Signed links to the photos the step just taken attached (the LME's resolution
+    photo); None without photos or without a signer (``signing_with``)."""
+    sign = current_signer()
+    if sign is None:
+        return None
+    step = await session.scalar(
+        select(ProcessHistory).where(ProcessHistory.process_id == move.process.id)
+        .order_by(ProcessHistory.id.desc()).limit(1))
+    documents = (step.documents if step is not None else None) or []
+    keys = [d.get("file_key") if isinstance(d, dict) else d for d in documents]
+    own = {photo.file_key for photo in complaint.photos}
+    return [sign(key) for key in keys if key in own] or None
+
+
 async def status_payload(session: AsyncSession, complaint: Complaint, *, action: str,
                          previous: str | None, comment: str | None) -> dict[str, Any]:
-    """What notifiers need without another lookup: who to tell, in which language."""
+    """What notifiers need without another lookup: who to tell, in which language, on
+    which channel, and where."""
     citizen = await session.get(User, complaint.citizen_user_id)
     assignee = (await session.get(User, complaint.assignee_user_id)
                 if complaint.assignee_user_id else None)
@@ -424,7 +477,18 @@ async def status_payload(session: AsyncSession, complaint: Complaint, *, action:
         "type_code": complaint.type_code,
         "rating": complaint.rating,
         "sla_due_at": _iso(complaint.sla_due_at),
+        "channel": case_channel(complaint),
+        "locality": await locality_name(session, complaint),
+        "type_names": await type_names(session, complaint.type_code),
+        "locality_names": await locality_names(session, complaint),
     }
+
+
+async def department_gros(session: AsyncSession, complaint: Complaint) -> list[dict[str, Any]]:
+    """The GROs who route the complaint: of its city and its type's department."""
+    complaint_type = await session.get(ComplaintType, complaint.type_code)
+    department = complaint_type.department_code if complaint_type is not None else None
+    return await gro_recipients(session, complaint.tenant_code, department)
 
 
 async def on_pgr_move(session: AsyncSession, move: workflow.Move, _principal: Principal,
@@ -446,13 +510,84 @@ async def on_pgr_move(session: AsyncSession, move: workflow.Move, _principal: Pr
     await session.flush()
     payload = await status_payload(session, complaint, action=move.action,
                                    previous=move.from_state, comment=comment)
+    photos = await step_photo_urls(session, move, complaint)
+    if photos:
+        payload["photo_urls"] = photos
     if complaint.status == RETURNED:  # the LME sent it back: the GROs must assign it again
         payload["gros"] = await gro_recipients(session, complaint.tenant_code)
+    if move.from_state is None or move.action == "REOPEN":
+        # Filed, or reopened by the citizen: the GROs of its department must assign it.
+        payload["gros"] = await department_gros(session, complaint)
     if move.from_state is None:
         emit(session, "complaint.created", complaint.tenant_code, complaint.complaint_no,
              {**payload, "source": complaint.source, "locality_id": complaint.locality_id})
     emit(session, "complaint.status_changed", complaint.tenant_code, complaint.complaint_no,
          payload)
+
+
+async def recategorise(
+    session: AsyncSession,
+    complaint: Complaint,
+    principal: Principal,
+    *,
+    type_code: str,
+    comment: str | None = None,
+) -> ComplaintType:
+    """Move an open complaint to another type (and so, maybe, another department).
+
+    Only a GRO or ADMIN of the complaint's city (403 otherwise), while it is open (409
+    once resolved, rejected or closed), to an active type (422). The state, the assignee
+    and the SLA stay as they are: PGR has no step from an LME back to assignment, so an
+    LME of the old department keeps the task until they resolve it or send it back, and
+    the GRO then assigns within the new department. The step is recorded in the workflow
+    history (same state before and after, the types in ``documents``) and announced as
+    ``complaint.recategorised`` to the GROs of the new department.
+    """
+    tenant_code = complaint.tenant_code
+    if not (principal.is_staff and principal.has_any_role(ROUTING_ROLES, tenant_code)):
+        raise Forbidden("Only the city's GRO or ADMIN changes a complaint's category.",
+                        code="role_forbidden")
+    process = await workflow.load_process(session, PGR, complaint.complaint_no,
+                                          for_update=True)
+    if process.state not in OPEN_STATES:
+        raise Conflict(f"Complaint {complaint.complaint_no} is {process.state}; only an open "
+                       "complaint changes category.", code="complaint_not_open",
+                       details={"state": process.state})
+    new_type = await session.get(ComplaintType, type_code)
+    if new_type is None or not new_type.active:
+        raise UnprocessableEntity(f"There is no complaint type {type_code}.",
+                                  code="unknown_complaint_type")
+    previous = complaint.type_code
+    if new_type.code == previous:
+        raise UnprocessableEntity(f"The complaint is a {previous} complaint already.",
+                                  code="same_complaint_type")
+    now = utcnow()
+    note = (comment or "").strip() or None
+    session.add(ProcessHistory(
+        process_id=process.id, action=RECATEGORISE, from_state=process.state,
+        to_state=process.state, actor_user_id=principal.user_id,
+        actor_role=Role.GRO if principal.has_role(Role.GRO, tenant_code) else Role.ADMIN,
+        comment=note, documents=[{"from_type_code": previous, "type_code": new_type.code}],
+        created_at=now,
+    ))
+    complaint.type_code = new_type.code
+    complaint.updated_at = now
+    await session.flush()
+    emit(session, "complaint.recategorised", tenant_code, complaint.complaint_no, {
+        "complaint_id": complaint.complaint_no,
+        "tenant_code": tenant_code,
+        "status": complaint.status,
+        "from_type_code": previous,
+        "type_code": new_type.code,
+        "comment": note,
+        "actor_user_id": principal.user_id,
+        "locality": await locality_name(session, complaint),
+        "gros": await gro_recipients(session, tenant_code, new_type.department_code),
+        "from_type_names": await type_names(session, previous),
+        "type_names": names_of(new_type),
+        "locality_names": await locality_names(session, complaint),
+    })
+    return new_type
 
 
 workflow.on_transition(PGR, on_pgr_move)

@@ -20,23 +20,12 @@ from core_api.complaints.schemas import (
     PhotoOut,
     TypeRef,
 )
-from core_api.complaints.service import PGR
-from core_api.files.signing import signed_url
+from core_api.complaints.service import ANSWERED_STATES, PGR
+from core_api.complaints.signing import Signer
+from core_api.db import utcnow
 from core_api.tenants.models import Boundary
 from core_api.users.models import User
 from core_api.workflow import service as workflow
-
-
-class Signer:
-    """Signed links for stored files, from the app's public URL and secret."""
-
-    def __init__(self, public_url: str, secret_key: str) -> None:
-        self.public_url = public_url
-        self.secret_key = secret_key
-
-    def __call__(self, key: str) -> str:
-        return signed_url(self.public_url, self.secret_key, key)
-
 
 # Where Open311 serves photos staff made public (core_api/open311/endpoints.py).
 PUBLIC_MEDIA_PATH = "/open311/v2/media/"
@@ -98,6 +87,7 @@ def _summary_fields(complaint: Complaint, types: dict[str, ComplaintType],
         "reopen_count": complaint.reopen_count,
         "photo_count": len(complaint.photos),
         "sla_due_at": complaint.sla_due_at,
+        "overdue": complaint.status not in ANSWERED_STATES and complaint.sla_due_at < utcnow(),
         "created_at": complaint.created_at,
         "updated_at": complaint.updated_at,
     }
@@ -116,6 +106,16 @@ def _person(user: User | None, viewer: Principal) -> PersonOut | None:
     # Citizens see staff names, never staff numbers; staff see everyone's numbers.
     phone = user.phone if viewer.is_staff or user.id == viewer.user_id else None
     return PersonOut(id=user.id, name=user.name, phone=phone)
+
+
+def _type_change(documents: list[Any]) -> dict[str, str]:
+    """``{from_type_code, type_code}`` of a RECATEGORISE step (service.recategorise keeps
+    them among the step's documents); empty for every other step."""
+    for document in documents or []:
+        if isinstance(document, dict) and "from_type_code" in document:
+            return {"from_type_code": document["from_type_code"],
+                    "type_code": document["type_code"]}
+    return {}
 
 
 async def detail(session: AsyncSession, complaint: Complaint, viewer: Principal,
@@ -140,7 +140,8 @@ async def detail(session: AsyncSession, complaint: Complaint, viewer: Principal,
             actor=_person(users.get(entry.actor_user_id or 0), viewer),
             actor_role=entry.actor_role,
             assignee=_person(users.get(entry.assignee_user_id or 0), viewer),
-            comment=entry.comment, photos=step_photos(entry.documents), at=entry.created_at,
+            comment=entry.comment, photos=step_photos(entry.documents),
+            **_type_change(entry.documents), at=entry.created_at,
         )
         for entry in process.history
     ]

@@ -116,6 +116,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "chat_conversations": ("chat", "conversations"),
     "chat_funnel": ("chat", "funnel"),
     "chat_messages": ("chat", "messages"),
+    "message_costs": ("chat", "message_costs", "by_channel"),
 }
 
 

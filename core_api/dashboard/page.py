@@ -291,6 +291,8 @@ def render_figures(data: dict[str, Any], scope: queries.Scope) -> str:
         _kpi("sla-compliance", "SLA compliance %", sla["compliance_percent"]),
         _kpi("sla-breaches", "SLA breaches", sla["breaches"]),
         _kpi("resolution-hours", "Avg. resolution (h)", c["resolution"]["average_hours"]),
+        _kpi("resolutions-confirmed", "Resolutions confirmed", c["resolution"]["confirmed"]),
+        _kpi("resolutions-auto-closed", "Auto-closed", c["resolution"]["auto_closed"]),
         _kpi("rating-average", "Avg. rating (1-5)", rating["average"]),
         _kpi("collections-total", "Collected ₹", money["total_amount"]),
         _kpi("certificates-total", "Certificate requests", certs["total"]),
@@ -347,6 +349,12 @@ def render_figures(data: dict[str, Any], scope: queries.Scope) -> str:
                             for r in chat["messages"]], "Messages")
                  if scope.level == "state" else
                  '<p class="empty">Message outcomes are shown for the state.</p>', ""),
+        _section(f"Estimated messaging cost: ₹{chat['message_costs']['total']:,.2f}",
+                 "message_costs", scope, "",
+                 _table(chat["message_costs"]["by_channel"],
+                        [("channel", "Channel"), ("messages", "Messages"),
+                         ("segments", "SMS segments"), ("cost", "Cost (₹)")])
+                 or '<p class="empty">Message costs are shown for the state.</p>'),
     ]
     stamp = escape(data["generated_at"][:19].replace("T", " "))
     return (f'<div class="kpis">{kpis}</div><div class="grid">{"".join(sections)}</div>'

@@ -3,8 +3,9 @@
 Each query filters on the tenant codes in scope (an IN list on the leading column of an
 index) and a time range (the second column), and groups on columns that index carries,
 so PostgreSQL answers from the index alone. Complaints take two such passes (type x
-locality; status x rating with SLA and resolution time) and a bounded read of the
-oldest open ones; names of categories and wards come from the small reference tables
+locality; status x rating with SLA and resolution time), a count of the closed
+resolutions (confirmed by the citizen or auto-closed) and a bounded read of the oldest
+open ones; names of categories and wards come from the small reference tables
 and are joined in Python. Timings at a million complaints: bench/scale.py.
 
 Every table may be downloaded as CSV by any staff role of the tenant (a registrar too), so
@@ -33,6 +34,7 @@ from core_api.complaints.models import Complaint, ComplaintCategory, ComplaintTy
 from core_api.dashboard.models import ChatActivity
 from core_api.db import utcnow
 from core_api.messaging.models import ChannelMessage
+from core_api.messaging.service import CostLine, message_costs
 from core_api.payments.models import Payment, PaymentStatus
 from core_api.privacy.redact import redact
 from core_api.tenants.models import Boundary, Tenant
@@ -40,6 +42,7 @@ from core_api.users.models import User
 
 KOLKATA = ZoneInfo("Asia/Kolkata")
 OPEN_STATES = ("PENDINGFORASSIGNMENT", "PENDINGATLME", "PENDINGFORREASSIGNMENT")
+CLOSED_AFTER_RESOLUTION = "CLOSEDAFTERRESOLUTION"
 OLDEST_OPEN_LIMIT = 10
 RATINGS = (1, 2, 3, 4, 5)
 NO_WARD = "(no ward)"
@@ -167,6 +170,13 @@ async def complaint_figures(session: AsyncSession, scope: Scope, sqlite: bool,
         by_category[types.get(type_code, (type_code, type_code))[0]] += n
         by_ward[wards.get(locality_id, NO_WARD)] += n
 
+    # Resolutions the citizen confirmed (rated) against those the system closed unanswered
+    # (SAMVAD_AUTO_CLOSE_DAYS): only closed rows are read, by the status index.
+    closings = dict((await session.execute(
+        select(c.auto_closed, func.count())
+        .where(in_scope, c.status == CLOSED_AFTER_RESOLUTION)
+        .group_by(c.auto_closed))).all())
+
     judged = in_time + late + open_late
     rated = sum(ratings.values())
     oldest = (await session.execute(_oldest_open(scope.tenants))).all()
@@ -193,6 +203,8 @@ async def complaint_figures(session: AsyncSession, scope: Scope, sqlite: bool,
             "resolved": resolved_count,
             "average_hours": round(seconds / resolved_count / 3600, 1)
             if resolved_count else None,
+            "confirmed": closings.get(False, 0),
+            "auto_closed": closings.get(True, 0),
         },
         "ratings": {
             "count": rated,
@@ -302,6 +314,7 @@ async def chat_figures(session: AsyncSession, scope: Scope) -> dict[str, Any]:
         .where(in_scope, a.flow != "", or_(a.entered > 0, a.completed > 0))
         .group_by(a.flow, a.step))).all()
     messages: list[dict[str, Any]] = []
+    costs: list[CostLine] = []
     if scope.level == "state":  # messages carry no tenant: only the state view shows them
         m = ChannelMessage
         message_rows = (await session.execute(
@@ -310,12 +323,19 @@ async def chat_figures(session: AsyncSession, scope: Scope) -> dict[str, Any]:
             .group_by(m.channel, m.status).order_by(m.channel, m.status))).all()
         messages = [{"channel": ch or "", "status": st, "count": n}
                     for ch, st, n in message_rows]
+        costs = await message_costs(session, since=scope.start, until=scope.end)
     return {
         "conversations": [{"day": _day_text(d), "channel": ch, "locale": loc or "",
                            "count": int(n)} for d, ch, loc, n in conversations],
         "conversations_total": sum(int(n) for *_, n in conversations),
         "funnel": _funnel(list(funnel_rows)),
         "messages": messages,
+        # The delivery record's estimated cost (rupees) of the messages sent in the period.
+        "message_costs": {
+            "total": float(sum((line.cost for line in costs), Decimal(0))),
+            "by_channel": [{"channel": line.channel, "messages": line.messages,
+                            "segments": line.segments, "cost": float(line.cost)}
+                           for line in costs]},
     }
 
 

@@ -77,6 +77,10 @@ class ComplaintStatusChanged(Event):
     channel: str | None = None
     locality: str | None = None
     photo_urls: list[str] | None = None
+    # The type's and the locality's names by language ({"en": ..., "hi": ..., "pa": ...}),
+    # so that staff read them in their own language.
+    type_names: dict[str, str] | None = None
+    locality_names: dict[str, str] | None = None
 
 
 class ComplaintCreated(ComplaintStatusChanged):
@@ -100,6 +104,9 @@ class ComplaintRecategorised(Event):
     actor_user_id: int | None
     locality: str | None
     gros: list[Person]  # of the new type's department
+    from_type_names: dict[str, str] | None = None  # by language, as above
+    type_names: dict[str, str] | None = None
+    locality_names: dict[str, str] | None = None
 
 
 class ComplaintSlaWarning(Event):

@@ -11,9 +11,10 @@ from core_api.db import Base, UTCDateTime, utcnow
 
 
 class ShortLink(Base):
-    """``code`` -> ``target`` (a path on Samvad's public URL, e.g. a signed receipt file or
-    ``/pay/<token>``) until ``expires_at``. The code is random: it tells a stranger nothing
-    and cannot be guessed from another."""
+    """``code`` -> ``target`` until ``expires_at``: a stored file (``/files/<key>``, signed
+    when opened), a payment page (``/pay/<token>``) or ``complaint:<number>`` (a status page
+    ``/r/<code>`` renders); see ``core_api.links.service``. The code is random: it tells a
+    stranger nothing and cannot be guessed from another."""
 
     __tablename__ = "short_links"
     __table_args__ = (Index("ix_short_links_expires", "expires_at"),)

@@ -5,15 +5,19 @@
   send worker fanning out notifications);
 - ``POST /channel-messages/status``: a webhook reports a provider status by the provider's
   message id; statuses never move backwards (``delivered`` is not undone by ``sent``);
+- ``GET /channel-messages/costs``: estimated cost per channel of the recorded jobs, by
+  period, recipient, job id prefix or kind (the delivery record keeps each message's
+  delivery rule, SMS segments and estimated cost);
 - ``GET /channel-messages/{job_id}``: one record.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy.exc import IntegrityError
 
@@ -25,6 +29,7 @@ from core_api.messaging.models import ChannelMessage
 from core_api.messaging.service import (
     JobRecord,
     message_by_job,
+    message_costs,
     record_job,
     record_jobs,
     record_status,
@@ -57,6 +62,11 @@ class ChannelMessageIn(BaseModel):
     provider_message_id: str | None = Field(None, max_length=100)
     error_code: str | None = Field(None, max_length=20)
     attempts: int = Field(0, ge=0, le=1000)
+    rule: str | None = Field(None, max_length=40, examples=["case_channel"],
+                             description="The delivery policy's rule that chose the channel")
+    segments: int | None = Field(None, ge=0, le=100, description="SMS segments")
+    cost: Decimal | None = Field(None, ge=0, le=1000, decimal_places=4,
+                                 description="Estimated cost in rupees")
 
 
 class StatusIn(BaseModel):
@@ -77,6 +87,9 @@ class ChannelMessageOut(BaseModel):
     status: Status
     error_code: str | None
     attempts: int
+    rule: str | None
+    segments: int | None
+    cost: Decimal | None
     created_at: datetime
     updated_at: datetime
     sent_at: datetime | None
@@ -131,6 +144,38 @@ async def post_status(body: StatusIn, session: SessionDep,
     row = await record_status(session, body.provider, body.provider_message_id, body.status,
                               error_code=body.error_code, at=body.at)
     return ChannelMessageOut.of(row)
+
+
+class CostLineOut(BaseModel):
+    channel: str
+    messages: int
+    segments: int
+    cost: Decimal
+
+
+class CostsOut(BaseModel):
+    total: Decimal = Field(description="Estimated cost in rupees")
+    messages: int
+    by_channel: list[CostLineOut]
+
+
+@router.get("/costs", response_model=CostsOut, summary="Estimated messaging cost")
+async def get_costs(
+    session: SessionDep, _principal: ServiceOnly,
+    since: Annotated[AwareDatetime | None, Query()] = None,
+    until: Annotated[AwareDatetime | None, Query()] = None,
+    to: Annotated[str | None, Query(pattern=E164)] = None,
+    job_prefix: Annotated[str | None, Query(max_length=200)] = None,
+    kind: Annotated[str | None, Query(max_length=40)] = None,
+) -> CostsOut:
+    """The recorded jobs' estimated cost per channel (failed messages count nothing)."""
+    lines = await message_costs(session, since=since, until=until, to=to,
+                                job_prefix=job_prefix, kind=kind)
+    return CostsOut(total=sum((line.cost for line in lines), Decimal(0)),
+                    messages=sum(line.messages for line in lines),
+                    by_channel=[CostLineOut(channel=line.channel, messages=line.messages,
+                                            segments=line.segments, cost=line.cost)
+                                for line in lines])
 
 
 @router.get("/{job_id}", response_model=ChannelMessageOut, summary="One outbound job")

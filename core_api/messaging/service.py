@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, case, func, literal, select, update
@@ -36,6 +37,9 @@ class JobRecord:
     provider_message_id: str | None = None
     error_code: str | None = None
     attempts: int = 0
+    rule: str | None = None  # the delivery policy's rule (notifications)
+    segments: int | None = None  # SMS segments
+    cost: Decimal | None = None  # estimated, rupees
 
 
 def _insert(session: AsyncSession) -> Any:
@@ -123,6 +127,8 @@ async def apply_job(session: AsyncSession, rec: JobRecord) -> None:
         "attempts": case((ChannelMessage.attempts < rec.attempts, rec.attempts),
                          else_=ChannelMessage.attempts),
     }
+    columns.update({name: value for name in ("rule", "segments", "cost")
+                    if (value := getattr(rec, name)) is not None})
     if rec.provider_message_id:
         columns["provider_message_id"] = rec.provider_message_id
     await _advance(session, ChannelMessage.job_id == rec.job_id, rec.status, at=utcnow(),
@@ -136,13 +142,52 @@ async def record_status(session: AsyncSession, provider: str, provider_message_i
     at = at or utcnow()
     where = ((ChannelMessage.provider == provider)
              & (ChannelMessage.provider_message_id == provider_message_id))
-    if not await _advance(session, where, status, at=at, error_code=error_code):
+    # A message that failed costs nothing in the estimate (it is of what people received).
+    free: dict[str, Any] = {"cost": Decimal(0)} if status == "failed" else {}
+    if not await _advance(session, where, status, at=at, error_code=error_code, **free):
         stamp = {STAMPS[status]: at} if status in STAMPS else {}
         inserted = await session.execute(_insert(session)(ChannelMessage).values(
             provider=provider, provider_message_id=provider_message_id, status=status,
             error_code=error_code, **stamp).on_conflict_do_nothing())
         if not inserted.rowcount:  # type: ignore[attr-defined]
-            await _advance(session, where, status, at=at, error_code=error_code)
+            await _advance(session, where, status, at=at, error_code=error_code, **free)
     saved = await _reload(session, where)
     assert saved is not None
     return saved
+
+
+@dataclass(frozen=True)
+class CostLine:
+    """Messages and their estimated cost for one channel."""
+
+    channel: str
+    messages: int
+    segments: int
+    cost: Decimal
+
+
+async def message_costs(session: AsyncSession, *, since: datetime | None = None,
+                        until: datetime | None = None, to: str | None = None,
+                        job_prefix: str | None = None, kind: str | None = None
+                        ) -> list[CostLine]:
+    """Estimated cost per channel of the recorded jobs that match (all filters optional):
+    created in ``[since, until)``, sent to ``to``, with ids starting ``job_prefix`` (e.g.
+    one event's notifications ``n:<event id>:``), of message ``kind``."""
+    m = ChannelMessage
+    query = (select(m.channel, func.count(), func.coalesce(func.sum(m.segments), 0),
+                    func.coalesce(func.sum(m.cost), 0))
+             .where(m.job_id.is_not(None)).group_by(m.channel).order_by(m.channel))
+    if since is not None:
+        query = query.where(m.created_at >= since)
+    if until is not None:
+        query = query.where(m.created_at < until)
+    if to is not None:
+        query = query.where(m.to == to)
+    if job_prefix:
+        escaped = job_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(m.job_id.like(f"{escaped}%", escape="\\"))
+    if kind is not None:
+        query = query.where(m.kind == kind)
+    rows = (await session.execute(query)).all()
+    return [CostLine(channel or "", int(n), int(segments or 0), Decimal(str(cost)))
+            for channel, n, segments, cost in rows]

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, or_, select
-from sqlalchemy.exc import IntegrityError
 
 from core_api.auth.deps import CurrentPrincipal
 from core_api.auth.principal import Principal
@@ -20,7 +19,6 @@ from core_api.documents import format_inr
 from core_api.errors import (
     ERROR_RESPONSES,
     BadRequest,
-    Conflict,
     Forbidden,
     NotFound,
     ServiceUnavailable,
@@ -28,7 +26,7 @@ from core_api.errors import (
 from core_api.payments.gateways import gateways_of
 from core_api.payments.models import Payment, PaymentIntent, Receipt
 from core_api.payments.receipts import MODE_NAMES, ReceiptIssuer, ensure_pdf
-from core_api.payments.service import current_intent, open_intent
+from core_api.payments.service import open_or_join_intent
 from core_api.payments.upi import upi_link
 from core_api.tenants.models import Tenant
 
@@ -45,6 +43,8 @@ class IntentIn(BaseModel):
     consumer_number: str | None = Field(
         None, max_length=64,
         description="When paying someone else's bill: the consumer number you searched by")
+    channel: Literal["whatsapp", "sms"] | None = Field(
+        None, description="The chat channel the link is asked for on: the receipt goes there")
 
 
 class IntentOut(BaseModel):
@@ -105,7 +105,7 @@ async def create_payment_intent(
     """Owner, staff of the tenant, or a citizen paying someone else's bill (naming its
     consumer number). One open intent per bill: asking again returns it (200). The amount
     is the bill's total; a client-sent amount is refused."""
-    body = body or IntentIn(consumer_number=None)
+    body = body or IntentIn(consumer_number=None, channel=None)
     extra = set(body.model_extra or {})
     if extra & _AMOUNT_FIELDS:
         raise BadRequest("The amount comes from the bill; do not send one.",
@@ -122,17 +122,9 @@ async def create_payment_intent(
     if gateway is None:
         raise ServiceUnavailable("Online payment is not set up here; pay at the ULB office.",
                                  code="payments_unavailable")
-    try:
-        intent, created = await open_intent(session, bill=bill, principal=principal,
-                                            gateway=gateway, public_url=settings.public_url)
-    except IntegrityError:
-        # A concurrent request opened the intent a moment ago: answer with that one.
-        await session.rollback()
-        bill = await get_bill(session, bill_number)
-        winner = await current_intent(session, bill)
-        if winner is None:
-            raise Conflict("The bill changed meanwhile; try again.", code="retry") from None
-        intent, created = winner, False
+    intent, bill, created = await open_or_join_intent(
+        session, bill=bill, principal=principal, gateway=gateway,
+        public_url=settings.public_url, channel=body.channel)
     if not created:
         response.status_code = 200
     return await intent_view(request, session, intent, bill)

@@ -1,8 +1,11 @@
 """Public payment pages and webhooks (outside /api/v1; the intent token is the permission).
 
-- ``GET /pay/{token}``: the bill summary in English and Hindi. Sandbox intents show two
-  buttons that post to ``/pay/{token}/sandbox``; Razorpay intents redirect to the
-  gateway's hosted page; paid intents show the receipt.
+- ``GET /pay/{token}``: the bill summary in English and Hindi, with a "pay with a UPI app"
+  button (the ``upi://`` intent) when a payee VPA is set. Sandbox intents show two buttons
+  that post to ``/pay/{token}/sandbox``; Razorpay intents redirect to the gateway's hosted
+  page, or with ``?choose=1`` (where SMS short links land: an SMS cannot carry a tappable
+  ``upi://`` link) show the UPI button next to a button to the gateway; paid intents show
+  the receipt.
 - ``GET /pay/{token}/upi.png``: the QR code of the UPI deep link.
 - ``GET /pay/{token}/done``: where the gateway sends the citizen back.
 - ``POST /webhooks/payments/razorpay``: Razorpay's signed webhook.
@@ -62,6 +65,8 @@ td.amt{text-align:right;white-space:nowrap}tr.total td{font-weight:700;border-bo
 .ok{background:#e5f6ea}.bad{background:#fdeaea}.note{background:#fff6dc}
 button{font-size:1rem;padding:.7rem 1rem;border-radius:.4rem;border:0;margin:.3rem .3rem 0 0;
 cursor:pointer}.pay{background:#136f3a;color:#fff}.fail{background:#ddd}
+a.button{display:block;text-align:center;text-decoration:none;font-size:1rem;
+padding:.7rem 1rem;border-radius:.4rem;margin:.5rem 0}.alt{background:#e8eefa;color:#1a3f8f}
 img.qr{display:block;margin:.5rem auto;width:12rem;height:12rem}
 """
 
@@ -136,12 +141,14 @@ async def _receipt_block(session: Any, request: Request, bill: Bill) -> str:
 
 @router.get("/pay/{token}", response_class=HTMLResponse, summary="Payment page of an intent")
 async def pay_page(token: str, request: Request, session: SessionDep,
-                   result: str | None = None) -> Response:
+                   result: str | None = None, choose: bool = False) -> Response:
+    """``choose``: offer the UPI app and the gateway side by side instead of forwarding
+    to the gateway (the page an SMS short link opens)."""
     found = await _intent_by_token(session, token)
     if found is None:
         return _not_found("This payment link is not valid.", "यह भुगतान लिंक मान्य नहीं है।")
     intent, bill = found
-    if (intent.status == IntentStatus.OPEN and intent.gateway == RAZORPAY
+    if (not choose and intent.status == IntentStatus.OPEN and intent.gateway == RAZORPAY
             and intent.gateway_url and bill.status == BillStatus.ACTIVE):
         return RedirectResponse(intent.gateway_url, status_code=303, headers=_HEADERS)
     tenant = await session.get(Tenant, bill.tenant_code)
@@ -169,9 +176,13 @@ async def _payment_options(session: Any, request: Request, intent: PaymentIntent
     html = ""
     upi = await upi_link_of(session, settings, intent, bill)
     if upi:
-        html += (f'<p><a href="{escape(upi)}">Pay with a UPI app / UPI ऐप से भुगतान करें</a></p>'
+        html += (f'<a class="button pay" href="{escape(upi)}">'
+                 "Pay with a UPI app / UPI ऐप से भुगतान करें</a>"
                  f'<img class="qr" src="/pay/{escape(intent.token)}/upi.png" '
                  'alt="UPI QR code / UPI क्यूआर कोड">')
+    if intent.gateway == RAZORPAY and intent.gateway_url:
+        html += (f'<a class="button alt" href="{escape(intent.gateway_url)}">'
+                 "Card, net banking or UPI / कार्ड, नेट बैंकिंग या UPI</a>")
     if intent.gateway == SANDBOX and SANDBOX in gateways_of(request.app.state):
         expires = int(time.time()) + FORM_LIFETIME_S
         signature = _form_signature(settings.secret_key, intent.token, expires)

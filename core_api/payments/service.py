@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core_api.auth.principal import Principal
 from core_api.bills.models import Bill, BillStatus
-from core_api.bills.service import SERVICE_NAMES, is_owner
+from core_api.bills.service import SERVICE_NAMES, get_bill, is_owner
 from core_api.db import Database, utcnow
 from core_api.errors import Conflict
 from core_api.events.outbox import emit
@@ -86,11 +86,14 @@ async def open_intent(
     principal: Principal,
     gateway: PaymentGateway,
     public_url: str,
+    channel: str | None = None,
 ) -> tuple[PaymentIntent, bool]:
     """The bill's open intent, or a new one; returns (intent, created).
 
     The amount always comes from the bill. Two concurrent calls may both create one: the
     unique ``open_bill_id`` lets one win, the caller sees IntegrityError for the other.
+    ``channel`` is the chat channel the link was asked for on: asking again on another
+    channel moves the receipt there (the payer pays where they asked last).
     """
     if bill.status == BillStatus.PAID:
         raise Conflict("This bill is already paid.", code="bill_paid")
@@ -100,6 +103,8 @@ async def open_intent(
     existing = await current_intent(session, bill)
     if existing is not None:
         if existing.expires_at > now:
+            if channel is not None:
+                existing.channel = channel
             return existing, False
         existing.status = IntentStatus.EXPIRED
         existing.open_bill_id = None
@@ -123,12 +128,40 @@ async def open_intent(
         reference=reference, token=token, bill_id=bill.id, open_bill_id=bill.id,
         tenant_code=bill.tenant_code, amount=bill.total, status=IntentStatus.OPEN,
         gateway=gateway.name, gateway_order_id=link.order_id, gateway_url=link.url,
-        payer_user_id=payer_user_id, payer_phone=payer_phone, failures=0,
+        payer_user_id=payer_user_id, payer_phone=payer_phone, channel=channel, failures=0,
         expires_at=expires_at, created_at=now,
     )
     session.add(intent)
     await session.flush()
     return intent, True
+
+
+async def open_or_join_intent(
+    session: AsyncSession,
+    *,
+    bill: Bill,
+    principal: Principal,
+    gateway: PaymentGateway,
+    public_url: str,
+    channel: str | None = None,
+) -> tuple[PaymentIntent, Bill, bool]:
+    """``open_intent``, except that losing a race to a concurrent caller answers with the
+    winner's intent (after a rollback, so ``bill`` is read again); returns
+    (intent, bill, created). The pay API and ``/r/`` payment links both come through here,
+    so a bill never gets two open intents."""
+    bill_number = bill.bill_number  # a rollback expires ``bill``
+    try:
+        intent, created = await open_intent(session, bill=bill, principal=principal,
+                                            gateway=gateway, public_url=public_url,
+                                            channel=channel)
+    except IntegrityError:
+        await session.rollback()
+        bill = await get_bill(session, bill_number)
+        winner = await current_intent(session, bill)
+        if winner is None:
+            raise Conflict("The bill changed meanwhile; try again.", code="retry") from None
+        return winner, bill, False
+    return intent, bill, created
 
 
 async def process_callback(
@@ -216,7 +249,7 @@ async def _apply(
         .values(status=IntentStatus.CANCELLED, open_bill_id=None))
     await session.flush()
     receipt = await issue_receipt(session, bill, payment, issuer)
-    await _emit_completed(session, bill, payment, receipt, issuer)
+    await _emit_completed(session, bill, intent, payment, receipt, issuer)
     await run_bill_paid_hooks(session, bill, payment)
     return CallbackOutcome(Outcome.PAID, None, intent, bill, payment, receipt)
 
@@ -250,8 +283,9 @@ def _needs_review(session: AsyncSession, bill: Bill, payment: Payment, outcome: 
     })
 
 
-async def _emit_completed(session: AsyncSession, bill: Bill, payment: Payment,
-                          receipt: Receipt, issuer: ReceiptIssuer | None) -> None:
+async def _emit_completed(session: AsyncSession, bill: Bill, intent: PaymentIntent,
+                          payment: Payment, receipt: Receipt,
+                          issuer: ReceiptIssuer | None) -> None:
     payer = None
     if payment.payer_user_id is not None:
         payer = await session.get(User, payment.payer_user_id)
@@ -272,6 +306,7 @@ async def _emit_completed(session: AsyncSession, bill: Bill, payment: Payment,
         "payer_phone": payment.payer_phone or (payer.phone if payer else None),
         "payer_locale": payer.locale if payer else None,
         "owner_user_id": bill.owner_user_id,
+        "channel": intent.channel,
     })
 
 

@@ -58,6 +58,9 @@ DEMO_EMPLOYEES = (
              (Role.LME,), "lme.sanitation.dehradun"),
     DemoUser("+919876510004", "Anita Joshi", "en_IN", "uk.dehradun", "DEPT_REVENUE",
              (Role.REGISTRAR,), "registrar.dehradun"),
+    # The municipal commissioner: ADMIN of the ULB, the second escalation level of PGR.
+    DemoUser("+919876510005", "Vivek Bhatt", "hi_IN", "uk.dehradun", "DEPT_ADMIN",
+             (Role.ADMIN,), "commissioner.dehradun"),
 )
 ADMIN = DemoUser("+919876519999", "State Administrator", "en_IN", "uk", "DEPT_ADMIN",
                  (Role.ADMIN,), "admin")

@@ -253,7 +253,9 @@ async def _apply(
     process.state = action.next
     process.updated_at = now
     process.state_sla_due_at = _due(now, next_state.sla_hours)
-    process.escalated = False
+    process.escalated = False  # a new state visit: its own warning and escalation levels
+    process.escalation_level = 0
+    process.escalated_at = None
     process.sla_warned = False
     if next_state.unassigned:
         process.assignee_user_id = None

@@ -135,5 +135,5 @@ async def test_twins_free_copy_and_issued_certificate_in_my_requests(client, aut
     texts = "\n".join(reply["rendered"] for reply in repeat["replies"])
     number = second.json()["request_number"]
     assert f"You already have request {number} open for this record." in texts
-    assert f"Request {number}: a fee of Rs.50.00 is due." in texts and "/pay/" in texts
+    assert f"Request {number}: a fee of Rs.50.00 is due." in texts and "/r/" in texts
     assert len((await client.get(REQUESTS, headers=citizen)).json()) == 2

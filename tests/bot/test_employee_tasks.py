@@ -7,18 +7,21 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 from PIL import Image
+from sqlalchemy import update
 
 from bot import operations
 from bot.session import Session
 from bot.session_store import conversation_key
+from channels.render import sms_segments
 from core_api.certificates.models import Registration
+from core_api.complaints.models import Complaint
 
 GRO = "+919876510001"  # Hindi
 LME = "+919876510002"  # Hindi, streetlights
@@ -216,14 +219,173 @@ async def test_a_gro_session_with_a_full_hindi_task_list_stays_under_one_kilobyt
     key = app.state.conversations.store.keys(conversation_key("whatsapp", GRO)).session
     chat = Chat(client, GRO, "whatsapp")
     sizes: dict[str, int] = {}
-    for message, step in (("नमस्ते", "menu"), ("1", "pick"), ("2", "act"), ("1", "pick_lme")):
+    for message, step in (("नमस्ते", "menu"), ("1", "pick_page"), ("2", "act"),
+                          ("1", "pick_lme")):
         seen = await chat.say(message, step)
         session = Session.loads(await redis_client.get(key))
         assert session is not None
         sizes[step] = len(session.dumps())
-        if step == "pick":
-            assert "आपके काम: 11" in seen and seen.count('"id": "PG-UK-DDN-') == 7
+        if step == "pick_page":
+            # Six tasks and "More tasks" (a WhatsApp list holds ten rows at most).
+            assert "आपके काम: 11" in seen and "यहाँ 1-6:" in seen
+            assert seen.count('"title": "') == 7
+            assert '"id": "next", "title": "और काम"' in seen
     assert max(sizes.values()) <= SESSION_LIMIT, sizes
+
+
+async def _file(client: httpx.AsyncClient, headers: dict[str, str], code: str,
+                **where: Any) -> str:
+    body = {"type_code": code, "tenant_code": "uk.dehradun", "citizen_phone": RAHUL,
+            **(where or {"lat": 30.378, "lng": 78.089})}
+    response = await client.post("/api/v1/complaints", headers=headers, json=body)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+async def _past_due(session: Any, numbers: list[str]) -> None:
+    """Their SLA due time passed an hour or more ago (as if filed long before), in order."""
+    for minutes, number in enumerate(numbers):
+        await session.execute(update(Complaint).where(Complaint.complaint_no == number).values(
+            sla_due_at=datetime.now(UTC) - timedelta(hours=2) + timedelta(minutes=minutes)))
+    await session.commit()
+
+
+def _serial(number: str) -> str:
+    return "#" + number.rsplit("-", 1)[1].lstrip("0")
+
+
+TWENTY_FIVE = ("StreetLightNotWorking", "GarbageNeedsTobeCleared", "BurningOfGarbage",
+               "DamagedGarbageBin", "BlockOrOverflowingDrain") * 5
+
+
+@pytest.mark.parametrize(("locale", "size", "words"), [
+    # Hindi SMS are UCS-2: four tasks a page keep each page within three segments.
+    ("hi_IN", 4, {"hello": "नमस्ते", "page": "आपके काम: 25, जल्दी देय पहले। यहाँ {}-{}:",
+                  "late": "देरी", "next": "अगले काम", "previous": "पिछले काम",
+                  "other": "दूसरे काम", "complaint": "शिकायत {}", "menu": "मेनू"}),
+    ("en_IN", 5, {"hello": "hi", "page": "Your tasks: 25, the soonest due first. Here: {}-{}.",
+                  "late": "overdue", "next": "Next tasks", "previous": "Previous tasks",
+                  "other": "Other tasks", "complaint": "Complaint {}", "menu": "menu"}),
+])
+async def test_a_gro_pages_through_25_tasks_on_sms_and_reaches_the_last_one(
+        locale: str, size: int, words: dict[str, str], client: httpx.AsyncClient, auth: Any,
+        session: Any) -> None:
+    gro = await auth.staff("gro.dehradun")
+    await client.patch("/api/v1/users/me/locale", headers=gro, params={"locale": locale})
+    numbers = [await _file(client, gro, code) for code in TWENTY_FIVE]
+    await _past_due(session, numbers[20:22])  # two of the last filed are overdue
+    waiting = ["PENDINGFORASSIGNMENT", "PENDINGFORREASSIGNMENT"]
+    inbox = (await client.get("/api/v1/complaints", headers=gro,
+                              params={"limit": 100, "status": waiting})).json()["items"]
+    assert sum(row["overdue"] for row in inbox) == 2
+    due_order = [row["id"] for row in sorted(
+        inbox, key=lambda row: datetime.fromisoformat(row["sla_due_at"]))]
+    assert due_order[:2] == numbers[20:22]  # the overdue ones come first
+
+    chat = Chat(client, GRO, "sms")
+    await chat.say(words["hello"], "menu")
+    pages = [await chat.say("1", "pick_page")]
+    last = -(-25 // size)
+    while len(pages) < last:
+        pages.append(await chat.say(str(size + 1), "pick_page"))  # "Next tasks"
+    for page, text in enumerate(pages, start=1):
+        first = (page - 1) * size + 1
+        shown = due_order[first - 1:first - 1 + size]
+        assert words["page"].format(first, first + len(shown) - 1) in text, text
+        # Every task of the page: its line shows the type, the locality, its number and,
+        # when past due, "overdue".
+        for position, number in enumerate(shown, start=1):
+            line = next(line for line in text.splitlines() if line.startswith(f"{position}. "))
+            assert line.split(", ")[1].startswith(("Rajpur", "राजपुर")), line
+            assert _serial(number) in line, line
+            assert (words["late"] in line) == (number in numbers[20:22]), line
+        assert sms_segments(text).segments <= 3, (len(text), text)
+        # "Next" on every page but the last, "Previous" on every page but the first.
+        assert (f"{size + 1}. {words['next']}" in text) == (page < last)
+        assert (words["previous"] in text) == (page > 1)
+    assert set(due_order) == {number for number in numbers}  # every task was listed
+    on_last = 25 - (last - 1) * size
+    assert f"{on_last + 1}. {words['previous']}" in pages[-1]
+
+    # The 25th task, then "Other tasks" comes back to the same page.
+    details = await chat.say(str(on_last), "act")
+    assert words["complaint"].format(due_order[24]) in details
+    back = await chat.say(words["other"], "pick_page")
+    assert words["page"].format(25 - on_last + 1, 25) in back
+    previous = await chat.say(str(on_last + 1), "pick_page")  # "Previous tasks"
+    assert words["page"].format(25 - on_last - size + 1, 25 - on_last) in previous
+    # "My tasks" from the menu starts at the first page again.
+    await chat.say(words["menu"], "menu")
+    assert words["page"].format(1, size) in await chat.say("1", "pick_page")
+
+
+async def test_a_task_shows_the_citizens_pin_as_a_map_link(
+        client: httpx.AsyncClient, auth: Any) -> None:
+    gro = await auth.staff("gro.dehradun")
+    pinned = await _file(client, gro, "GarbageNeedsTobeCleared", lat=30.3781234, lng=78.089)
+    localities = (await client.get("/api/v1/tenants/uk.dehradun/boundaries",
+                                   params={"kind": "locality"}, headers=gro)).json()
+    unpinned = await _file(client, gro, "StreetLightNotWorking",
+                           locality_id=localities[0]["id"])
+    link = ("https://www.openstreetmap.org/?mlat=30.37812&mlon=78.089"
+            "#map=18/30.37812/78.089")
+    for channel in ("whatsapp", "sms"):
+        chat = Chat(client, GRO, channel)
+        await chat.say("नमस्ते", "menu")
+        await chat.say("1", "pick")
+        details = await chat.say("1", "act")  # garbage: due first
+        assert f"शिकायत {pinned}" in details
+        assert f"नागरिक की बताई जगह नक्शे पर: {link}" in details
+        await chat.say("दूसरे काम", "pick")
+        details = await chat.say("2", "act")
+        assert f"शिकायत {unpinned}" in details and "openstreetmap" not in details
+
+
+async def test_a_gro_moves_a_complaint_to_another_category_in_the_chat(
+        client: httpx.AsyncClient, auth: Any, app: Any, redis_client: Any) -> None:
+    gro = await auth.staff("gro.dehradun")
+    number = await _file(client, gro, "StreetLightNotWorking")
+    # Only a GRO is offered the change: the LME a complaint is assigned to is not.
+    (assigned,) = await _assigned_streetlights(client, auth, 1)
+    lme = Chat(client, LME, "whatsapp")
+    await lme.say("नमस्ते", "menu")
+    await lme.say("1", "pick")
+    details = await lme.say("1", "act")
+    assert assigned in details and "श्रेणी बदलें" not in details
+    chat = Chat(client, GRO, "whatsapp")
+    await chat.say("नमस्ते", "menu")
+    await chat.say("1", "pick")
+    details = await chat.say("1", "act")
+    assert "श्रेणी बदलें" in details
+    categories = await chat.say("श्रेणी बदलें", "pick_category")
+    assert f"{number} को किस श्रेणी में डालें?" in categories and "कूड़ा-कचरा" in categories
+    # The category menu (ten Hindi rows) with the task: the session stays under 1 KB.
+    key = app.state.conversations.store.keys(conversation_key("whatsapp", GRO)).session
+    assert len(await redis_client.get(key)) <= SESSION_LIMIT
+    # The type it has already: nothing changes.
+    await chat.say("स्ट्रीट लाइट", "pick_type")
+    same = await chat.say("स्ट्रीट लाइट खराब है", "act")
+    assert "इसका प्रकार पहले से यही है" in same
+    await chat.say("श्रेणी बदलें", "pick_category")
+    types = await chat.say("कूड़ा-कचरा", "pick_type")
+    assert "कूड़ा नहीं उठाया गया" in types and "दूसरी श्रेणी" in types
+    assert len(await redis_client.get(key)) <= SESSION_LIMIT
+    # "Other category" shows the categories again, from the first.
+    assert "स्ट्रीट लाइट" in await chat.say("दूसरी श्रेणी", "pick_category")
+    await chat.say("कूड़ा-कचरा", "pick_type")
+    assert "नए विभाग के लिए टिप्पणी" in await chat.say("कूड़ा नहीं उठाया गया",
+                                                     "ask_category_note")
+    done = await chat.say("यह कूड़े की शिकायत है, बत्ती की नहीं", "pick")
+    assert f"शिकायत {number} अब कूड़ा नहीं उठाया गया में है" in done
+
+    row = (await client.get(f"/api/v1/complaints/{number}", headers=gro)).json()
+    assert (row["type"]["code"], row["type"]["department_code"]) == (
+        "GarbageNeedsTobeCleared", "DEPT_SANITATION")
+    step = row["history"][-1]
+    assert (step["action"], step["comment"]) == (
+        "RECATEGORISE", "यह कूड़े की शिकायत है, बत्ती की नहीं")
+    assert (step["from_type_code"], step["type_code"]) == (
+        "StreetLightNotWorking", "GarbageNeedsTobeCleared")
 
 
 async def test_a_task_that_moved_on_meanwhile_is_shown_as_it_is_now(

@@ -56,15 +56,22 @@ async def test_receipt_arrives_in_the_chat_after_paying_on_the_link(
     paying = await say("1")
     seen = _seen(paying)
     assert paying["flow"] == "main_menu"
-    assert "रसीद इसी चैट में आएगी" in seen and "upi://pay?" in seen
-    payment_url = re.search(r"https?://[^\s\"]+/pay/[\w-]+", seen).group(0)
+    assert "रसीद इसी चैट में आएगी" in seen
     media = [m for r in paying["replies"] for m in r["media"]]
-    if channel == "whatsapp":  # the UPI QR comes as an image
+    if channel == "whatsapp":  # the pay page, the UPI link, and its QR as an image
+        assert "upi://pay?" in seen
+        payment_url = re.search(r"https?://[^\s\"]+/pay/[\w-]+", seen).group(0)
         assert [m["content_type"] for m in media] == ["image/png"]
         qr = await client.get(_path(media[0]["url"]))
         assert qr.status_code == 200 and qr.headers["content-type"] == "image/png"
-    else:
-        assert media == [] and ".png" not in seen
+    else:  # a short link to the pay page, which offers the UPI app: no upi:// in an SMS
+        assert media == [] and ".png" not in seen and "upi://" not in seen
+        short = re.search(r"https?://[^\s\"]+/r/\w+", seen).group(0)
+        opened = await client.get(_path(short))
+        assert opened.status_code == 303
+        location = opened.headers["location"]  # /pay/<token>?choose=1
+        assert "upi://pay?" in (await client.get(location)).text
+        payment_url = location.partition("?")[0]
 
     # The citizen opens the link and pays on the sandbox page.
     page = await client.get(_path(payment_url))

@@ -37,6 +37,13 @@ may carry its own ``setup:``, run just before its message is sent. A setup step:
 answer (``last`` is always the previous step's answer): keys and list indexes joined by
 dots, e.g. ``{lmes.0.id}``. A string that is one such reference alone keeps the value's
 type (``assignee_id: "{lmes.0.id}"`` sends a number).
+
+A conversation a notification starts ("Is the problem fixed now?") has a setup step that
+runs the worker's notification path once: the outbox relay, then the notifier (to the
+simulator inbox, recording the pending follow-up the answer acts on). Its list names
+substrings of the notifications the transcript's phone got, in order::
+
+    - notify: ["has been resolved", "Is the problem fixed now?"]
 """
 
 from __future__ import annotations
@@ -51,6 +58,8 @@ import pytest
 import yaml
 
 from bot.flowspec import load_flows
+from bot.notifier import Notifier, SimulatorInbox
+from core_api.events.relay import relay_once
 
 TRANSCRIPTS = Path(__file__).parent / "transcripts"
 FILES = sorted(TRANSCRIPTS.glob("*.yaml"))
@@ -118,10 +127,31 @@ def _fill(value: Any, saved: dict[str, Any]) -> Any:
     return value
 
 
+async def _notify(app: Any, phone: str, expected: list[str], where: str) -> None:
+    """Relay committed events and run the notifier once; check what ``phone`` was sent."""
+    await relay_once(app.state.db, app.state.redis)
+    inbox = SimulatorInbox(app.state.redis)
+    notifier = Notifier(app.state.redis, app.state.conversations.store, inbox,
+                        follow_ups=app.state.conversations.client.follow_ups)
+    await notifier.consume_once()
+    got = [message.text for channel in ("whatsapp", "sms")
+           for message in await inbox.take(channel, phone)]
+    seen = "\n---\n".join(got)
+    position = 0
+    for text in expected:
+        found = seen.find(text, position)
+        assert found >= 0, f"{where}: expected {text!r} in the notifications:\n{seen}"
+        position = found + len(text)
+
+
 async def _setup(steps: list[dict[str, Any]], client: httpx.AsyncClient, auth: Any,
-                 phone: str, saved: dict[str, Any], where: str) -> None:
-    """Make the records a conversation needs through the core API (see the docstring)."""
+                 phone: str, saved: dict[str, Any], where: str, app: Any) -> None:
+    """Make the records a conversation needs through the core API, and run the
+    notifications they cause (see the docstring)."""
     for number, step in enumerate(steps, start=1):
+        if "notify" in step:
+            await _notify(app, phone, step["notify"], f"{where} setup step {number}")
+            continue
         who = step.get("as", "citizen")
         if who == "citizen":
             headers = auth.service(phone)
@@ -152,12 +182,13 @@ async def test_transcript(path: Path, channel: str, client: httpx.AsyncClient, a
     real_http = conversations.client.http
     phone = data.get("phone", "+919876500099")
     saved: dict[str, Any] = {}
-    await _setup(data.get("setup", []), client, auth, phone, saved, f"{path.name} ({channel})")
+    await _setup(data.get("setup", []), client, auth, phone, saved, f"{path.name} ({channel})",
+                 app)
     for number, turn in enumerate(data["turns"], start=1):
         if turn.get("only") not in (None, channel):
             continue
         await _setup(turn.get("setup", []), client, auth, phone, saved,
-                     f"{path.name} turn {number} ({channel})")
+                     f"{path.name} turn {number} ({channel})", app)
         clock.now += float(turn.get("advance", 5))
         send = turn["send"]
         body: dict[str, Any] = {"from": phone, "channel": channel}

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 
 import pytest
 
 from bot.engine import ServiceError
 from bot.messages import Outgoing
-from bot.notifier import Notification
+from bot.notifier import Notification, Route
 from channels.base import OutboundJob, SendError, SendErrorKind, outgoing_to_dict
-from channels.queues import NotificationSink, OutboundQueue
+from channels.queues import MessageCosts, NotificationSink, OutboundQueue
+from channels.render import render_sms, sms_segments
 from samvad.settings import Settings
 from samvad.worker import build_send_worker
 from tests.channels.queue_fakes import FakeClock, FakeSender
@@ -132,3 +134,41 @@ async def test_a_worker_draining_many_mailboxes_records_every_send(app, client, 
         record = (await client.get(f"/api/v1/channel-messages/{job.job_id}",
                                    headers=auth.service())).json()
         assert record["status"] == "queued" and record["provider_message_id"].startswith("FAKE")
+
+
+async def test_each_delivery_records_rule_segments_and_cost_summed_on_the_dashboard(
+        app, client, auth):
+    """SMS: segments x the SMS rate; WhatsApp in the window: free-form, nothing; a kind's
+    own rate (SAMVAD_MESSAGE_COSTS "kinds") wins; the state dashboard sums them."""
+    channels = app.state.channels
+    channels.statuses.costs = MessageCosts({"sms_segment": 0.3,
+                                            "kinds": {"payment_receipt": {"sms_segment": 0.5}}})
+    hindi = "आपकी शिकायत पर काम पूरा हो गया है और नई तार लगा दी गई है। " * 4
+    deliveries = [("sms", "complaint_update", hindi, "case_channel"),
+                  ("sms", "payment_receipt", "Paid Rs.10, receipt RCPT-1.", "default_sms"),
+                  ("whatsapp", "complaint_update", "Resolved.", "last_active")]
+    for n, (channel, kind, text, rule) in enumerate(deliveries):
+        await channels.notifications.deliver(channel, Notification(
+            SUNITA, "hi_IN", kind, Outgoing(text), f"ev-cost-{n}",
+            route=Route(channel, rule)))
+    assert await build_send_worker(app, consumer="t").consume_once() == 3
+    records = [(await client.get(f"/api/v1/channel-messages/n:ev-cost-{n}:{SUNITA}",
+                                 headers=auth.service())).json() for n in range(3)]
+    assert sms_segments(render_sms(Outgoing(hindi))).segments > 3
+    hindi_segments = 3  # fitted to the budget
+    assert [(r["rule"], r["segments"], Decimal(r["cost"])) for r in records] == [
+        ("case_channel", hindi_segments, Decimal("0.3") * hindi_segments),
+        ("default_sms", 1, Decimal("0.5")),
+        ("last_active", None, Decimal("0"))]  # the simulator counts as inside the window
+    total = Decimal("0.3") * hindi_segments + Decimal("0.5")
+    costs = (await client.get("/api/v1/channel-messages/costs", params={"to": SUNITA},
+                              headers=auth.service())).json()
+    assert Decimal(costs["total"]) == total and costs["messages"] == 3
+    assert (await client.get("/api/v1/channel-messages/costs",
+                             headers=await auth.staff("admin"))).status_code == 403
+    chat = (await client.get("/api/v1/dashboard/summary", params={"tenantId": "uk"},
+                             headers=await auth.staff("admin"))).json()["chat"]
+    assert Decimal(str(chat["message_costs"]["total"])) == total
+    by_channel = {r["channel"]: (r["messages"], Decimal(str(r["cost"])))
+                  for r in chat["message_costs"]["by_channel"]}
+    assert by_channel == {"sms": (2, total), "whatsapp": (1, Decimal("0"))}

@@ -10,6 +10,7 @@ mapping with one action:
   replies must contain), ``capture`` (name -> regular expression found in the replies; later
   steps use ``{name}``).
 - ``photo: [who, channel]``: the person sends a JPEG photo (served by the fake provider).
+- ``pin: [who, lat, lng]``: a WhatsApp location pin.
 - ``notify: {}``: what the core API committed reaches people: outbox relay, notifier, send
   worker, until nothing moves.
 - ``advance: "3m" | "30h" | "8d"``: the clock moves on (the queues' clock, the SLA sweep's
@@ -18,14 +19,18 @@ mapping with one action:
 - ``status: {to: who, error: "63016"}``: the provider reports the last message it sent to
   ``who`` as failed with that code (a signed Twilio status callback or a Meta status webhook,
   whichever provider sent it).
-- ``pay: {bill: "{bill}"}``: the payment gateway's signed callback says the bill's open
-  payment link was paid.
+- ``pay: {link: "{paylink}"}``: the person opens the payment link (a short link is
+  followed) and pays on the sandbox gateway's page, which signs the gateway's callback.
+- ``complaint: {id, status, rating, auto_closed, actions}``: the complaint as stored.
 - ``expect: [...]``: every message that is not a chat reply delivered since the last
   ``expect``, in order, and nothing else: ``{to, channel, provider, lang, template, has,
-  segments, media}`` (all but ``to`` optional).
+  segments, media, rule}`` (all but ``to`` optional; ``rule`` is the delivery policy's
+  rule in the delivery record: case_channel, last_active, default_sms, sms_fallback).
 
-The harness keeps a log of every message (who, channel, provider, template or free-form,
-segments, estimated cost from the delivery record) that a failing journey prints.
+A journey's ``cost`` is the estimated cost of all its notifications (the delivery
+records' ``cost``, from ``SAMVAD_MESSAGE_COSTS``), checked at the end. The harness keeps a
+log of every message (who, channel, provider, template or free-form, segments, estimated
+cost from the delivery record) that a journey prints.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ import time
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -206,6 +212,7 @@ class Journey:
     steps: list[dict[str, Any]]
     twilio_whatsapp: set[str] = field(default_factory=set)
     settings: dict[str, Any] = field(default_factory=dict)
+    cost: str | None = None  # the estimated cost of all its notifications, in rupees
 
     @classmethod
     def load(cls, path: Path) -> Journey:
@@ -213,7 +220,8 @@ class Journey:
 
         data = yaml.safe_load(path.read_text())
         return cls(data["title"], data["people"], data["steps"],
-                   set(data.get("twilio_whatsapp") or ()), data.get("settings") or {})
+                   set(data.get("twilio_whatsapp") or ()), data.get("settings") or {},
+                   data.get("cost"))
 
 
 class OffsetClock:
@@ -240,6 +248,7 @@ class Run:
         self.read = 0  # how many of ``sent`` a step has looked at
         self.pending: list[Sent] = []  # notifications not yet matched by an ``expect``
         self.log: list[str] = []
+        self.notification_cost = Decimal(0)
         self._ids = itertools.count(1)
 
     # -- people and text -------------------------------------------------------------------
@@ -313,6 +322,8 @@ class Run:
                      ("To", TWILIO_WHATSAPP if on_whatsapp else TWILIO_SMS),
                      ("NumMedia", "1" if "MediaUrl0" in message else "0"),
                      ("Body", message.get("Body", "")), ("ApiVersion", "2010-04-01")]
+            if "Latitude" in message:
+                pairs.append(("MessageType", "location"))
             if on_whatsapp:
                 pairs += [("WaId", phone.lstrip("+")), ("ProfileName", who)]
             pairs += [(k, v) for k, v in message.items() if k != "Body"]
@@ -321,6 +332,9 @@ class Run:
         wamid = f"wamid.in{n:08d}"
         if "Body" in message:
             body: dict[str, Any] = {"type": "text", "text": {"body": message["Body"]}}
+        elif "Latitude" in message:
+            body = {"type": "location", "location": {
+                "latitude": float(message["Latitude"]), "longitude": float(message["Longitude"])}}
         else:
             body = {"type": "image", "image": {"id": f"{n}0001", "mime_type": "image/jpeg"}}
         await self._meta({
@@ -349,6 +363,12 @@ class Run:
                                            "MessageType": "image"})
         self._check_replies(await self._turn(who), step)
 
+    async def do_pin(self, argument: list[Any], step: dict[str, Any]) -> None:
+        """A WhatsApp location pin: ``pin: [who, lat, lng]``."""
+        who, lat, lng = argument
+        await self._inbound(who, "whatsapp", {"Latitude": str(lat), "Longitude": str(lng)})
+        self._check_replies(await self._turn(who), step)
+
     def _check_replies(self, replies: list[Sent], step: dict[str, Any]) -> None:
         seen = "\n".join(s.text for s in replies)
         for text in step.get("reply_has") or ():
@@ -362,7 +382,7 @@ class Run:
         from core_api.events.relay import relay_once
         from samvad.worker import build_notifier
 
-        notifier = build_notifier(self.app)
+        notifier = build_notifier(self.app, clock=self.clock)
         for _ in range(20):
             moved = await relay_once(self.app.state.db, self.app.state.redis)
             moved += await notifier.consume_once()
@@ -381,7 +401,8 @@ class Run:
         from core_api.complaints.sla import sla_once
 
         now = datetime.fromtimestamp(self.clock.now(), UTC)
-        await sla_once(self.app.state.db, now)
+        await sla_once(self.app.state.db, now,
+                       auto_close_days=self.app.state.settings.auto_close_days)
 
     async def do_status(self, argument: dict[str, str], _step: dict[str, Any]) -> None:
         phone = self.phone(argument["to"])
@@ -430,8 +451,77 @@ class Run:
                 assert self.fill(text) in sent.text, f"{text!r}: {where}"
             if sent.channel == "sms":
                 assert sent.segments <= 3, f"over 3 segments: {where}"
+            if "rule" in want:
+                assert await self._rule_of(sent) == want["rule"], f"rule: {where}"
+
+    async def _rule_of(self, sent: Sent) -> str | None:
+        """The delivery policy's rule recorded for a message (``channel_messages.rule``)."""
+        from sqlalchemy import select
+
+        from core_api.messaging.models import ChannelMessage
+
+        async with self.app.state.db.sessions() as session:
+            return await session.scalar(select(ChannelMessage.rule).where(
+                ChannelMessage.provider == sent.provider,
+                ChannelMessage.provider_message_id == sent.provider_id))
+
+    async def do_complaint(self, argument: dict[str, Any], _step: dict[str, Any]) -> None:
+        """The complaint as stored: ``complaint: {id, status, rating, auto_closed,
+        actions: [APPLY, ...]}`` (the workflow history's actions, in order)."""
+        from sqlalchemy import select
+
+        from core_api.complaints.models import Complaint
+        from core_api.workflow.models import ProcessHistory, ProcessInstance
+
+        number = self.fill(argument["id"])
+        async with self.app.state.db.sessions() as session:
+            complaint = await session.scalar(
+                select(Complaint).where(Complaint.complaint_no == number))
+            actions = list(await session.scalars(
+                select(ProcessHistory.action).join(ProcessInstance)
+                .where(ProcessInstance.business_id == number).order_by(ProcessHistory.id)))
+        assert complaint is not None, number
+        for name in ("status", "rating", "auto_closed"):
+            if name in argument:
+                assert getattr(complaint, name) == argument[name], (name, complaint)
+        if "actions" in argument:
+            assert actions == argument["actions"], actions
 
     async def play(self) -> None:
         for step in self.journey.steps:
             await self.step(step)
         assert not self.pending, f"notifications never expected: {self.pending}"
+        await self.costs()
+        if self.journey.cost is not None:
+            assert self.notification_cost == Decimal(self.journey.cost), (
+                f"notifications cost ₹{self.notification_cost}, not ₹{self.journey.cost}")
+
+    async def costs(self) -> None:
+        """Each notification's delivery record (rule, estimated cost), in the log; checks
+        that every message a fake provider accepted has its record."""
+        from sqlalchemy import select
+
+        from core_api.messaging.models import ChannelMessage
+
+        async with self.app.state.db.sessions() as session:
+            rows = (await session.scalars(select(ChannelMessage))).all()
+        by_id = {(row.provider, row.provider_message_id): row for row in rows}
+        total, lines = Decimal(0), []
+        for index, sent in enumerate(self.sent):
+            row = by_id.get((sent.provider, sent.provider_id))
+            if row is None:
+                # One job may go as several provider messages (a photo, then the text):
+                # its record carries the last one's id.
+                after = self.sent[index + 1] if index + 1 < len(self.sent) else None
+                assert after is not None and (after.provider, after.to) == (
+                    sent.provider, sent.to), f"no delivery record of {sent}"
+                continue
+            if sent.reply:
+                continue
+            cost = row.cost or Decimal(0)
+            total += cost
+            lines.append(f"  {self.who(sent.to)}: {row.kind} by {row.channel}/{row.provider}, "
+                         f"rule {row.rule}, {row.segments or 1} segment(s), ₹{cost:.4f}")
+        self.log += ["notification delivery records:", *lines,
+                     f"  total notification cost: ₹{total:.4f}"]
+        self.notification_cost = total

@@ -2,7 +2,8 @@
 
 The request goes through the API, the outbox relay publishes its events, and the notifier
 (bot.notifier) delivers: to the request's owner, in their language, on the channel they
-last used (WhatsApp when they have a WhatsApp conversation, else SMS), once each.
+last used (WhatsApp when they have a WhatsApp conversation, else SMS), once each; the
+city's registrar hears of the request waiting for approval.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from core_api.events.relay import relay_once
 
 REQUESTS = "/api/v1/certificate-requests"
 SUNITA, RAHUL = "+919876500001", "+919876500002"  # hi_IN and en_IN in the demo data
+REGISTRAR = "+919876510004"  # registrar.dehradun, en_IN
 
 
 class RecordingSink:
@@ -57,9 +59,12 @@ async def test_an_approved_certificate_reaches_the_citizen_with_the_pdf(
     approved = await bnd.act(await auth.staff("registrar.dehradun"), number, "APPROVE")
     assert approved.status_code == 200 and approved.json()["status"] == "ISSUED"
 
-    assert await _deliver_all(app, notifier) == 2
+    assert await _deliver_all(app, notifier) == 3
     assert await _deliver_all(app, notifier) == 0  # once each
-    [(ch1, waiting), (ch2, issued)] = sink.delivered
+    [(_, told)] = [(ch, n) for ch, n in sink.delivered if n.phone == REGISTRAR]
+    assert told.locale == "en_IN" and number in told.message.text  # to approve
+    [(ch1, waiting), (ch2, issued)] = [(ch, n) for ch, n in sink.delivered
+                                       if n.phone == SUNITA]
     assert (ch1, ch2) == (channel, channel)
     assert (waiting.phone, waiting.locale, waiting.kind) == (SUNITA, "hi_IN",
                                                             "certificate_update")
@@ -92,8 +97,9 @@ async def test_a_rejected_request_tells_the_citizen_why(
                              "Name differs from the register")
     assert rejected.status_code == 200, rejected.text
 
-    assert await _deliver_all(app, notifier) == 2
-    [(_, waiting), (channel, note)] = sink.delivered
+    assert await _deliver_all(app, notifier) == 3
+    assert [n.phone for _, n in sink.delivered].count(REGISTRAR) == 1  # to approve
+    [(_, waiting), (channel, note)] = [(ch, n) for ch, n in sink.delivered if n.phone == RAHUL]
     assert waiting.kind == "certificate_update" and waiting.phone == RAHUL
     assert (channel, note.phone, note.locale, note.kind) == ("sms", RAHUL, "en_IN",
                                                              "certificate_update")

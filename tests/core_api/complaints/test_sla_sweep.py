@@ -1,5 +1,6 @@
-"""SLA timers (core_api.complaints.sla): a warning once at 80% of the deadline, an escalation
-once after it, each state visit anew; the events carry their recipients."""
+"""SLA timers (core_api.complaints.sla): a warning once at 80% of the deadline, the first
+escalation level once after it (reminders and higher levels: test_sla_escalation.py), each
+state visit anew; the events carry their recipients."""
 
 from __future__ import annotations
 
@@ -18,12 +19,13 @@ GRO_PHONE, LME_PHONE = "+919876510001", "+919876510002"
 SLA_TOPICS = ("complaint.sla_warning", "complaint.escalated")
 
 
-async def _sweep(database: Any, now: datetime) -> tuple[int, int]:
-    """One sweep in its own transaction, as the worker runs it: (warned, escalated)."""
+async def _sweep(database: Any, now: datetime) -> tuple[int, int, int]:
+    """One sweep in its own transaction, as the worker runs it: (warned, escalated,
+    reminded)."""
     async with database.sessions() as session:
         counts = await sla_sweep(session, now)
         await session.commit()
-    return counts.warned, counts.escalated
+    return counts.warned, counts.escalated, counts.reminded
 
 
 async def _process(database: Any, number: str) -> ProcessInstance:
@@ -54,11 +56,11 @@ async def test_warning_and_escalation_come_once_per_state_visit(client, auth, da
     filed_at = process.sla_due_at - timedelta(hours=72)
     assert process.state_sla_due_at - filed_at < timedelta(hours=24, seconds=1)
 
-    assert await _sweep(database, filed_at + timedelta(hours=19)) == (0, 0)  # 79% used
-    assert await _sweep(database, filed_at + timedelta(hours=19, minutes=30)) == (1, 0)
-    assert await _sweep(database, filed_at + timedelta(hours=23)) == (0, 0)  # warned once
-    assert await _sweep(database, filed_at + timedelta(hours=24, minutes=1)) == (0, 1)
-    assert await _sweep(database, filed_at + timedelta(hours=30)) == (0, 0)  # escalated once
+    assert await _sweep(database, filed_at + timedelta(hours=19)) == (0, 0, 0)  # 79% used
+    assert await _sweep(database, filed_at + timedelta(hours=19, minutes=30)) == (1, 0, 0)
+    assert await _sweep(database, filed_at + timedelta(hours=23)) == (0, 0, 0)  # warned once
+    assert await _sweep(database, filed_at + timedelta(hours=24, minutes=1)) == (0, 1, 0)
+    assert await _sweep(database, filed_at + timedelta(hours=30)) == (0, 0, 0)  # escalated once
     warning, escalation = await _sla_events(database, number)
     assert warning.topic == "complaint.sla_warning"
     assert (warning.payload["status"], warning.payload["deadline_kind"]) == (
@@ -69,8 +71,10 @@ async def test_warning_and_escalation_come_once_per_state_visit(client, auth, da
         (GRO_PHONE, "hi_IN")]
     assert escalation.topic == "complaint.escalated"
     assert [r["phone"] for r in escalation.payload["recipients"]] == [GRO_PHONE]
+    assert (escalation.payload["level"], escalation.payload["level_name"],
+            escalation.payload["repeat"]) == (1, "gro", 0)
     process = await _process(database, number)
-    assert (process.sla_warned, process.escalated) == (True, True)
+    assert (process.sla_warned, process.escalated, process.escalation_level) == (True, True, 1)
 
     # Assigned: a new state visit. PENDINGATLME has no state SLA, so the complaint's 72 h
     # (from filing) apply; the warning goes to the assignee, the escalation to the GROs.
@@ -80,13 +84,13 @@ async def test_warning_and_escalation_come_once_per_state_visit(client, auth, da
                                  json={"action": "ASSIGN", "assignee_id": lmes[0]["id"]})
     assert assigned.status_code == 200, assigned.text
     process = await _process(database, number)
-    assert (process.sla_warned, process.escalated, process.state_sla_due_at) == (
-        False, False, None)
-    assert await _sweep(database, filed_at + timedelta(hours=57)) == (0, 0)  # 79%
-    assert await _sweep(database, filed_at + timedelta(hours=58)) == (1, 0)
-    assert await _sweep(database, filed_at + timedelta(hours=60)) == (0, 0)
-    assert await _sweep(database, filed_at + timedelta(hours=72, minutes=1)) == (0, 1)
-    assert await _sweep(database, filed_at + timedelta(hours=90)) == (0, 0)
+    assert (process.sla_warned, process.escalated, process.escalation_level,
+            process.escalated_at, process.state_sla_due_at) == (False, False, 0, None, None)
+    assert await _sweep(database, filed_at + timedelta(hours=57)) == (0, 0, 0)  # 79%
+    assert await _sweep(database, filed_at + timedelta(hours=58)) == (1, 0, 0)
+    assert await _sweep(database, filed_at + timedelta(hours=60)) == (0, 0, 0)
+    assert await _sweep(database, filed_at + timedelta(hours=72, minutes=1)) == (0, 1, 0)
+    assert await _sweep(database, filed_at + timedelta(hours=84)) == (0, 0, 0)  # not yet 12 h
     *_, warning, escalation = await _sla_events(database, number)
     assert (warning.payload["deadline_kind"], warning.payload["assignee_name"]) == (
         "complaint", "Ramesh Negi")
@@ -100,7 +104,7 @@ async def test_warning_and_escalation_come_once_per_state_visit(client, auth, da
                                  headers=await auth.staff("lme.electrical.dehradun"),
                                  json={"action": "RESOLVE", "comment": "Bulb replaced"})
     assert resolved.status_code == 200, resolved.text
-    assert await _sweep(database, filed_at + timedelta(days=30)) == (0, 0)
+    assert await _sweep(database, filed_at + timedelta(days=30)) == (0, 0, 0)
     assert len(await _sla_events(database, number)) == 4
 
 
@@ -116,8 +120,8 @@ async def test_sweeps_at_the_same_time_announce_a_deadline_once(client, auth, da
     assert await sla_once(database) == 0  # the worker's step: nothing is near a deadline yet
     breached = (await _process(database, numbers[0])).created_at + timedelta(days=3)
     results = await asyncio.gather(*(_sweep(database, breached) for _ in range(3)))
-    assert sum(escalated for _warned, escalated in results) == 2
-    assert sum(warned for warned, _escalated in results) == 0  # straight to escalation
+    assert sum(escalated for _warned, escalated, _reminded in results) == 2
+    assert sum(warned for warned, *_ in results) == 0  # straight to escalation
     for number in numbers:
         [event] = await _sla_events(database, number)
         assert event.topic == "complaint.escalated"

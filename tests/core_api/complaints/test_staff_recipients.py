@@ -46,7 +46,10 @@ async def test_a_sent_back_complaint_names_the_gros_of_its_city(client, auth, se
         .order_by(OutboxEvent.id)))
     assert [e.payload["status"] for e in events] == [
         "PENDINGFORASSIGNMENT", "PENDINGATLME", "PENDINGFORREASSIGNMENT"]
-    assert all("gros" not in e.payload for e in events[:2])
+    # Filed: the GROs of the streetlight department or of none (the state GRO; the city's
+    # GRO sits in DEPT_ADMIN). Assigned: nobody but the LME.
+    assert [g["phone"] for g in events[0].payload["gros"]] == ["+919876518881"]
+    assert "gros" not in events[1].payload
     returned = events[2].payload
     assert [(g["phone"], g["locale"]) for g in returned["gros"]] == [
         ("+919876510001", "hi_IN"), ("+919876518881", "en_IN")]

@@ -39,9 +39,9 @@ FINGERPRINTS = {
     ("certificate.issued", 1): "4ac7584ce4be588f",
     # v2 (issue 17): case channels, locality, photos, recategorising, escalation levels,
     # certificate approvers.
-    ("complaint.created", 2): "5f3e18fd6144d6d6",
-    ("complaint.status_changed", 2): "52351de648b60618",
-    ("complaint.recategorised", 1): "c73f76637dafa752",
+    ("complaint.created", 2): "260b66e64c4e9b84",
+    ("complaint.status_changed", 2): "b602d8c39e802523",
+    ("complaint.recategorised", 1): "30b6fe1a92ba4265",
     ("complaint.escalated", 2): "c25a33d4013ae50f",
     ("payment.completed", 2): "73ef824e7f3ca5df",
     ("certificate.status_changed", 2): "73ecf61181697a4d",

@@ -82,9 +82,11 @@ def test_bundled_definitions():
         ("PENDINGFORREASSIGNMENT", "REJECT", "REJECTED"),
         ("RESOLVED", "REOPEN", "PENDINGFORASSIGNMENT"),
         ("RESOLVED", "RATE", "CLOSEDAFTERRESOLUTION"),
+        ("RESOLVED", "AUTOCLOSE", "CLOSEDAFTERRESOLUTION"),
         ("REJECTED", "REOPEN", "PENDINGFORASSIGNMENT"),
         ("REJECTED", "RATE", "CLOSEDAFTERREJECTION"),
     }
+    assert pgr.action("RESOLVED", "AUTOCLOSE").roles == ["SYSTEM"]  # only the sweep closes
     assert {name for name, s in pgr.states.items() if s.terminal} == {
         "CLOSEDAFTERRESOLUTION", "CLOSEDAFTERREJECTION"}
     # Every state is reachable from the start.
