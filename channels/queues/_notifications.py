@@ -75,14 +75,26 @@ class NotificationJobs:
 
     async def sms(self, notification: Notification, route: Route, provider: str,
                   job_id: str | None = None) -> OutboundJob:
-        """The SMS job: the text within the segment budget, a short link instead of media."""
+        """The SMS job: the text within the segment budget, a short link instead of media
+        (a receipt, a certificate, a photo), or to the details when the text had to be
+        shortened; a message that fits whole and has nothing to show goes without one."""
         message = notification.message
-        text = fit_sms(message.text, await self.link(notification), self.max_segments,
-                       rest=[*option_lines(message.options, descriptions=False),
-                             *([message.footer] if message.footer else [])])
+        rest = [*option_lines(message.options, descriptions=False),
+                *([message.footer] if message.footer else [])]
+        text = fit_sms(message.text, None, self.max_segments, rest=rest)
+        shortened = text != fit_sms(message.text, None, 10 ** 6, rest=rest)
+        if message.media or shortened or self._document(notification):
+            text = fit_sms(message.text, await self.link(notification), self.max_segments,
+                           rest=rest)
         fitted = Notification(notification.phone, notification.locale, notification.kind,
                               Outgoing(text), notification.event_id)
         return self.job(fitted, route, provider, job_id)
+
+    @staticmethod
+    def _document(notification: Notification) -> bool:
+        """True when the case behind the notification is a document (receipt, certificate)
+        the SMS must link to; a complaint is linked only when its text was cut."""
+        return notification.details is not None and notification.details[0] != "complaint"
 
     async def link(self, notification: Notification) -> str | None:
         """The short link to the case, else the first media link (long, but the document)."""

@@ -16,15 +16,16 @@ mapping with one action:
 - ``advance: "3m" | "30h" | "8d"``: the clock moves on (the queues' clock, the SLA sweep's
   ``now``, the notifier's digest window).
 - ``sweep: {}``: the SLA and auto-close sweep runs at the journey's time.
-- ``status: {to: who, error: "63016"}``: the provider reports the last message it sent to
-  ``who`` as failed with that code (a signed Twilio status callback or a Meta status webhook,
-  whichever provider sent it).
+- ``status: {to: who, error: "63016", channel}``: the provider reports the last message it
+  sent to ``who`` (on ``channel``, when given) as failed with that code: a signed Twilio
+  status callback or a Meta status webhook, whichever provider sent it.
 - ``pay: {link: "{paylink}"}``: the person opens the payment link (a short link is
   followed) and pays on the sandbox gateway's page, which signs the gateway's callback.
+- ``open: {link, content_type, has}``: a link someone got opens (short links followed).
 - ``complaint: {id, status, rating, auto_closed, actions}``: the complaint as stored.
 - ``expect: [...]``: every message that is not a chat reply delivered since the last
   ``expect``, in order, and nothing else: ``{to, channel, provider, lang, template, has,
-  segments, media, rule}`` (all but ``to`` optional; ``rule`` is the delivery policy's
+  segments, media, rule, capture}`` (all but ``to`` optional; ``rule`` is the delivery policy's
   rule in the delivery record: case_channel, last_active, default_sms, sms_fallback).
 
 A journey's ``cost`` is the estimated cost of all its notifications (the delivery
@@ -406,7 +407,9 @@ class Run:
 
     async def do_status(self, argument: dict[str, str], _step: dict[str, Any]) -> None:
         phone = self.phone(argument["to"])
-        [last, *_] = [s for s in reversed(self.sent) if s.to == phone]
+        channel = argument.get("channel")
+        [last, *_] = [s for s in reversed(self.sent)
+                      if s.to == phone and channel in (None, s.channel)]
         code = str(argument["error"])
         if last.provider == "twilio":
             to = f"whatsapp:{phone}" if last.channel == "whatsapp" else phone
@@ -449,6 +452,10 @@ class Run:
                 assert language_of(sent.text) == want["lang"], f"lang: {where}"
             for text in want.get("has") or ():
                 assert self.fill(text) in sent.text, f"{text!r}: {where}"
+            for name, pattern in (want.get("capture") or {}).items():
+                found = re.search(pattern, sent.text)
+                assert found, f"no {pattern!r}: {where}"
+                self.values[name] = found.group(0)
             if sent.channel == "sms":
                 assert sent.segments <= 3, f"over 3 segments: {where}"
             if "rule" in want:
@@ -464,6 +471,16 @@ class Run:
             return await session.scalar(select(ChannelMessage.rule).where(
                 ChannelMessage.provider == sent.provider,
                 ChannelMessage.provider_message_id == sent.provider_id))
+
+    async def do_open(self, argument: dict[str, str], _step: dict[str, Any]) -> None:
+        """A link someone got opens what it should: ``open: {link, content_type, has}``."""
+        path = self.fill(argument["link"]).removeprefix(PUBLIC_URL)
+        page = await self.client.get(path, follow_redirects=True)
+        assert page.status_code == 200, (path, page.status_code, page.text[:200])
+        if "content_type" in argument:
+            assert page.headers["content-type"].startswith(argument["content_type"]), page.headers
+        for text in argument.get("has") or ():
+            assert self.fill(text) in page.text, (text, page.text[:500])
 
     async def do_complaint(self, argument: dict[str, Any], _step: dict[str, Any]) -> None:
         """The complaint as stored: ``complaint: {id, status, rating, auto_closed,

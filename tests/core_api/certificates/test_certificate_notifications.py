@@ -71,7 +71,7 @@ async def test_an_approved_certificate_reaches_the_citizen_with_the_pdf(
     assert waiting.message.text == (
         f"आवेदन {number}: भुगतान मिल गया, अब रजिस्ट्रार की मंज़ूरी का इंतज़ार है।")
     assert (issued.phone, issued.locale, issued.kind) == (SUNITA, "hi_IN", "certificate_issued")
-    assert issued.message.text == f"आवेदन {number} का आपका प्रमाण पत्र तैयार है। PDF संलग्न है।"
+    assert issued.message.text == f"आवेदन {number} का आपका प्रमाण पत्र तैयार है। इसकी PDF:"
     [pdf] = issued.message.media
     assert pdf.url == approved.json()["download_url"]
     assert pdf.content_type == "application/pdf"
