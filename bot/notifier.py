@@ -456,10 +456,21 @@ class Notifier:
             log.error("notification_event_invalid", topic=topic, event_id=event_id,
                       error=str(exc))
             return 0
+        await self._question_answered_elsewhere(topic, payload)
         delivered = 0
         for notification in notifications:
             delivered += await self._deliver(notification)
         return delivered
+
+    async def _question_answered_elsewhere(self, topic: str, payload: dict[str, Any]) -> None:
+        """A complaint that left RESOLVED another way (closed for want of an answer, rated
+        at a counter) no longer waits for "is it fixed?": a later "1" is not that answer."""
+        if (self.follow_ups is None or topic != "complaint.status_changed"
+                or payload.get("previous_status") != "RESOLVED"):
+            return
+        phone, complaint = payload.get("citizen_phone"), payload.get("complaint_id")
+        if phone and complaint:
+            await self.follow_ups.settle(phone, complaint)
 
     async def _deliver(self, notification: Notification) -> bool:
         """Every notification passes here: once only (a marker per event and person), never

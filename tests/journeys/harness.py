@@ -14,7 +14,9 @@ mapping with one action:
 - ``notify: {}``: what the core API committed reaches people: outbox relay, notifier, send
   worker, until nothing moves.
 - ``advance: "3m" | "30h" | "8d"``: the clock moves on (the queues' clock, the SLA sweep's
-  ``now``, the notifier's digest window).
+  ``now``, the notifier's digest window). The core API stamps its records with the wall
+  clock, so an age the sweep measures (a deadline, an unanswered resolution) counts every
+  ``advance`` since the start: advance after the step whose age matters.
 - ``sweep: {}``: the SLA and auto-close sweep runs at the journey's time.
 - ``status: {to: who, error: "63016", channel}``: the provider reports the last message it
   sent to ``who`` (on ``channel``, when given) as failed with that code: a signed Twilio
