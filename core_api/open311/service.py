@@ -26,6 +26,7 @@ either. Without a key the note is redacted like the description.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -105,13 +106,21 @@ def open311_status(workflow_state: str) -> str:
     return "closed" if workflow_state in ANSWERED_STATES else "open"
 
 
+TENANT_CODE = re.compile(r"[a-z0-9_-]{1,32}(\.[a-z0-9_-]{1,32}){0,3}")
+
+
 async def jurisdiction(session: AsyncSession, jurisdiction_id: str | None) -> Tenant | None:
     """The ULB (or state) a jurisdiction_id names; 404 for an unknown one."""
     if jurisdiction_id is None or not jurisdiction_id.strip():
         return None
-    tenant = await session.get(Tenant, jurisdiction_id.strip())
+    code = jurisdiction_id.strip()
+    # Not a tenant code (e.g. a NUL byte PostgreSQL cannot even compare): unknown, said
+    # without echoing it and without asking the database.
+    if not TENANT_CODE.fullmatch(code):
+        raise Open311Error(404, "jurisdiction_id was not found.")
+    tenant = await session.get(Tenant, code)
     if tenant is None:
-        raise Open311Error(404, f"jurisdiction_id {jurisdiction_id} was not found.")
+        raise Open311Error(404, f"jurisdiction_id {code} was not found.")
     return tenant
 
 

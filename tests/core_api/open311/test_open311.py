@@ -82,6 +82,10 @@ async def test_services_list(client):
     assert by_city.json() == services
     _is_error(await client.get("/open311/v2/services.json",
                                params={"jurisdiction_id": "xx.nowhere"}), 404)
+    # Not a tenant code at all (a NUL byte PostgreSQL refuses even to compare): the same
+    # GeoReport 404, found by the OpenAPI fuzz test.
+    _is_error(await client.get("/open311/v2/requests/fs.json",
+                               params={"jurisdiction_id": "fn\x00~"}), 404)
 
 
 async def test_post_requires_key_and_valid_fields(client, session, monkeypatch):
