@@ -17,7 +17,10 @@ class ShortLink(Base):
     stranger nothing and cannot be guessed from another."""
 
     __tablename__ = "short_links"
-    __table_args__ = (Index("ix_short_links_expires", "expires_at"),)
+    __table_args__ = (
+        Index("ix_short_links_expires", "expires_at"),
+        Index("ix_short_links_target", "kind", "target"),  # an unexpired link is reused
+    )
 
     code: Mapped[str] = mapped_column(String(16), primary_key=True)
     target: Mapped[str] = mapped_column(String(1000))

@@ -42,6 +42,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('escalation_level', sa.Integer(), server_default='0',
                                       nullable=False))
         batch_op.add_column(sa.Column('escalated_at', UTCDateTime(timezone=True), nullable=True))
+    # A process escalated before levels existed has reached level 1: not announced again.
+    op.execute("UPDATE workflow_processes SET escalation_level = 1, escalated_at = updated_at "
+               "WHERE escalated")
 
     with op.batch_alter_table('complaints', schema=None) as batch_op:
         batch_op.add_column(sa.Column('auto_closed', sa.Boolean(), server_default=sa.false(),
@@ -58,10 +61,12 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('short_links', schema=None) as batch_op:
         batch_op.create_index('ix_short_links_expires', ['expires_at'], unique=False)
+        batch_op.create_index('ix_short_links_target', ['kind', 'target'], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table('short_links', schema=None) as batch_op:
+        batch_op.drop_index('ix_short_links_target')
         batch_op.drop_index('ix_short_links_expires')
     op.drop_table('short_links')
 
