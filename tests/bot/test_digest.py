@@ -40,7 +40,7 @@ def _created(number: int, gros: list[dict[str, Any]]) -> dict[bytes, bytes]:
     complaint = f"PG-UK-DDN-2026-{number:06d}"
     payload = example("complaint.created", complaint_id=complaint, status="PENDINGFORASSIGNMENT",
                       action="APPLY", type_code="PotHoles", locality="Rajpur", sla_due_at=DUE,
-                      gros=gros)
+                      gros=gros, type_names=None, locality_names=None)
     return {b"event_id": f"ev-{number}".encode(), b"topic": b"complaint.created",
             b"payload": orjson.dumps(payload)}
 

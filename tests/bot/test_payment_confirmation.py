@@ -94,7 +94,7 @@ async def test_receipt_arrives_in_the_chat_after_paying_on_the_link(
     inbox = await client.get("/simulator/messages", params={"from": SUNITA, "channel": channel})
     [message] = inbox.json()["replies"]
     assert re.search(r"बिल BILL-DDN-\d{4}-\d{6} के लिए ₹1,236.50 का भुगतान मिल गया है। "
-                     r"रसीद RCPT-DDN-\d{4}-\d{6}", message["text"])
+                     r"आपकी रसीद RCPT-DDN-\d{4}-\d{6}:", message["text"])
     [receipt] = message["media"]
     assert receipt["content_type"] == "application/pdf"
     assert re.fullmatch(r"RCPT-DDN-\d{4}-\d{6}\.pdf", receipt["filename"])

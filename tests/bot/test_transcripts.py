@@ -44,6 +44,8 @@ simulator inbox, recording the pending follow-up the answer acts on). Its list n
 substrings of the notifications the transcript's phone got, in order::
 
     - notify: ["has been resolved", "Is the problem fixed now?"]
+
+``notify: []`` checks that nothing was sent.
 """
 
 from __future__ import annotations
@@ -137,6 +139,7 @@ async def _notify(app: Any, phone: str, expected: list[str], where: str) -> None
     got = [message.text for channel in ("whatsapp", "sms")
            for message in await inbox.take(channel, phone)]
     seen = "\n---\n".join(got)
+    assert expected or not got, f"{where}: expected no notification, got:\n{seen}"
     position = 0
     for text in expected:
         found = seen.find(text, position)
