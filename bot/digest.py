@@ -6,8 +6,10 @@ cost): ``GroDigest.hold`` keeps each in Redis per GRO, the first one scheduling 
 GRO's flush ``window_s`` later; ``due`` takes every GRO whose flush time has come and
 merges what was held into one message ("3 new complaints: PG-…, PG-…, PG-…. Send MENU
 to see them."), or sends a lone one as itself. Taking is one Lua script, so of two
-notifiers flushing at once exactly one gets each GRO's digest (at most once: a digest
-whose delivery then fails is not sent again).
+notifiers flushing at once exactly one gets each GRO's digest. A digest whose hand-over
+then fails is held again (``restore``) and flushed ``RETRY_S`` later: merged from the same
+notifications it has the same event id, so the outbound job's never-twice guard drops it if
+it did go out; nothing is lost.
 
 Keys share the ``{digest}`` hash tag (one Redis Cluster slot): ``samvad:{digest}:items``
 (a hash: GRO phone -> JSON list of held notifications) and ``samvad:{digest}:due`` (a
@@ -30,6 +32,7 @@ from bot.notifier import NEW_COMPLAINT, Notification
 
 SHOWN_NUMBERS = 3  # complaint numbers a digest lists (three fit an SMS in every locale)
 TAKE_LIMIT = 100  # GROs flushed per call
+RETRY_S = 30.0  # a digest that could not be handed over is flushed again this much later
 
 # hold: KEYS = items hash, due set; ARGV = GRO phone, held notification (JSON), flush time.
 _HOLD = """
@@ -68,6 +71,7 @@ class GroDigest:
         self.keys = [f"{prefix}{{digest}}:items", f"{prefix}{{digest}}:due"]
         self._hold = redis.register_script(_HOLD)
         self._take = redis.register_script(_TAKE)
+        self._taken: dict[str, list[dict[str, Any]]] = {}  # the last due(): event id -> items
 
     async def hold(self, notification: Notification) -> int:
         """Keep ``notification`` for its GRO's digest; the first one held schedules the
@@ -76,19 +80,28 @@ class GroDigest:
                 "kind": notification.kind, "text": notification.message.text,
                 "event_id": notification.event_id, "case_channel": notification.case_channel,
                 "details": list(notification.details) if notification.details else None}
-        return int(await self._hold(
-            keys=self.keys,
-            args=[notification.phone, orjson.dumps(item), self.clock() + self.window_s]))
+        return await self._keep(item, self.clock() + self.window_s)
+
+    async def _keep(self, item: dict[str, Any], flush_at: float) -> int:
+        return int(await self._hold(keys=self.keys,
+                                    args=[item["phone"], orjson.dumps(item), flush_at]))
+
+    async def restore(self, digest: Notification) -> None:
+        """Hold again what ``digest`` (from the last ``due``) merged: handing it over failed."""
+        for item in self._taken.pop(digest.event_id, []):
+            await self._keep(item, self.clock() + RETRY_S)
 
     async def due(self, now: float | None = None) -> list[Notification]:
         """The digests whose time has come, one per GRO, taken so no other notifier sends
         them again."""
         reply = await self._take(keys=self.keys,
                                  args=[self.clock() if now is None else now, TAKE_LIMIT])
-        digests = []
+        digests, self._taken = [], {}
         for held in reply[1::2]:
             items = [orjson.loads(raw) for raw in orjson.loads(held)]
-            digests.append(_merged(items))
+            digest = _merged(items)
+            self._taken[digest.event_id] = items
+            digests.append(digest)
         return digests
 
 

@@ -498,7 +498,8 @@ class Notifier:
 
     async def _flush_digests(self) -> int:
         """Send the GROs' digests whose window has closed (each taken by one notifier only;
-        they passed the once-only and opt-out checks when held)."""
+        they passed the once-only and opt-out checks when held). One that cannot be handed
+        over is held again and tried later (``GroDigest.restore``)."""
         if self.digest is None:
             return 0
         sent = 0
@@ -508,7 +509,8 @@ class Notifier:
                 await self.sink.deliver(route.channel, replace(notification, route=route))
             except Exception:
                 log.exception("notification_digest_failed", kind=notification.kind)
-                continue  # taken already: another attempt would risk sending it twice
+                await self.digest.restore(notification)
+                continue
             sent += 1
         return sent
 

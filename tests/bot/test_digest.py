@@ -117,6 +117,36 @@ async def test_two_notifiers_flushing_at_once_send_each_digest_once(redis_client
         (GRO["phone"], "3 नई शिकायतें"), (OTHER_GRO["phone"], "New complaint PG-UK-DDN-2026-000003")]
 
 
+class FailingOnceSink(RecordingSink):
+    """Refuses the first hand-over (Redis unreachable for a moment), then accepts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed = False
+
+    async def deliver(self, channel: str, notification: Notification) -> None:
+        if not self.failed:
+            self.failed = True
+            raise ConnectionError("outbound queue unreachable")
+        await super().deliver(channel, notification)
+
+
+async def test_a_digest_that_cannot_be_handed_over_is_held_again_not_lost(redis_client):
+    clock, sink = Clock(), FailingOnceSink()
+    notifier = _notifier(redis_client, clock, sink, "n1")
+    for number in (1, 2):
+        await notifier.handle(_created(number, [GRO]))
+    clock.now += WINDOW
+    assert await notifier.consume_once() == 0 and sink.failed and sink.delivered == []
+    clock.now += 29
+    assert await notifier.consume_once() == 0  # held again, for 30 s
+    clock.now += 1
+    assert await notifier.consume_once() == 1
+    [(_channel, digest)] = sink.delivered
+    assert digest.message.text.startswith("2 नई शिकायतें: PG-UK-DDN-2026-000001, PG-UK-DDN-")
+    assert await notifier.consume_once() == 0  # once
+
+
 async def test_without_a_digest_each_new_complaint_goes_at_once(redis_client):
     sink = RecordingSink()
     notifier = Notifier(redis_client, SessionStore(redis_client), sink)
