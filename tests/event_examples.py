@@ -1,4 +1,5 @@
-"""Complete event payloads built from the event contract, for tests on either side.
+"""Complete event payloads built from the event contract, for tests on either side, and
+the payloads core_api published (``published``), checked against the same contract.
 
 ``example(topic, **values)`` fills every declared field (optional ones too) with a
 plausible value of its type and takes the given ones; it refuses a name the schema lacks
@@ -56,3 +57,20 @@ def example(topic: str, **values: Any) -> dict[str, Any]:
     payload.update(values)
     validate(topic, payload)
     return payload
+
+
+async def published(session: Any, aggregate_id: str, topic: str) -> list[dict[str, Any]]:
+    """The payloads of ``topic`` that core_api wrote to the outbox for ``aggregate_id`` (a
+    complaint, request or bill number), oldest first, each checked against the contract."""
+    from sqlalchemy import select
+
+    from core_api.events.models import OutboxEvent
+
+    rows = await session.scalars(
+        select(OutboxEvent)
+        .where(OutboxEvent.aggregate_id == aggregate_id, OutboxEvent.topic == topic)
+        .order_by(OutboxEvent.id).execution_options(populate_existing=True))
+    payloads = [row.payload for row in rows]
+    for payload in payloads:
+        validate(topic, payload)  # exactly the declared fields, well typed
+    return payloads

@@ -9,12 +9,11 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from core_api.certificates.models import CertificateRequest
-from core_api.events.contract import validate
-from core_api.events.models import OutboxEvent
 from core_api.payments.gateways import GatewayCallback
 from core_api.payments.receipts import ReceiptIssuer
 from core_api.payments.service import Outcome, settle
 from core_api.users.models import User, UserKind, UserRole
+from tests.event_examples import published
 
 REQUESTS = "/api/v1/certificate-requests"
 SUNITA, RAHUL = "+919876500001", "+919876500002"
@@ -26,16 +25,6 @@ def _registrar(phone: str, locale: str, tenant: str, *, active: bool = True,
     return User(kind=UserKind.EMPLOYEE, phone=phone, name=f"Registrar {phone[-4:]}",
                 locale=locale, tenant_code=tenant, active=active,
                 roles=[UserRole(role=role, tenant_code=tenant)])
-
-
-async def _events(session, number: str, topic: str) -> list[dict]:
-    rows = await session.scalars(
-        select(OutboxEvent).where(OutboxEvent.aggregate_id == number, OutboxEvent.topic == topic)
-        .order_by(OutboxEvent.id).execution_options(populate_existing=True))
-    payloads = [row.payload for row in rows]
-    for payload in payloads:
-        validate(topic, payload)  # exactly the declared fields, well typed
-    return payloads
 
 
 async def test_a_fee_paid_over_sms_keeps_every_event_on_sms(client, auth, app, session):
@@ -70,7 +59,7 @@ async def test_a_fee_paid_over_sms_keeps_every_event_on_sms(client, auth, app, s
                                  json={"action": "APPROVE"})
     assert approved.status_code == 200 and approved.json()["status"] == "ISSUED"
 
-    changes = await _events(session, number, "certificate.status_changed")
+    changes = await published(session, number, "certificate.status_changed")
     assert [(c["status"], c["channel"]) for c in changes] == [
         ("PENDINGPAYMENT", "sms"), ("PENDINGAPPROVAL", "sms"), ("ISSUED", "sms")]
     waiting = changes[1]
@@ -78,9 +67,9 @@ async def test_a_fee_paid_over_sms_keeps_every_event_on_sms(client, auth, app, s
         REGISTRAR, ("+919876517771", "pa_IN")]
     assert all(a["user_id"] for a in waiting["approvers"])
     assert "approvers" not in changes[0] and "approvers" not in changes[2]
-    [issued] = await _events(session, number, "certificate.issued")
+    [issued] = await published(session, number, "certificate.issued")
     assert issued["channel"] == "sms" and issued["citizen_phone"] == RAHUL
-    [paid] = await _events(session, bill_number, "payment.completed")
+    [paid] = await published(session, bill_number, "payment.completed")
     assert paid["channel"] == "sms"
 
 
@@ -101,7 +90,7 @@ async def test_channel_is_optional_and_validated(client, auth, session, bnd):
         "registration_number": record.registration_number, "relation": "parent",
         "channel": "whatsapp"})
     assert made.status_code == 201, made.text
-    applied, waiting = await _events(session, made.json()["request_number"],
+    applied, waiting = await published(session, made.json()["request_number"],
                                      "certificate.status_changed")
     assert [(e["action"], e["status"], e["channel"]) for e in (applied, waiting)] == [
         ("APPLY", "PENDINGPAYMENT", "whatsapp"), ("PAY", "PENDINGAPPROVAL", "whatsapp")]
@@ -113,7 +102,7 @@ async def test_channel_is_optional_and_validated(client, auth, session, bnd):
         "registration_number": other.registration_number, "applicant_name": "Rahul Verma",
         "applicant_phone": RAHUL, "relation": "child"})
     assert counter.status_code == 201, counter.text
-    events = await _events(session, counter.json()["request_number"],
+    events = await published(session, counter.json()["request_number"],
                            "certificate.status_changed")
     assert [(e["status"], e["channel"], e["citizen_phone"]) for e in events] == [
         ("PENDINGPAYMENT", None, RAHUL), ("PENDINGAPPROVAL", None, RAHUL)]

@@ -13,9 +13,8 @@ from PIL import Image
 from sqlalchemy import select
 
 from core_api.complaints.models import ComplaintType
-from core_api.events.contract import validate
-from core_api.events.models import OutboxEvent
 from core_api.users.models import User, UserKind, UserRole
+from tests.event_examples import published
 
 SUNITA, RAHUL = "+919876500001", "+919876500002"
 CITY_GRO = "+919876510001"  # gro.dehradun (Meena Rawat), department DEPT_ADMIN
@@ -59,16 +58,6 @@ async def _recategorise(client, headers, number, type_code, comment=None):
                              json={"type_code": type_code, "comment": comment})
 
 
-async def _events(session, number: str, topic: str) -> list[dict]:
-    rows = await session.scalars(
-        select(OutboxEvent).where(OutboxEvent.aggregate_id == number, OutboxEvent.topic == topic)
-        .order_by(OutboxEvent.id).execution_options(populate_existing=True))
-    payloads = [row.payload for row in rows]
-    for payload in payloads:
-        validate(topic, payload)  # exactly the declared fields, well typed
-    return payloads
-
-
 def _phones(people: list[dict]) -> list[str]:
     return [person["phone"] for person in people]
 
@@ -85,8 +74,8 @@ async def test_a_new_complaint_names_its_channel_locality_and_department_gros(
     await session.commit()
 
     by_sms = await _file(client, auth.service(SUNITA), source="sms")
-    [created] = await _events(session, by_sms, "complaint.created")
-    [applied] = await _events(session, by_sms, "complaint.status_changed")
+    [created] = await published(session, by_sms, "complaint.created")
+    [applied] = await published(session, by_sms, "complaint.status_changed")
     for event in (created, applied):
         assert (event["channel"], event["locality"], event["action"]) == ("sms", "Rajpur",
                                                                           "APPLY")
@@ -98,13 +87,13 @@ async def test_a_new_complaint_names_its_channel_locality_and_department_gros(
     # Filed at the counter (CSR) for garbage: no chat channel, the sanitation GROs.
     at_counter = await _file(client, await auth.staff("gro.dehradun"),
                              type_code="GarbageNeedsTobeCleared", citizen_phone=RAHUL)
-    [created] = await _events(session, at_counter, "complaint.created")
+    [created] = await published(session, at_counter, "complaint.created")
     assert (created["source"], created["channel"]) == ("csr", None)
     assert _phones(created["gros"]) == [SANITATION_GRO, STATE_GRO]
 
     # Over the web: not a chat channel either.
     on_web = await _file(client, auth.service(RAHUL), source="web")
-    [applied] = await _events(session, on_web, "complaint.status_changed")
+    [applied] = await published(session, on_web, "complaint.status_changed")
     assert applied["channel"] is None and applied["locality"] == "Rajpur"
 
 
@@ -113,7 +102,7 @@ async def test_a_city_without_gros_of_the_department_tells_all_its_gros(client, 
     # The demo city has one GRO, in DEPT_ADMIN: a water complaint must still reach her.
     number = await _file(client, auth.service(SUNITA), type_code="NoWaterSupply",
                          source="whatsapp")
-    [created] = await _events(session, number, "complaint.created")
+    [created] = await published(session, number, "complaint.created")
     assert created["channel"] == "whatsapp"
     assert [(g["phone"], g["locale"]) for g in created["gros"]] == [(CITY_GRO, "hi_IN")]
 
@@ -136,7 +125,7 @@ async def test_the_resolution_photo_reaches_the_event_as_a_signed_link(client, a
                           comment="Bulb replaced", photos=[fixed.json()["key"]])
     assert resolved.status_code == 200, resolved.text
 
-    changes = await _events(session, number, "complaint.status_changed")
+    changes = await published(session, number, "complaint.status_changed")
     assert [c["action"] for c in changes] == ["APPLY", "ASSIGN", "RESOLVE"]
     assert all("photo_urls" not in c for c in changes[:2])
     resolution = changes[2]
@@ -181,7 +170,7 @@ async def test_a_gro_reroutes_an_open_complaint_to_another_department(client, au
     missing = await client.post(f"/api/v1/complaints/{number}/category", headers=gro,
                                 json={"comment": "no type"})
     assert missing.status_code == 422
-    assert await _events(session, number, "complaint.recategorised") == []
+    assert await published(session, number, "complaint.recategorised") == []
 
     moved = await _recategorise(client, gro, number, "GarbageNeedsTobeCleared",
                                 "  Garbage, not a light  ")
@@ -202,7 +191,7 @@ async def test_a_gro_reroutes_an_open_complaint_to_another_department(client, au
     assert [h["action"] for h in mine["history"]] == ["APPLY", "RECATEGORISE"]
     assert mine["type"]["code"] == "GarbageNeedsTobeCleared"
 
-    [event] = await _events(session, number, "complaint.recategorised")
+    [event] = await published(session, number, "complaint.recategorised")
     names = ("gros", "from_type_names", "type_names", "locality_names")
     assert (event["from_type_names"]["hi"], event["type_names"]["en"],
             event["locality_names"]["hi"]) == (
@@ -214,7 +203,7 @@ async def test_a_gro_reroutes_an_open_complaint_to_another_department(client, au
             session, "gro.dehradun"), "locality": "Rajpur"}
     assert [(g["phone"], g["locale"]) for g in event["gros"]] == [(SANITATION_GRO, "hi_IN")]
     # Re-routing is not a status change: the citizen hears nothing new.
-    assert len(await _events(session, number, "complaint.status_changed")) == 1
+    assert len(await published(session, number, "complaint.status_changed")) == 1
 
     # The new department's LME, not the old one's, gets the task.
     wrong = await _act(client, gro, number, action="ASSIGN",
@@ -233,7 +222,7 @@ async def test_a_gro_reroutes_an_open_complaint_to_another_department(client, au
                                                                        sweeper_id)
     assert (back.json()["history"][-1]["actor_role"],
             back.json()["history"][-1]["to_state"]) == ("ADMIN", "PENDINGATLME")
-    *_, second = await _events(session, number, "complaint.recategorised")
+    *_, second = await published(session, number, "complaint.recategorised")
     assert (second["status"], second["from_type_code"], second["type_code"]) == (
         "PENDINGATLME", "GarbageNeedsTobeCleared", "StreetLightNotWorking")
     # No streetlight GRO (nor one without a department): all of the city's GROs.
@@ -254,4 +243,4 @@ async def test_a_gro_reroutes_an_open_complaint_to_another_department(client, au
     rejected = await _recategorise(client, gro, other, "GarbageNeedsTobeCleared")
     assert (rejected.status_code, rejected.json()["error"]["details"]) == (
         409, {"state": "REJECTED"})
-    assert len(await _events(session, number, "complaint.recategorised")) == 2
+    assert len(await published(session, number, "complaint.recategorised")) == 2
