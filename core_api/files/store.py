@@ -1,4 +1,5 @@
-"""A file-store abstraction with a local-disk default (DIGIT's filestore, kept small).
+"""A file-store abstraction with a local-disk default (DIGIT's filestore, kept small);
+``core_api.files.s3`` keeps the same files on S3-compatible object storage.
 
 Keys are opaque (``<prefix>/<yyyy>/<mm>/<uuid><ext>``); callers keep the key and the
 content type. Size and type limits are checked before anything is written, and every
@@ -41,9 +42,16 @@ class StoredFile:
 
 
 class FileStore(Protocol):
+    """Where stored files live: local disk (embedded) or S3-compatible object storage.
+
+    ``get`` raises NotFound for a missing or malformed key; ``delete`` of a missing key is
+    no error; ``aclose`` releases connections when the application stops.
+    """
+
     async def put(self, data: bytes, content_type: str, prefix: str) -> StoredFile: ...
     async def get(self, key: str) -> bytes: ...
     async def delete(self, key: str) -> None: ...
+    async def aclose(self) -> None: ...
 
 
 def check_upload(data: bytes, content_type: str, allowed: dict[str, str], max_bytes: int) -> str:
@@ -64,6 +72,23 @@ def check_upload(data: bytes, content_type: str, allowed: dict[str, str], max_by
     return allowed[content_type]
 
 
+async def prepare_upload(data: bytes, content_type: str, prefix: str) -> tuple[StoredFile, bytes]:
+    """Check an upload and choose its key: what every store does before writing a byte.
+
+    Returns the file's description and the bytes to store (images re-encoded without
+    metadata), so each store keeps the same keys, limits and privacy.
+    """
+    allowed = IMAGE_TYPES | DOCUMENT_TYPES
+    content_type = content_type.split(";")[0].strip().lower()
+    limit = MAX_DOCUMENT_BYTES if content_type in DOCUMENT_TYPES else MAX_IMAGE_BYTES
+    extension = check_upload(data, content_type, allowed, limit)
+    # No EXIF (GPS position, camera serial), XMP, ICC profile or text chunk is kept.
+    data = await remove_metadata(data, content_type)
+    now = datetime.now(UTC)
+    key = f"{prefix}/{now:%Y}/{now:%m}/{uuid.uuid4().hex}{extension}"
+    return StoredFile(key=key, content_type=content_type, size=len(data)), data
+
+
 class LocalFileStore:
     """Files under a directory on local disk (the embedded default)."""
 
@@ -77,15 +102,8 @@ class LocalFileStore:
         return path
 
     async def put(self, data: bytes, content_type: str, prefix: str) -> StoredFile:
-        allowed = IMAGE_TYPES | DOCUMENT_TYPES
-        content_type = content_type.split(";")[0].strip().lower()
-        limit = MAX_DOCUMENT_BYTES if content_type in DOCUMENT_TYPES else MAX_IMAGE_BYTES
-        extension = check_upload(data, content_type, allowed, limit)
-        # No EXIF (GPS position, camera serial), XMP, ICC profile or text chunk is kept.
-        data = await remove_metadata(data, content_type)
-        now = datetime.now(UTC)
-        key = f"{prefix}/{now:%Y}/{now:%m}/{uuid.uuid4().hex}{extension}"
-        path = self._path(key)
+        stored, data = await prepare_upload(data, content_type, prefix)
+        path = self._path(stored.key)
 
         def write() -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -94,7 +112,7 @@ class LocalFileStore:
             tmp.replace(path)  # atomic: a reader never sees half a file
 
         await asyncio.to_thread(write)
-        return StoredFile(key=key, content_type=content_type, size=len(data))
+        return stored
 
     async def get(self, key: str) -> bytes:
         path = self._path(key)
@@ -105,3 +123,6 @@ class LocalFileStore:
 
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self._path(key).unlink, True)
+
+    async def aclose(self) -> None:
+        """Nothing to release: every call opens and closes its own file."""
