@@ -32,7 +32,7 @@ import secrets
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 
 __all__ = ["Begin", "SessionBusy", "SessionKeys", "SessionStore", "conversation_key"]
 
@@ -159,10 +159,17 @@ class SessionStore:
     async def load_scripts(self) -> None:
         """Load the Lua scripts in one round trip (at worker start), so no turn pays for it.
 
-        Without it each script is loaded on its first NOSCRIPT reply instead.
+        Without it each script is loaded on its first NOSCRIPT reply instead. A Redis
+        Cluster client refuses SCRIPT LOAD in a pipeline; there each load is one command
+        that the client sends to every primary.
         """
+        scripts = (self._begin, self._commit, self._release)
+        if isinstance(self.redis, RedisCluster):
+            for script in scripts:
+                await self.redis.script_load(script.script)
+            return
         async with self.redis.pipeline(transaction=False) as pipe:
-            for script in (self._begin, self._commit, self._release):
+            for script in scripts:
                 pipe.script_load(script.script)
             await pipe.execute()
 

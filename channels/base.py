@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import orjson
 
@@ -92,8 +92,25 @@ class OutboundJob:
 
 
 class Sender(Protocol):
-    """Delivers one job through one provider; raises SendError."""
+    """Delivers one job through one provider; raises SendError.
+
+    A sender that can also tell whether a job went out implements ``SentLookup``.
+    """
 
     provider: str
 
     async def send(self, job: OutboundJob) -> SendResult: ...
+
+
+@runtime_checkable
+class SentLookup(Protocol):
+    """A sender that can answer "did this job go out?" after a send with no known outcome
+    (its worker died during the call, or the answer was lost). Twilio can (its message
+    list); Meta's Cloud API cannot, so the send worker sends such a job once more there.
+    """
+
+    async def find_sent(self, job: OutboundJob, since: float) -> SendResult | None:
+        """The provider's message for ``job`` created since ``since`` (unix time), or None:
+        the provider says it was not sent. Raises ``SendError``: a retryable one when the
+        provider cannot be asked now (ask again later), any other when it cannot tell."""
+        ...

@@ -3,6 +3,8 @@
 ``SAMVAD_TEST_KILL_AT`` (read once, when the process starts) arms points, comma-separated:
 
 - ``before_admit``: the webhook is verified and parsed, ``InboundQueue.admit`` not run;
+- ``before_ring``: ``admit``'s script ran (the message is queued or refused), its
+  doorbell not rung yet;
 - ``after_admit``: ``admit`` ran (the message is queued or refused), no answer sent yet.
 
 A verified webhook that carries the header ``X-Samvad-Test-Kill: <point>`` for an armed
@@ -18,7 +20,7 @@ import signal
 from collections.abc import Mapping
 from typing import Literal
 
-KillPoint = Literal["before_admit", "after_admit"]
+KillPoint = Literal["before_admit", "before_ring", "after_admit"]
 HEADER = "X-Samvad-Test-Kill"
 ARMED = frozenset(point.strip() for point in os.environ.get("SAMVAD_TEST_KILL_AT", "").split(",")
                   if point.strip())

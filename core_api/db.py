@@ -7,6 +7,7 @@ Services receive an ``AsyncSession`` and never commit; the request boundary
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -90,10 +91,17 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """Create an async engine; on SQLite turn on foreign keys, WAL and a busy timeout."""
+def make_engine(url: str, *, pgbouncer: bool = False, **kwargs: Any) -> AsyncEngine:
+    """Create an async engine; on SQLite turn on foreign keys, WAL and a busy timeout.
+
+    ``pgbouncer``: ``url`` is a PgBouncer in transaction mode (see ``_pgbouncer_args``).
+    Pool sizes (``pool_size``, ``max_overflow``) apply to PostgreSQL only: SQLite's pool
+    is SQLAlchemy's choice for a file.
+    """
     kwargs.setdefault("hide_parameters", True)  # SQL errors in logs carry no names or numbers
     if url.startswith("sqlite"):
+        kwargs.pop("pool_size", None)
+        kwargs.pop("max_overflow", None)
         kwargs.setdefault("connect_args", {"timeout": 30})
         engine = create_async_engine(url, **kwargs)
 
@@ -108,11 +116,25 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
+    if pgbouncer:
+        kwargs["connect_args"] = {**kwargs.get("connect_args", {}), **_pgbouncer_args()}
     ping_every_checkout = kwargs.setdefault("pool_pre_ping", False)
     engine = create_async_engine(url, **kwargs)
     if not ping_every_checkout:
         _ping_when_idle(engine)
     return engine
+
+
+def _pgbouncer_args() -> dict[str, Any]:
+    """asyncpg behind PgBouncer in transaction mode, where each transaction may run on a
+    different server connection: no statement is cached for reuse (asyncpg's cache and
+    SQLAlchemy's both off), and each prepared statement gets a unique name, so two clients
+    sharing a server connection never collide on asyncpg's numbered names
+    (SQLAlchemy's asyncpg dialect, "Prepared Statement Name with PGBouncer"). PgBouncer
+    runs ``DISCARD ALL`` after each transaction (``server_reset_query_always``) so the
+    statements left on the server do not pile up."""
+    return {"statement_cache_size": 0, "prepared_statement_cache_size": 0,
+            "prepared_statement_name_func": lambda: f"__asyncpg_{uuid.uuid4().hex}__"}
 
 
 # A pooled PostgreSQL connection that sat unused this long is pinged before it is handed

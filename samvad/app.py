@@ -19,7 +19,7 @@ from core_api.dashboard.page import router as dashboard_page_router
 from core_api.db import Database
 from core_api.errors import install_error_handlers
 from core_api.files.endpoints import router as files_router
-from core_api.files.store import LocalFileStore
+from core_api.files.store import FileStore, LocalFileStore
 from core_api.limits import install_body_limit
 from core_api.links.pages import router as short_link_pages_router
 from core_api.open311.endpoints import install_open311_errors
@@ -51,12 +51,31 @@ def resolve_redis_url(settings: Settings) -> str:
     return redis_runtime.embedded_redis_url(settings.data_dir)
 
 
+def build_file_store(settings: Settings) -> FileStore:
+    """The S3-compatible bucket when SAMVAD_S3_BUCKET is set, else files under the data dir.
+
+    boto3 is imported only here, when a bucket is configured: embedded mode and the CLI
+    do not pay for its import.
+    """
+    if not settings.s3_bucket:
+        return LocalFileStore(settings.data_dir / "files")
+    from core_api.files.s3 import S3FileStore, s3_client
+
+    secret = settings.s3_secret_access_key
+    client = s3_client(
+        endpoint_url=settings.s3_endpoint_url, region=settings.s3_region,
+        access_key_id=settings.s3_access_key_id,
+        secret_access_key=secret.get_secret_value() if secret is not None else None,
+    )
+    return S3FileStore(client, settings.s3_bucket, settings.s3_prefix)
+
+
 async def open_resources(app: FastAPI) -> None:
     """Open the database engine and the Redis client the app's requests use."""
     settings: Settings = app.state.settings
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    app.state.db = Database(settings.sqlalchemy_url)
-    app.state.files = LocalFileStore(settings.data_dir / "files")
+    app.state.db = Database(settings.sqlalchemy_url, **settings.engine_options)
+    app.state.files = build_file_store(settings)
     app.state.redis = redis_runtime.connect(resolve_redis_url(settings))
     app.state.conversations = build_conversations(app)
     app.state.channels = build_channel_services(app)
@@ -70,6 +89,7 @@ async def close_resources(app: FastAPI) -> None:
     if nlu_close is not None:  # the Rasa adapter owns an HTTP client
         await nlu_close()
     await app.state.redis.aclose()
+    await app.state.files.aclose()
     await app.state.db.dispose()
 
 

@@ -37,7 +37,10 @@ def build_channel_services(app: FastAPI) -> ChannelServices:
     redis = app.state.redis
     client = app.state.conversations.client
     windows = ContactWindows(redis)
-    outbound = OutboundQueue(redis)
+    # Short leases, renewed by the workers' heartbeat; a dead worker's doorbells are
+    # reclaimed after one lease (the default of ``reclaim_idle_ms``).
+    lease_ms = round(settings.mailbox_lease_s * 1000)
+    outbound = OutboundQueue(redis, lease_ms=lease_ms)
     http = httpx.AsyncClient(timeout=PROVIDER_TIMEOUT, limits=PROVIDER_LIMITS)
     senders = build_senders(settings, http, redis)
     providers = {"whatsapp": settings.whatsapp_provider, "sms": settings.sms_provider}
@@ -46,7 +49,8 @@ def build_channel_services(app: FastAPI) -> ChannelServices:
     jobs = NotificationJobs(ShortLinks(client))
     fallback = SmsFallback(redis, outbound, delivery, jobs)
     return ChannelServices(
-        inbound=InboundQueue(redis, windows=windows),
+        inbound=InboundQueue(redis, windows=windows, lease_ms=lease_ms,
+                             reclaim_idle_ms=lease_ms),
         outbound=outbound,
         statuses=MessageStatusStore(client, costs=MessageCosts(settings.message_costs),
                                     fallback=fallback),
@@ -59,6 +63,7 @@ def build_channel_services(app: FastAPI) -> ChannelServices:
                                settings.sms_dlt_templates),
         policy=SendPolicy(max_attempts=settings.send_max_attempts,
                           retry_base_s=settings.send_retry_base_s, rate=settings.send_rate,
-                          burst=settings.send_burst),
+                          burst=settings.send_burst,
+                          resolve_after_s=PROVIDER_TIMEOUT.read or 15.0),
         http=http,
     )

@@ -148,6 +148,30 @@ def db_upgrade(revision: str = "head") -> None:
     console.print(f"Database at [bold]{revision}[/].")
 
 
+@db_app.command("wait")
+def db_wait(
+    timeout: Annotated[float, typer.Option(help="Give up after this many seconds")] = 300.0,
+) -> None:
+    """Wait until the database is at this release's schema (exit 0), or exit 1 after
+    TIMEOUT: the init step of web and worker pods, so none starts before the migration Job
+    finished. A database already migrated by a newer release counts as ready."""
+    from core_api.db import make_engine
+    from samvad.schema import OK, wait_for_schema
+
+    settings = _settings()
+
+    async def run() -> str:
+        engine = make_engine(settings.sqlalchemy_url, pool_size=1, max_overflow=0,
+                             pgbouncer=settings.database_pgbouncer)
+        try:
+            return await wait_for_schema(engine, timeout,
+                                         report=lambda state: console.print(f"database: {state}"))
+        finally:
+            await engine.dispose()
+
+    raise typer.Exit(0 if asyncio.run(run()) == OK else 1)
+
+
 @db_app.command("revision")
 def db_revision(
     message: Annotated[str, typer.Option("-m", help="What changed")],
@@ -179,7 +203,7 @@ def seed(
     password = DEMO_PASSWORD if settings.development else None
 
     async def run() -> None:
-        database = Database(settings.sqlalchemy_url)
+        database = Database(settings.sqlalchemy_url, **settings.engine_options)
         try:
             async with database.sessions() as session:
                 report = await seed_demo(session, demo_password=password)
@@ -365,20 +389,22 @@ async def _citizen_data(action: str, phone: str) -> Any:
     """Run ``export`` or ``erase`` of core_api.users.privacy on the configured stores."""
     from core_api.db import Database
     from core_api.errors import APIError
-    from core_api.files.store import LocalFileStore
     from core_api.users import privacy
     from samvad import redis_runtime
-    from samvad.app import resolve_redis_url
+    from samvad.app import build_file_store, resolve_redis_url
 
     settings = _settings()
-    database = Database(settings.sqlalchemy_url)
+    database = Database(settings.sqlalchemy_url, **settings.engine_options)
     redis = redis_runtime.connect(resolve_redis_url(settings))
     try:
         async with database.sessions() as session:
             if action == "export":
                 return await privacy.export_citizen(session, phone, redis=redis)
-            files = LocalFileStore(settings.data_dir / "files")
-            report = await privacy.erase_citizen(session, phone, files=files, redis=redis)
+            files = build_file_store(settings)
+            try:
+                report = await privacy.erase_citizen(session, phone, files=files, redis=redis)
+            finally:
+                await files.aclose()
             await session.commit()
             return report
     except APIError as exc:
@@ -430,7 +456,7 @@ async def _unlock_login(login_name: str) -> Any:
     from samvad.app import resolve_redis_url
 
     settings = _settings()
-    database = Database(settings.sqlalchemy_url)
+    database = Database(settings.sqlalchemy_url, **settings.engine_options)
     redis = redis_runtime.connect(resolve_redis_url(settings))
     try:
         async with database.sessions() as session:

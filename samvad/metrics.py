@@ -9,6 +9,8 @@ The counters and histograms live next to the code they count:
   ``samvad_inbound_messages_total{provider,outcome}``,
   ``samvad_outbound_sends_total{provider,channel,outcome,error_code}``,
   ``samvad_delivery_reports_total{provider,status,error_code}`` (``channels/metrics.py``);
+- ``samvad_send_possible_duplicates_total{provider,channel}``: jobs sent once more after
+  an unknown outcome the provider could not resolve (``channels/queues/_sending.py``);
 - ``samvad_sla_events_total{event}`` (``core_api/complaints/sla.py``);
 - ``samvad_login_failures_total{reason}``, ``samvad_login_backoffs_total{scope}``,
   ``samvad_login_lockouts_total`` (``core_api/auth/throttle.py``).

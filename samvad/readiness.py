@@ -1,10 +1,15 @@
-"""``/readyz``: database, Redis, the background workers' heartbeats and Rasa.
+"""``/readyz``: database (reachable and at this release's schema: samvad/schema.py), Redis,
+the background workers' heartbeats and Rasa.
 
 Every background loop (``samvad worker``, or the web process itself in embedded mode)
 writes a heartbeat into one Redis hash, ``samvad:heartbeats``, at most once a second:
 field ``<loop>|<host>:<pid>``, value ``"<written at> <stale after>"`` (unix seconds).
 A loop is ready when at least one instance's heartbeat is not stale; a loop seen
 before whose instances all went quiet is reported ``stale``, one never seen ``missing``.
+
+Redis is ready when a small Lua script sets and reads back ``samvad:{readyz}:probe``
+(``redis_state``): not only reachable (PING) but running scripts, taking writes, and on a
+Redis Cluster routing to the key's slot (MOVED followed) as every Samvad script must.
 
 A part that is down answers 503 with its name in ``checks``; ``?optional=workers,rasa``
 reports those parts without failing on them (a web pod's readiness probe should keep
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import socket
 import time
 from collections.abc import Callable, Iterable
@@ -23,7 +29,8 @@ from typing import Any
 import httpx
 import structlog
 from redis.asyncio import Redis
-from sqlalchemy import text
+
+from samvad.schema import schema_state
 
 log = structlog.get_logger(__name__)
 
@@ -33,6 +40,13 @@ MIN_STALE_AFTER_S = 30.0
 FORGET_AFTER_S = 3600.0  # a dead instance's field is removed an hour after it went stale
 RASA_TIMEOUT_S = 2.0
 PARTS = ("database", "redis", "workers", "rasa")
+PROBE_KEY = "samvad:{readyz}:probe"
+PROBE_TTL_MS = 10_000
+# KEYS probe; ARGV token, ttl ms. What a script of Samvad's needs: write, then read a key.
+_PROBE = """
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return redis.call('GET', KEYS[1])
+"""
 OK = "ok"
 NOT_CONFIGURED = "not configured"
 
@@ -102,6 +116,16 @@ async def workers_state(redis: Redis, loops: Iterable[str], now: float | None = 
     return "; ".join(problems) or OK
 
 
+async def redis_state(redis: Redis) -> str:
+    """``ok`` when a script wrote a fresh token to ``PROBE_KEY`` and read it back.
+
+    A PING passes on a read-only replica, a server out of memory or a cluster the client
+    cannot route in; the mailboxes' and sessions' scripts would all fail there."""
+    token = secrets.token_hex(8)
+    echoed = await redis.register_script(_PROBE)(keys=[PROBE_KEY], args=[token, PROBE_TTL_MS])
+    return OK if echoed == token.encode() else "error: the probe key read back wrong"
+
+
 async def rasa_state(url: str | None) -> str:
     """GET Rasa's ``/`` with a short timeout; ``not configured`` without SAMVAD_RASA_URL."""
     if not url:
@@ -126,16 +150,13 @@ async def readiness(app: Any, loops: Iterable[str],
     """Check every part at once; (ready, body) where body names what is down."""
 
     async def database() -> str:
+        # Reachable and at this release's schema (samvad/schema.py): a pod started before
+        # the migration Job finished takes no traffic.
         async with app.state.db.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        return OK
-
-    async def redis() -> str:
-        await app.state.redis.ping()
-        return OK
+            return await schema_state(conn)
 
     results = await asyncio.gather(
-        _guard(database()), _guard(redis()),
+        _guard(database()), _guard(redis_state(app.state.redis)),
         _guard(workers_state(app.state.redis, loops)),
         _guard(rasa_state(app.state.settings.rasa_url)))
     checks = dict(zip(PARTS, results, strict=True))

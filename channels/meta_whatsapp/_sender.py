@@ -11,8 +11,10 @@ pieces). They go in order; the result names the last one. Once a part is out, a 
 later part is retried here a few times and then reported as a final ``partial_<code>``
 rejection, so that a retry of the whole job never repeats the parts already delivered.
 An answer lost after the request may have reached Meta (read timeout, dropped
-connection) is ``SendError(CONNECTION, AMBIGUOUS)``: the queue records it as unknown and
-does not send again.
+connection) is ``SendError(CONNECTION, AMBIGUOUS)``. The Cloud API cannot say afterwards
+whether a message went out (no lookup by recipient, no idempotency key), so this sender
+has no ``find_sent``: the send worker sends such a job once more and counts it as a
+possible duplicate (``samvad_send_possible_duplicates_total``).
 """
 
 from __future__ import annotations
@@ -126,7 +128,7 @@ class MetaSender:
                 return await self._post(payload)
             except SendError as exc:
                 if exc.code == AMBIGUOUS:
-                    raise  # this part may be out: unknown, never resent
+                    raise  # this part may be out: the send worker resolves it
                 if not exc.retryable or attempt == PART_RETRIES:
                     raise SendError(SendErrorKind.REJECTED, f"partial_{exc.code}",
                                     f"{index} of {total} parts sent; {exc.detail}") from exc

@@ -38,7 +38,7 @@ log = structlog.get_logger(__name__)
 PROVIDER = "meta"
 PATH = "/webhooks/whatsapp"
 MAX_BODY_BYTES = 1024 * 1024  # Meta batches at most a few hundred events per delivery
-SEEN_PREFIX = "samvad:meta:seen:"
+SEEN_PREFIX = "meta:"  # the claim lives under the sender's hash tag (admit)
 SEEN_TTL_S = 7 * 24 * 3600  # Meta stops redelivering a webhook after 7 days
 
 # samvad_webhook_requests_total{provider="meta"} (verify, request) and
@@ -144,7 +144,8 @@ async def _enqueue_once(request: Request, inbound: Inbound) -> bool:
     kill_point(request.headers, "before_admit")
     admission = await channels_of(request.app).inbound.admit(
         inbound, PROVIDER, seen_key=f"{SEEN_PREFIX}{inbound.message_id}", seen_ttl_s=SEEN_TTL_S,
-        per_minute=request.app.state.settings.inbound_per_minute)
+        per_minute=request.app.state.settings.inbound_per_minute,
+        before_ring=lambda: kill_point(request.headers, "before_ring"))
     kill_point(request.headers, "after_admit")
     if admission == "duplicate":
         EVENTS.labels("message", "duplicate").inc()

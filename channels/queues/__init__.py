@@ -3,7 +3,7 @@
 Webhooks (``channels/<provider>/``) verify and parse a request, then::
 
     services = channels_of(request.app)
-    # One Redis round trip, one script: dedupe by message id, flood limit, queue.
+    # One script (dedupe by message id, flood limit, queue), then the doorbell.
     admission = await services.inbound.admit(inbound, "twilio", seen_key=seen,
                                              seen_ttl_s=SEEN_TTL_S, per_minute=limit)
     await services.statuses.update("twilio", sid, "delivered")  # a status callback
@@ -26,29 +26,34 @@ Guarantees, and where they end:
   retry holds back that person's later jobs (and no one else's). Two webhooks of one
   person arriving at the same instant at two web processes reach Redis in either order.
 - Admission, atomic: a webhook answers 200 only after ``admit`` ran, and ``admit`` claims
-  the provider's message id and queues the message in one Lua script; a web process
-  killed at any point has either queued the message or left its id for the retry.
+  the provider's message id and queues the message in one Lua script (the person's keys,
+  one Redis Cluster slot), then rings the doorbell; a web process killed at any point has
+  either queued the message or left its id for the retry, and a retry answered
+  "duplicate" rings again (a process killed before its ring loses nothing).
 - Inbound, at least once: a message leaves its mailbox only after its turn ran and its
   replies were queued; the session store's dedupe keeps a repeated message id (provider
   retry, a worker that died mid-turn) from running a second turn. Limit: a worker dying
   between the session commit and queuing the replies loses those replies (the turn
   counts as done). A turn failing 5 times (Redis down, a bug) is dropped and logged.
-- Outbound, never twice per job id: the job state goes ``sending`` before the provider is
-  called and ``sent:<provider id>`` after. A job found ``sending`` (its worker died, or
-  stalled past the 30 s lease, mid-call) is recorded ``unknown`` and not sent again —
-  at most once in that window. A sender raises ``SendError(CONNECTION, AMBIGUOUS)`` when a
-  request may have reached the provider (read timeout): also ``unknown``, not retried.
-  Other retryable errors are taken to mean "not sent" and retried. Job states are kept 7
-  days: the same job id queued again within them is skipped.
+- Outbound, once per job id, nothing dropped: the job state goes ``sending:<time>``
+  before the provider is called and ``sent:<provider id>`` after. A job found
+  ``sending`` (its worker died, or stalled past its lease, mid-call) or whose answer was
+  lost (``SendError(CONNECTION, AMBIGUOUS)``, a read timeout) is resolved once the call
+  has surely ended: Twilio is asked (its message list) and the job is settled sent or
+  sent again; Meta cannot tell, so the job is sent once more and counted in
+  ``samvad_send_possible_duplicates_total``. Never more than two sends of a job through
+  unknown outcomes (``_sending``). Other retryable errors are taken to mean "not sent"
+  and retried. Job states are kept 7 days: the same job id queued again is skipped.
 - SMS fallback, at most once per notification: a claim key per WhatsApp job id
   (``samvad:fallback:<job_id>``, SET NX) and the derived job id ``<job_id>:sms``; a
   failure callback that overtakes the worker's note of the provider message id (written
   right after the provider answers) is recorded but does not fall back.
 - Rate: a shared token bucket per sender number (``SAMVAD_SEND_RATE`` per second,
   ``SAMVAD_SEND_BURST``), correct across workers whose clocks agree within milliseconds.
-- A dead worker's mailbox is taken over when its lock lease (30 s) runs out, through its
-  unacknowledged doorbell (reclaimed after 45 s idle) or the ring scheduled by whoever
-  found the mailbox locked.
+- A dead worker's mailbox is taken over when its lock lease (``SAMVAD_MAILBOX_LEASE_S``,
+  5 s, renewed every third of it by the draining worker's heartbeat) runs out, through
+  its unacknowledged doorbell (reclaimed after one lease idle) or the ring scheduled by
+  whoever found the mailbox locked.
 """
 
 from channels.queues._clock import Clock, SystemClock

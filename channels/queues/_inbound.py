@@ -1,13 +1,27 @@
 """Inbound: webhooks admit verified messages here and answer; workers run the turns.
 
-``InboundQueue.admit`` is one Redis round trip running one Lua script: it claims the
-provider's message id (a "seen" key kept as long as the provider retries), counts the
+``InboundQueue.admit`` runs one Lua script, then rings one doorbell. The script claims
+the provider's message id (a "seen" key kept as long as the provider retries), counts the
 sender's messages of the current minute, and queues the message: into the person's
-mailbox, a doorbell on ``samvad:inbound``, the person's last-inbound time (WhatsApp's
-24-hour window) and the provider and our number they wrote to on that channel (the
-delivery policy's "last active channel", ``_windows``). Redis runs the script as one
-step, so a web process dying around it has either queued the message or left its id
-unclaimed for the provider's retry; never an id claimed with nothing queued.
+mailbox, with the person's last-inbound time (WhatsApp's 24-hour window) and the provider
+and our number they wrote to on that channel (the delivery policy's "last active
+channel", ``_windows``). Every key it touches is the person's, under the person's hash
+tag (one Redis Cluster slot)::
+
+    samvad:{inbound:whatsapp:+919876500001}:mailbox          (``_mailboxes``)
+    samvad:{inbound:whatsapp:+919876500001}:seen:twilio:SM…  the provider's message id
+    samvad:{inbound:whatsapp:+919876500001}:flood            this minute's count
+    samvad:{inbound:whatsapp:+919876500001}:lastin / :via    (``_windows``)
+
+Redis runs the script as one step, so a web process dying around it has either queued
+the message or left its id unclaimed for the provider's retry. The doorbell (an entry on
+the shared stream ``samvad:inbound``, another slot) is rung right after the script
+answers: one more command, no pipeline. A process killed between the two leaves the
+message queued with no doorbell; so a "duplicate" (the provider's retry of a claimed id)
+rings the person's doorbell again, and the retry repairs it. That ring is harmless when
+the mailbox is empty or being drained: the worker finds it empty, or busy and rings
+again when the lease ends. A provider that never retries leaves such a message queued
+until the person's next message rings.
 ``InboundWorker`` runs ``Conversations.handle`` for each message, in order per person
 (see ``_mailboxes``), and turns the replies into outbound jobs ``<message_id>:<index>``
 for the provider the message came from, sent from the number the person wrote to.
@@ -23,6 +37,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any, Literal, cast
 
@@ -40,7 +55,13 @@ from channels.base import OutboundJob, outgoing_to_dict
 from channels.queues._clock import Clock, SystemClock
 from channels.queues._mailboxes import Mailboxes
 from channels.queues._outbound import OutboundQueue
-from channels.queues._windows import KEEP_S, VIA_KEEP_S, ContactWindows, via_value
+from channels.queues._windows import (
+    KEEP_S,
+    VIA_KEEP_S,
+    ContactWindows,
+    person_base,
+    via_value,
+)
 from channels.queues._worker import MailboxWorker
 from core_api.users.phones import mask_phone
 
@@ -86,15 +107,20 @@ def reply_jobs(inbound: Inbound, provider: str, replies: list[Any], locale: str 
 
 def flood_key(channel: str, phone: str) -> str:
     """The counter of one person's messages in the current minute."""
-    return f"samvad:flood:{channel}:{phone}"
+    return person_base(channel, phone) + "flood"
 
 
-# KEYS seen, flood counter, mailbox, doorbell stream, last inbound, contact hash (via).
+def seen_key_of(inbound: Inbound, seen_id: str) -> str:
+    """The claim of a provider's message id (``twilio:<MessageSid>``), the sender's key."""
+    return person_base(inbound.channel, inbound.sender) + "seen:" + seen_id
+
+
+# KEYS seen, flood counter, mailbox, last inbound, via: one person, one hash tag.
 # ARGV seen ttl s, per minute (0: no limit), flood window s, item, mailbox ttl s,
-#      doorbell key, stream max length, now, last inbound ttl s, channel,
-#      via value ("<now> <provider> <our number>"), via ttl s.
+#      now, last inbound ttl s, via value ("<now> <provider> <our number>"), via ttl s.
 # Nothing is queued for a duplicate or a drop; the notice item is the message's item with
 # "flood": true appended (the bytes orjson makes of the same dict with that key last).
+# The doorbell is not rung here: its stream is shared by everyone (another cluster slot).
 _ADMIT = """
 if not redis.call('SET', KEYS[1], 1, 'NX', 'EX', ARGV[1]) then
   return 'duplicate'
@@ -112,10 +138,8 @@ if limit > 0 then
 end
 redis.call('RPUSH', KEYS[3], item)
 redis.call('EXPIRE', KEYS[3], ARGV[5])
-redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*', 'key', ARGV[6])
+redis.call('SET', KEYS[4], ARGV[6], 'EX', ARGV[7])
 redis.call('SET', KEYS[5], ARGV[8], 'EX', ARGV[9])
-redis.call('HSET', KEYS[6], ARGV[10], ARGV[11])
-redis.call('EXPIRE', KEYS[6], ARGV[12])
 return admission
 """
 
@@ -141,30 +165,42 @@ class InboundQueue:
         self._admit = redis.register_script(_ADMIT)
 
     async def admit(self, inbound: Inbound, provider: str, *, seen_key: str, seen_ttl_s: int,
-                    per_minute: int = 0) -> Admission:
+                    per_minute: int = 0,
+                    before_ring: Callable[[], None] | None = None) -> Admission:
         """Queue a verified message from ``provider`` ("twilio", "meta") unless it is a
-        repeat or a flood, in one atomic script (one round trip).
+        repeat or a flood, in one atomic script, then ring its doorbell.
 
-        "duplicate": ``seen_key`` (the provider's message id, claimed for ``seen_ttl_s``)
-        was claimed before. Over ``per_minute`` messages of the sender this minute (0: no
-        limit) the first extra one is queued as the flood notice ("notice": the worker
-        answers "too fast" instead of running its turn) and later ones are not ("drop").
-        Else "accept". Nothing is queued for a duplicate or a drop.
+        "duplicate": ``seen_key`` (the provider's message id, e.g. ``twilio:<MessageSid>``,
+        claimed for ``seen_ttl_s`` under the sender's hash tag) was claimed before; the
+        doorbell is rung again (see the module doc). Over ``per_minute`` messages of the
+        sender this minute (0: no limit) the first extra one is queued as the flood notice
+        ("notice": the worker answers "too fast" instead of running its turn) and later
+        ones are not ("drop", no ring). Else "accept". Nothing is queued for a duplicate
+        or a drop. ``before_ring`` runs between the script and the ring (the fault tests'
+        kill point).
         """
         key = conversation_key(inbound.channel, inbound.sender)
         mailbox, _lock = self.boxes.keys(key)
         item = orjson.dumps({"provider": provider, "inbound": inbound_to_dict(inbound),
                              "attempts": 0})
-        keys = [seen_key, flood_key(inbound.channel, inbound.sender), mailbox,
-                self.boxes.stream, self.windows.key(inbound.channel, inbound.sender),
-                self.windows.via_key(inbound.sender)]
+        keys = [seen_key_of(inbound, seen_key), flood_key(inbound.channel, inbound.sender),
+                mailbox, self.windows.key(inbound.channel, inbound.sender),
+                self.windows.via_key(inbound.channel, inbound.sender)]
         now = self.clock.now()
         args: list[bytes | str | int] = [
-            seen_ttl_s, per_minute, FLOOD_WINDOW_S, item, self.boxes.ttl_s, key,
-            self.boxes.stream_max_len, repr(now), KEEP_S, inbound.channel,
-            via_value(now, provider, inbound.to), VIA_KEEP_S]
-        admission: bytes = await self._admit(keys=keys, args=args)
-        return cast("Admission", admission.decode())
+            seen_ttl_s, per_minute, FLOOD_WINDOW_S, item, self.boxes.ttl_s, repr(now),
+            KEEP_S, via_value(now, provider, inbound.to), VIA_KEEP_S]
+        admission = cast("Admission", (await self._admit(keys=keys, args=args)).decode())
+        if before_ring is not None:
+            before_ring()
+        if admission != "drop":
+            await self.ring(key)
+        return admission
+
+    async def ring(self, key: str) -> None:
+        """A doorbell for ``key``'s mailbox on the shared stream (what a worker reads)."""
+        await self.redis.xadd(self.boxes.stream, {"key": key},
+                              maxlen=self.boxes.stream_max_len, approximate=True)
 
     async def waiting(self, channel: str, phone: str) -> list[Inbound]:
         """Messages of one person not handled yet, oldest first."""

@@ -9,6 +9,12 @@ later doorbell for K (a retry or a rate-limit wait) in a sorted set of due rings
 doorbell that finds K locked schedules a ring for when the lease ends, in case the holder
 died; a doorbell whose worker died stays pending and is reclaimed (XAUTOCLAIM).
 
+Leases are short (``SAMVAD_MAILBOX_LEASE_S``, 5 s by default) and renewed by a heartbeat
+every third of a lease while a worker drains the mailbox (``heartbeat``), so a slow turn
+keeps its mailbox and a dead worker's mailboxes are free again one lease after it died.
+A renewal that finds the lease lost stops the drain after the message in hand: the next
+step (``advance``, ``put_back``) checks the lock in the same script that changes the list.
+
 So one person's messages are handled in the order they were added, by one worker at a
 time, however many workers read the stream; different people proceed in parallel.
 Keys of one mailbox share a Redis Cluster hash tag, so every script touches one slot::
@@ -21,14 +27,23 @@ Keys of one mailbox share a Redis Cluster hash tag, so every script touches one 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
 import time
+from collections.abc import AsyncIterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Literal
 
+import structlog
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_LEASE_MS = 5_000
 
 # KEYS mailbox, lock; ARGV owner, lease ms. {0, pttl} busy, {1} empty, {2, head} opened.
 _OPEN = """
@@ -92,6 +107,24 @@ class Doorbell:
     key: str
 
 
+@dataclass
+class Lease:
+    """The lock a drain holds right now (``key``, ``owner``), as its heartbeat sees it."""
+
+    key: str | None = None
+    owner: str | None = None
+
+    def let_go(self, key: str, owner: str) -> None:
+        if (self.key, self.owner) == (key, owner):
+            self.key = self.owner = None
+
+
+# The lease of the drain running in this task. A context variable, so that ``open`` and
+# the steps after it tell the drain's heartbeat which lock to renew without every queue's
+# ``drain`` passing the owner token around; each drain runs in its own task.
+_LEASE: ContextVar[Lease | None] = ContextVar("mailbox_lease", default=None)
+
+
 @dataclass(frozen=True)
 class Opened:
     state: Literal["busy", "empty", "open"]
@@ -102,9 +135,12 @@ class Opened:
 class Mailboxes:
     """Ordered mailboxes named ``name`` ("inbound", "outbound")."""
 
-    def __init__(self, redis: Redis, name: str, *, lease_ms: int = 30_000,
-                 reclaim_idle_ms: int = 45_000, ttl_s: int = 7 * 24 * 3600,
+    def __init__(self, redis: Redis, name: str, *, lease_ms: int = DEFAULT_LEASE_MS,
+                 reclaim_idle_ms: int | None = None, ttl_s: int = 7 * 24 * 3600,
                  stream_max_len: int = 1_000_000) -> None:
+        """``reclaim_idle_ms`` (default: one lease) is how long a doorbell may stay unacked
+        before another worker claims it: a claimed doorbell whose holder is alive finds the
+        mailbox busy and only schedules a ring for the lease's end."""
         if redis.get_encoder().decode_responses:
             raise ValueError("Mailboxes need a Redis client with decode_responses=False")
         self.redis = redis
@@ -113,7 +149,7 @@ class Mailboxes:
         self.due = f"samvad:{name}:due"
         self.group = f"{name}-workers"
         self.lease_ms = lease_ms
-        self.reclaim_idle_ms = reclaim_idle_ms
+        self.reclaim_idle_ms = lease_ms if reclaim_idle_ms is None else reclaim_idle_ms
         self.ttl_s = ttl_s
         self.stream_max_len = stream_max_len
         self._open = redis.register_script(_OPEN)
@@ -168,7 +204,7 @@ class Mailboxes:
         await self._ensure_group()
         entries: list[tuple[bytes, dict[bytes, bytes] | None]] = []
         if time.monotonic() >= self._next_reclaim:
-            self._next_reclaim = time.monotonic() + min(5.0, self.reclaim_idle_ms / 2000)
+            self._next_reclaim = time.monotonic() + min(5.0, self.reclaim_idle_ms / 4000)
             _cursor, claimed, *_ = await self.redis.xautoclaim(
                 self.stream, self.group, consumer, min_idle_time=self.reclaim_idle_ms,
                 start_id="0-0", count=count)
@@ -200,24 +236,73 @@ class Mailboxes:
             return Opened("busy", busy_ms=max(int(reply[1]), 0))
         if state == 1:
             return Opened("empty")
+        lease = _LEASE.get()
+        if lease is not None:
+            lease.key, lease.owner = key, owner
         return Opened("open", head=reply[1])
 
     async def advance(self, key: str, owner: str) -> bytes | None:
         """Drop the handled head and return the next (None: empty and released, or lost)."""
         reply = await self._advance(keys=list(self.keys(key)), args=[owner, self.lease_ms])
-        return reply[1] if int(reply[0]) == 2 else None
+        if int(reply[0]) == 2:
+            return reply[1]
+        self._let_go(key, owner)
+        return None
 
     async def put_back(self, key: str, owner: str, head: bytes) -> bool:
         """Replace the head (e.g. with its attempt count) and release the lock."""
+        self._let_go(key, owner)
         return bool(await self._put_back(keys=list(self.keys(key)), args=[owner, head]))
 
     async def renew(self, key: str, owner: str) -> bool:
-        """Extend the lease before a slow step; False when it was lost."""
-        return bool(await self._renew(keys=[self.keys(key)[1]], args=[owner, self.lease_ms]))
+        """Extend the lease (the heartbeat; before a send); False when it was lost."""
+        kept = bool(await self._renew(keys=[self.keys(key)[1]], args=[owner, self.lease_ms]))
+        if not kept:
+            self._let_go(key, owner)
+        return kept
 
     async def release(self, key: str, owner: str) -> bool:
         """Let go of the lock, leaving the mailbox as it is (ring it later first)."""
+        self._let_go(key, owner)
         return bool(await self._renew(keys=[self.keys(key)[1]], args=[owner, ""]))
+
+    @staticmethod
+    def _let_go(key: str, owner: str) -> None:
+        lease = _LEASE.get()
+        if lease is not None:
+            lease.let_go(key, owner)
+
+    @contextlib.asynccontextmanager
+    async def heartbeat(self) -> AsyncIterator[Lease]:
+        """Renew the lease the drain inside this block holds, every third of a lease."""
+        lease = Lease()
+        token = _LEASE.set(lease)
+        beating = asyncio.create_task(self._beat(lease))
+        try:
+            yield lease
+        finally:
+            beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beating
+            _LEASE.reset(token)
+
+    async def _beat(self, lease: Lease) -> None:
+        """Real time on purpose: the lease runs out in Redis's clock, not a test's."""
+        while True:
+            await asyncio.sleep(self.lease_ms / 3000)
+            key, owner = lease.key, lease.owner
+            if key is None or owner is None:
+                continue
+            try:
+                kept = await self._renew(keys=[self.keys(key)[1]], args=[owner, self.lease_ms])
+            except RedisError as exc:  # the next beat tries again; the lease may still hold
+                log.warning("mailbox_lease_renewal_failed", queue=self.name, error=str(exc))
+                continue
+            # Lost, unless the drain let go of it meanwhile (emptied the mailbox): the
+            # drain stops after the message in hand (its next step checks the lock).
+            if not kept and (lease.key, lease.owner) == (key, owner):
+                lease.let_go(key, owner)
+                log.warning("mailbox_lease_lost", queue=self.name)
 
     async def ring_at(self, key: str, at: float) -> None:
         """Ring ``key`` at unix time ``at`` (an earlier ring already scheduled stays)."""

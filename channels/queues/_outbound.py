@@ -9,7 +9,7 @@ import orjson
 from redis.asyncio import Redis
 
 from channels.base import OutboundJob
-from channels.queues._mailboxes import Mailboxes
+from channels.queues._mailboxes import DEFAULT_LEASE_MS, Mailboxes
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,8 @@ def recipient_key(job: OutboundJob) -> str:
 class OutboundQueue:
     """Replies and notifications to send; ``SendWorker`` delivers them."""
 
-    def __init__(self, redis: Redis, *, lease_ms: int = 30_000,
-                 reclaim_idle_ms: int = 45_000) -> None:
+    def __init__(self, redis: Redis, *, lease_ms: int = DEFAULT_LEASE_MS,
+                 reclaim_idle_ms: int | None = None) -> None:
         self.redis = redis
         self.boxes = Mailboxes(redis, "outbound", lease_ms=lease_ms,
                                reclaim_idle_ms=reclaim_idle_ms)

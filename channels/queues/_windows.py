@@ -1,11 +1,12 @@
 """When and how each person last wrote to us, per channel.
 
-Two records, both written with each queued message by ``InboundQueue.admit`` (the same
-script, the same round trip):
+Two records per channel, both written with each queued message by ``InboundQueue.admit``
+(the same script), under the person's inbound hash tag (the mailbox's, one Redis Cluster
+slot):
 
-- ``samvad:lastin:<channel>:<number>``: the time, kept ``KEEP_S``: WhatsApp's 24-hour
-  window;
-- ``samvad:via:<number>``: a hash, per channel "<time> <provider> <our number>", kept
+- ``samvad:{inbound:<channel>:<number>}:lastin``: the time, kept ``KEEP_S``: WhatsApp's
+  24-hour window;
+- ``samvad:{inbound:<channel>:<number>}:via``: "<time> <provider> <our number>", kept
   ``VIA_KEEP_S``: the delivery policy's "last active channel" and the provider and sender
   number a notification on that channel goes through (a Twilio WhatsApp citizen never
   gets a Meta message from another business number).
@@ -14,8 +15,12 @@ script, the same round trip):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import get_args
 
 from redis.asyncio import Redis
+
+from bot.messages import Channel
+from bot.session_store import conversation_key
 
 WHATSAPP_WINDOW_S = 24 * 3600
 KEEP_S = 2 * WHATSAPP_WINDOW_S  # long enough to answer "inside the window?"; then unknown
@@ -31,6 +36,12 @@ class Contact:
     at: float
     provider: str
     sender: str | None
+
+
+def person_base(channel: str, phone: str) -> str:
+    """The prefix of one person's inbound keys on ``channel``: the hash tag of their inbound
+    mailbox (``Mailboxes("inbound")``), so the admission script touches one slot."""
+    return f"samvad:{{inbound:{conversation_key(channel, phone)}}}:"
 
 
 def via_value(at: float, provider: str, sender: str | None) -> str:
@@ -58,11 +69,11 @@ class ContactWindows:
 
     @staticmethod
     def key(channel: str, phone: str) -> str:
-        return f"samvad:lastin:{channel}:{phone}"
+        return person_base(channel, phone) + "lastin"
 
     @staticmethod
-    def via_key(phone: str) -> str:
-        return f"samvad:via:{phone}"
+    def via_key(channel: str, phone: str) -> str:
+        return person_base(channel, phone) + "via"
 
     async def last_inbound(self, channel: str, phone: str) -> float | None:
         """Unix time of the person's last message on ``channel`` (None: not in 48 h)."""
@@ -77,8 +88,9 @@ class ContactWindows:
     async def contacts(self, phone: str) -> dict[str, Contact]:
         """The person's last message per channel (channels they never used are absent)."""
         found: dict[str, Contact] = {}
-        for channel, raw in (await self.redis.hgetall(self.via_key(phone))).items():
-            contact = _contact(_text(channel), raw)
+        for channel in get_args(Channel):  # one key each, in different slots: no MGET
+            raw = await self.redis.get(self.via_key(channel, phone))
+            contact = _contact(channel, raw) if raw is not None else None
             if contact is not None:
-                found[contact.channel] = contact
+                found[channel] = contact
         return found

@@ -41,8 +41,9 @@ class MailboxWorker:
 
     async def _serve(self, bell: Doorbell) -> int:
         # An exception leaves the doorbell pending: it is reclaimed after the idle time,
-        # when the lock's lease has run out too.
-        done = await self.drain(bell.key)
+        # when the lock's lease (no longer renewed) has run out too.
+        async with self.boxes.heartbeat():
+            done = await self.drain(bell.key)
         await self.boxes.ack(bell.entry_id)
         return done
 
@@ -98,4 +99,4 @@ class MailboxWorker:
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
         if tasks:
-            await asyncio.wait(tasks)  # finish the mailboxes in hand (bounded by the lease)
+            await asyncio.wait(tasks)  # finish the mailboxes in hand

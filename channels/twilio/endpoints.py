@@ -36,7 +36,7 @@ log = structlog.get_logger(__name__)
 PROVIDER = "twilio"
 INBOUND_PATH = "/webhooks/twilio"
 STATUS_PATH = "/webhooks/twilio/status"
-SEEN_PREFIX = "samvad:twilio:seen:"
+SEEN_PREFIX = "twilio:"  # the claim lives under the sender's hash tag (admit)
 SEEN_TTL_S = 2 * 24 * 3600  # Twilio gives up retrying a webhook long before this
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
@@ -82,7 +82,8 @@ async def receive(request: Request) -> Response:
     kill_point(request.headers, "before_admit")
     admission = await channels_of(request.app).inbound.admit(
         parsed, PROVIDER, seen_key=f"{SEEN_PREFIX}{parsed.message_id}", seen_ttl_s=SEEN_TTL_S,
-        per_minute=request.app.state.settings.inbound_per_minute)
+        per_minute=request.app.state.settings.inbound_per_minute,
+        before_ring=lambda: kill_point(request.headers, "before_ring"))
     kill_point(request.headers, "after_admit")
     if admission == "duplicate":
         WEBHOOKS.labels("inbound", "duplicate").inc()

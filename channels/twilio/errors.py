@@ -8,8 +8,9 @@ connection problem, 401/403/404 our configuration, anything else a rejection.
 A network failure after the request went out (read timeout, dropped connection) leaves
 the outcome unknown: Twilio may have accepted the message, and its Messages API takes no
 idempotency key. Such failures are ``CONNECTION`` with code ``ambiguous``
-(``channels.queues.AMBIGUOUS``): the send worker records them ``unknown`` and never
-retries them, so a citizen never gets one message twice.
+(``channels.queues.AMBIGUOUS``): the send worker does not simply retry them; it asks
+Twilio's message list whether the message went out (``TwilioSender.find_sent``) and
+sends it again only if it did not, so a citizen gets it once.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def error_from_response(response: httpx.Response) -> SendError:
 
 def error_from_transport(exc: httpx.TransportError) -> SendError:
     """The ``SendError`` for a network failure; ``AMBIGUOUS`` once the request may have
-    reached Twilio, so that the send worker does not repeat it."""
+    reached Twilio, so that the send worker asks Twilio before repeating it."""
     name = type(exc).__name__
     if isinstance(exc, httpx.UnsupportedProtocol):  # TWILIO_API_BASE is not an http(s) URL
         return SendError(SendErrorKind.CONFIG, "unsupported_protocol", str(exc))

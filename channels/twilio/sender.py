@@ -19,6 +19,12 @@ Templates (WhatsApp outside the 24-hour window, set by the send worker): when
 ``Body``; the same holds for an SMS whose template is a Content SID.
 ``params["template_language"]`` is not sent: a Content SID names one language already.
 
+Unknown outcomes (``find_sent``): when a send's answer was lost or its worker died during
+the call, the send worker asks ``GET .../Messages.json?To=..&From=..&PageSize=..`` for the
+messages to that address, newest first, and takes as ours the one created since the call
+began whose body (and media) is what this job sends. No ``DateSent`` filter: it filters
+on the time Twilio handed a message on, and a message still queued has none yet.
+
 India's DLT rules: an SMS notification's DLT template id travels in
 ``params["dlt_template_id"]`` (or ``params["template"]`` when it is not a Content SID).
 Twilio's Messages API has no field for it: Twilio registers the sender's entity id and
@@ -29,9 +35,11 @@ the logs, and the template text configured on the DLT portal must be the rendere
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import orjson
@@ -60,6 +68,11 @@ _RESERVED = frozenset({TEMPLATE_PARAM, DLT_PARAM, RULE_PARAM, *LANGUAGE_PARAMS})
 _SPACES = re.compile(r"\s+")  # WhatsApp template variables may not hold newlines or tabs
 
 Form = dict[str, str | list[str]]
+
+LOOKUP_PAGE_SIZE = 100
+LOOKUP_PAGES = 5  # more pages of one person's messages since the call: cannot tell
+# Twilio's dates are whole seconds from Twilio's clock: one second of slack either way.
+CLOCK_SLACK_S = 1.0
 
 
 def is_content_sid(value: str | None) -> bool:
@@ -181,3 +194,84 @@ class TwilioSender:
         log.info("twilio_sent", job_id=job.job_id, sid=sid, channel=job.channel,
                  to=mask_phone(job.to), dlt_template_id=dlt)
         return SendResult(sid, str(body.get("status") or "queued"))
+
+    async def find_sent(self, job: OutboundJob, since: float) -> SendResult | None:
+        """Twilio's message for ``job`` created since ``since`` (unix time), or None when
+        Twilio has none (it was not sent). Raises ``SendError``: retryable when Twilio
+        cannot be asked now, ``REJECTED`` when the list is too long to tell."""
+        if not self.account_sid or not self.auth_token:
+            raise SendError(SendErrorKind.CONFIG, "not_configured",
+                            "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are needed")
+        form = self.form_for(job)
+        first = {"To": str(form["To"]), "PageSize": str(LOOKUP_PAGE_SIZE)}
+        if "From" in form:  # a Messaging Service picks the number itself
+            first["From"] = str(form["From"])
+        query: dict[str, str] | None = first
+        oldest = math.floor(since - CLOCK_SLACK_S)
+        url = self.messages_url
+        for _ in range(LOOKUP_PAGES):
+            page = await self._get_page(url, query)
+            messages = [m for m in page.get("messages") or () if isinstance(m, dict)]
+            for message in messages:
+                if (message.get("sid") and _created(message) >= oldest
+                        and _is_ours(form, message)):
+                    log.info("twilio_found_sent", job_id=job.job_id, sid=message["sid"],
+                             to=mask_phone(job.to))
+                    return SendResult(str(message["sid"]), str(message.get("status")
+                                                               or "queued"))
+            next_uri = page.get("next_page_uri")
+            # Newest first: a page reaching back before the call is the last one needed.
+            if not next_uri or not messages or min(map(_created, messages)) < oldest:
+                return None
+            url, query = self.api_base + str(next_uri), None
+        raise SendError(SendErrorKind.REJECTED, "lookup_inconclusive",
+                        f"more than {LOOKUP_PAGES * LOOKUP_PAGE_SIZE} messages to the address")
+
+    async def _get_page(self, url: str, query: dict[str, str] | None) -> dict[str, Any]:
+        """One page of the Messages list; a GET is safe to repeat, so every transport
+        failure is retryable."""
+        assert self.account_sid is not None and self.auth_token is not None
+        try:
+            response = await self.http.get(url, params=query,
+                                           auth=(self.account_sid, self.auth_token))
+        except httpx.TransportError as exc:
+            raise SendError(SendErrorKind.CONNECTION, type(exc).__name__.lower(),
+                            str(exc)) from exc
+        if not response.is_success:
+            raise error_from_response(response)
+        try:
+            page = response.json()
+        except ValueError as exc:
+            raise SendError(SendErrorKind.CONNECTION, "bad_list", "not JSON") from exc
+        if not isinstance(page, dict):
+            raise SendError(SendErrorKind.CONNECTION, "bad_list", "not a JSON object")
+        return page
+
+
+def _created(message: dict[str, Any]) -> float:
+    """``date_created`` (RFC 2822) as unix time; 0 when missing or unreadable."""
+    try:
+        return parsedate_to_datetime(str(message["date_created"])).timestamp()
+    except (KeyError, TypeError, ValueError):
+        return 0.0
+
+
+def _text(value: object) -> str:
+    return " ".join(str(value or "").split())
+
+
+def _is_ours(form: Form, message: dict[str, Any]) -> bool:
+    """Whether ``message`` is what ``form`` sends: the same body (whitespace aside) and a
+    medium when one was attached; for a Content template, a body holding every variable
+    (Twilio lists the rendered text)."""
+    if "ContentSid" in form:
+        variables = orjson.loads(str(form.get("ContentVariables") or "{}"))
+        body = _text(message.get("body"))
+        return all(_text(value) in body for value in variables.values())
+    if _text(message.get("body")) != _text(form.get("Body")):
+        return False
+    try:
+        media = int(message.get("num_media") or 0)
+    except (TypeError, ValueError):
+        media = 0
+    return media > 0 if "MediaUrl" in form else True

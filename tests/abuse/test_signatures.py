@@ -92,7 +92,7 @@ async def test_twilio_forged_missing_and_misdirected_signatures_are_refused(
         answers[name] = (response.status_code, response.json()["error"]["code"])
     assert answers == {name: (403, code) for name, (_p, _s, code) in attempts.items()}
     assert app.state.channels.inbound.items == []
-    assert await app.state.redis.keys("samvad:twilio:seen:*") == []
+    assert await app.state.redis.keys("samvad:{inbound:*}:seen:*") == []
 
     # A status callback with a forged signature changes no delivery record either.
     status = [("MessageSid", "SM" + "1" * 32), ("MessageStatus", "delivered")]

@@ -8,11 +8,14 @@ import asyncio
 from typing import Any
 
 import orjson
+import pytest
 
 from bot.digest import GroDigest
 from bot.notifier import Notification, Notifier
 from bot.session_store import SessionStore
 from tests.event_examples import example
+
+pytestmark = pytest.mark.redis  # on one Redis and on a Redis Cluster
 
 GRO = {"user_id": 1, "phone": "+919876510001", "locale": "hi_IN"}
 OTHER_GRO = {"user_id": 2, "phone": "+919876510003", "locale": "en_IN"}

@@ -5,11 +5,14 @@ follow-up it leaves for the citizen's answer."""
 from __future__ import annotations
 
 import orjson
+import pytest
 
 from bot.followup import CaseFollowUps, FollowUp
 from bot.notifier import Notification, Notifier, asks_fixed, notifications_for
 from bot.session_store import SessionStore
 from tests.event_examples import example
+
+pytestmark = pytest.mark.redis  # on one Redis and on a Redis Cluster
 
 PAYMENT = example("payment.completed", payer_phone="+919876500001", payer_locale="hi_IN",
                   amount="1236.50", bill_number="BILL-DDN-2026-000002",

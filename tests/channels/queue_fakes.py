@@ -1,11 +1,13 @@
-"""Fakes for the queue tests: a virtual clock, a scripted Sender, recorded reports."""
+"""Fakes for the queue tests: a virtual clock, scripted Senders (one that can look up what
+it sent), recorded reports."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
 
-from channels.base import OutboundJob, SendError, SendResult
+from channels.base import OutboundJob, SendError, SendErrorKind, SendResult
+from channels.queues import AMBIGUOUS
 
 START = 1_800_000_000.0
 
@@ -29,12 +31,18 @@ class WorkerDied(Exception):
     """Stands for the process being killed at that point."""
 
 
+class AnswerLost:
+    """A scripted outcome: the provider took the job, and its answer was lost (a read
+    timeout: ``SendError(CONNECTION, AMBIGUOUS)``)."""
+
+
 @dataclass
 class FakeSender:
     """Answers each call for a job with its next scripted outcome (default: success)."""
 
     clock: FakeClock
-    script: dict[str, list[SendError | type[WorkerDied]]] = field(default_factory=dict)
+    script: dict[str, list[SendError | type[WorkerDied] | type[AnswerLost]]] = field(
+        default_factory=dict)
     provider: str = "fake"
     calls: list[OutboundJob] = field(default_factory=list)
     sent: list[tuple[float, OutboundJob]] = field(default_factory=list)
@@ -48,10 +56,32 @@ class FakeSender:
         self.sent.append((self.clock.now(), job))
         if outcome is WorkerDied:  # the provider took it; the worker dies before noting it
             raise WorkerDied
+        if outcome is AnswerLost:
+            raise SendError(SendErrorKind.CONNECTION, AMBIGUOUS, "read timeout")
         return SendResult(f"FAKE{len(self.sent)}", "queued")
 
     def texts(self, to: str | None = None) -> list[str]:
         return [job.message["text"] for _, job in self.sent if to is None or job.to == to]
+
+
+@dataclass
+class LookupSender(FakeSender):
+    """A ``FakeSender`` that can tell whether a job went out (``SentLookup``), as Twilio
+    can: from what it took since ``since``. The next ``lookup_down`` lookups fail as a
+    provider that cannot be reached."""
+
+    lookup_down: int = 0
+    lookups: list[tuple[str, float]] = field(default_factory=list)
+
+    async def find_sent(self, job: OutboundJob, since: float) -> SendResult | None:
+        self.lookups.append((job.job_id, since))
+        if self.lookup_down:
+            self.lookup_down -= 1
+            raise SendError(SendErrorKind.CONNECTION, "503", "provider down")
+        for number, (at, taken) in enumerate(self.sent, start=1):
+            if taken.job_id == job.job_id and at >= since:
+                return SendResult(f"FAKE{number}", "sent")
+        return None
 
 
 @dataclass

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import orjson
+import pytest
 
 from bot.messages import Outgoing
 from bot.notifier import Notifier, Route
@@ -22,6 +23,8 @@ from tests.channels.delivery_fakes import (
     note,
 )
 from tests.event_examples import example
+
+pytestmark = pytest.mark.redis  # on one Redis and on a Redis Cluster
 
 TEMPLATES = {"complaint_update": {"default": "samvad_complaint_update"}}
 

@@ -1,11 +1,14 @@
 """``InboundQueue.admit`` on a real Redis: one script claims the provider's message id,
-counts the sender's minute and queues the message (or the flood notice), or nothing."""
+counts the sender's minute and queues the message (or the flood notice), or nothing; then
+one XADD rings the doorbell. The script's keys are the person's, in one cluster slot."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import orjson
+import pytest
+from redis.crc import key_slot
 
 from bot.messages import Inbound
 from bot.session_store import conversation_key
@@ -15,10 +18,13 @@ from channels.queues._inbound import (
     flood_key,
     inbound_from_dict,
     inbound_to_dict,
+    seen_key_of,
 )
 from channels.queues._windows import KEEP_S
 from tests.channels.queue_fakes import FakeClock
 from tests.redis_counting import round_trips
+
+pytestmark = pytest.mark.redis  # on one Redis and on a Redis Cluster
 
 P, Q = "+919876500001", "+919876500002"
 SEEN_TTL_S = 2 * 24 * 3600
@@ -30,7 +36,7 @@ def message(n: int, sender: str = P, channel: str = "whatsapp") -> Inbound:
 
 
 def seen(inbound: Inbound) -> str:
-    return f"samvad:twilio:seen:{inbound.message_id}"
+    return seen_key_of(inbound, f"twilio:{inbound.message_id}")
 
 
 class Spied(InboundQueue):
@@ -49,7 +55,7 @@ class Spied(InboundQueue):
 
 
 async def admit(queue: InboundQueue, inbound: Inbound, per_minute: int = 0) -> str:
-    return await queue.admit(inbound, "twilio", seen_key=seen(inbound),
+    return await queue.admit(inbound, "twilio", seen_key=f"twilio:{inbound.message_id}",
                              seen_ttl_s=SEEN_TTL_S, per_minute=per_minute)
 
 
@@ -70,10 +76,13 @@ async def test_accept_queues_the_message_with_its_doorbell_window_and_ttls(redis
     first = message(1)
     async with round_trips(redis_client) as counted:
         assert await admit(queue, first, per_minute=20) == "accept"
-    assert counted.writes in (1, 3)  # 3 only when this Redis has not seen the script yet
+    # More only when this Redis had not seen the script: NOSCRIPT, then SCRIPT LOAD (on
+    # every primary of a cluster) and the EVALSHA again.
+    loads = counted.server.get("script", 0)
+    assert counted.writes == 2 + (loads + 1 if loads else 0), counted
     async with round_trips(redis_client) as counted:
         assert await admit(queue, message(2), per_minute=20) == "accept"
-    assert counted.is_one_evalsha(), counted
+    assert counted.is_evalsha_then("xadd"), counted  # the script, then the doorbell
 
     key = conversation_key("whatsapp", P)
     mailbox, lock = queue.boxes.keys(key)
@@ -91,20 +100,29 @@ async def test_accept_queues_the_message_with_its_doorbell_window_and_ttls(redis
     assert KEEP_S - 5 <= ttl[queue.windows.key("whatsapp", P)] <= KEEP_S
     assert 0 < ttl[flood_key("whatsapp", P)] <= FLOOD_WINDOW_S
     assert int(await redis_client.get(flood_key("whatsapp", P))) == 2
-    # Every key the script wrote was given to it in KEYS (none made up inside Lua).
-    assert set(await redis_client.keys("*")) <= queue.given
+    # Every key the script wrote was given to it in KEYS (none made up inside Lua), and
+    # they are all the person's: one Redis Cluster slot. The doorbell stream is rung apart.
+    assert set(await redis_client.keys("*")) - {b"samvad:inbound"} <= queue.given
+    assert len({key_slot(key) for key in queue.given}) == 1
 
 
 async def test_a_repeated_message_id_is_a_duplicate_and_changes_nothing(redis_client):
     queue = InboundQueue(redis_client)
     first = message(1)
     assert await admit(queue, first, per_minute=20) == "accept"
-    before = {name: await redis_client.dump(name) for name in await redis_client.keys("*")}
+    names = set(await redis_client.keys("*")) - {b"samvad:inbound"}
+    before = {name: await redis_client.dump(name) for name in names}
     for _ in range(3):
         assert await admit(queue, first, per_minute=20) == "duplicate"
-    after = {name: await redis_client.dump(name) for name in await redis_client.keys("*")}
-    assert after == before  # not queued, no doorbell, not even counted against the flood
+    after = {name: await redis_client.dump(name) for name in names}
+    assert after == before  # not queued, not even counted against the flood
+    assert set(await redis_client.keys("*")) - {b"samvad:inbound"} == names
     assert await queue.waiting("whatsapp", P) == [first]
+    # Each retry rings the person's doorbell again: it repairs a web process killed
+    # between the script and the ring (the mailbox still holds the message).
+    key = conversation_key("whatsapp", P).encode()
+    bells = [fields for _id, fields in await redis_client.xrange("samvad:inbound")]
+    assert bells == [{b"key": key}] * 4
 
 
 async def test_a_flood_gets_one_notice_at_the_limit_plus_one_then_drops(redis_client):
@@ -121,7 +139,7 @@ async def test_a_flood_gets_one_notice_at_the_limit_plus_one_then_drops(redis_cl
     # Someone else is not limited by this sender, nor the same number on another channel.
     assert await admit(queue, message(100, sender=Q), per_minute=limit) == "accept"
     assert await admit(queue, message(101, channel="sms"), per_minute=limit) == "accept"
-    assert set(await redis_client.keys("*")) <= queue.given
+    assert set(await redis_client.keys("*")) - {b"samvad:inbound"} <= queue.given
     # The next minute starts a new count (the counter expires with the minute).
     await redis_client.delete(flood_key("whatsapp", P))
     assert await admit(queue, message(200), per_minute=limit) == "accept"

@@ -6,12 +6,16 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import pytest
+
 from bot.engine import Turn
 from bot.messages import Inbound, Location, Media, Outgoing
 from bot.session import Session
 from channels.queues import ContactWindows, InboundQueue, InboundWorker, OutboundQueue
 from tests.channels.queue_fakes import FakeClock
 from tests.redis_counting import round_trips
+
+pytestmark = pytest.mark.redis  # on one Redis and on a Redis Cluster
 
 P, Q = "+919876500001", "+919876500002"
 TWILIO_NUMBER = "+14155550100"
@@ -56,7 +60,7 @@ async def put(queue: InboundQueue, inbound: Inbound, provider: str = "twilio") -
     assert admission == "accept"
 
 
-async def test_admit_is_one_round_trip_and_keeps_the_whole_message(redis_client):
+async def test_admit_is_one_script_and_a_doorbell_and_keeps_the_whole_message(redis_client):
     clock = FakeClock()
     queue = InboundQueue(redis_client, clock=clock)
     await put(queue, text(Q, "loads the script", "SM0"))
@@ -66,7 +70,7 @@ async def test_admit_is_one_round_trip_and_keeps_the_whole_message(redis_client)
                     to=TWILIO_NUMBER, extra={"wa_id": "919876500001"})
     async with round_trips(redis_client) as counted:
         await put(queue, photo, "meta")
-    assert counted.is_one_evalsha(), counted
+    assert counted.is_evalsha_then("xadd"), counted
     assert await queue.waiting("whatsapp", P) == [photo]
     windows = ContactWindows(redis_client)
     assert await windows.last_inbound("whatsapp", P) == clock.now()

@@ -17,6 +17,8 @@ from samvad.settings import Settings
 from samvad.worker import build_send_worker
 from tests.channels.queue_fakes import FakeClock, FakeSender
 
+pytestmark = pytest.mark.redis  # on one Redis and on a Redis Cluster
+
 SUNITA, RAHUL = "+919876500001", "+919876500002"
 
 

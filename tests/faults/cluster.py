@@ -45,6 +45,8 @@ import psutil
 import redis
 from twilio.request_validator import RequestValidator
 
+from tests.channels.twilio.messages_list import TwilioMessageLog
+
 ACCOUNT_SID = "AC0123456789abcdef0123456789abcdef"
 AUTH_TOKEN = "0123456789abcdef0123456789abcdef"
 SMS_FROM = "+12025550143"
@@ -201,12 +203,16 @@ class SentMessage:
 
 @dataclass
 class FakeTwilio:
-    """The Messages API on 127.0.0.1; what Samvad asked Twilio to send, in order."""
+    """The Messages API on 127.0.0.1; what Samvad asked Twilio to send, in order. Twilio's
+    own messages are also listed by ``GET Messages.json`` (``log``, with Twilio's filters
+    and pages), as the send worker asks after a send with no known outcome."""
 
     messages: list[SentMessage] = field(default_factory=list)
+    log: TwilioMessageLog = field(default_factory=lambda: TwilioMessageLog(ACCOUNT_SID))
     refused: int = 0  # requests answered with an error
     _refuse_with: int | None = None
     _hold: threading.Event | None = None
+    _hold_accepts: bool = True
     held: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -222,6 +228,9 @@ class FakeTwilio:
             def do_POST(self) -> None:
                 fake._handle(self)
 
+            def do_GET(self) -> None:
+                fake._list(self)
+
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -235,9 +244,11 @@ class FakeTwilio:
         """Answer every send with ``status`` (503, 429) until ``refuse(None)``."""
         self._refuse_with = status
 
-    def hold(self) -> None:
-        """Accept (record) the next message, then never answer it."""
+    def hold(self, *, accept: bool = True) -> None:
+        """Accept (record) the next message, then never answer it; ``accept=False``: the
+        request never gets through (nothing recorded, nothing sent, no answer)."""
         self._hold = threading.Event()
+        self._hold_accepts = accept
 
     def release(self) -> None:
         if self._hold is not None:
@@ -281,11 +292,16 @@ class FakeTwilio:
                 else "Service Unavailable",
                 "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": refuse})
             return
+        hold = self._hold
+        if hold is not None and not self._hold_accepts:  # lost on the way to "Twilio"
+            self.held.set()
+            hold.wait(120)
+            return
         sid = "SM" + uuid.uuid4().hex
         with self.lock:
             self.messages.append(SentMessage(sid, form.get("To", ""), form.get("From", ""),
                                              form.get("Body", "")))
-        hold = self._hold
+            self.log.accept(form, sid)
         if hold is not None:  # accepted by "Twilio", the answer never reaches the worker
             self.held.set()
             hold.wait(120)
@@ -299,6 +315,17 @@ class FakeTwilio:
             "num_segments": "1", "price": None, "price_unit": "USD", "sid": sid,
             "status": "queued", "to": form.get("To"),
             "uri": f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages/{sid}.json"})
+
+    def _list(self, handler: BaseHTTPRequestHandler) -> None:
+        """``GET .../Messages.json?To=..``: a page of the messages Twilio took."""
+        path, _, query = handler.path.partition("?")
+        credentials = base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
+        if path != self.log.path or handler.headers.get("Authorization") != (
+                f"Basic {credentials}"):
+            self._reply(handler, 401, {"code": 20003, "message": "Authenticate",
+                                       "status": 401})
+            return
+        self._reply(handler, 200, self.log.page({k: v[0] for k, v in parse_qs(query).items()}))
 
     def _meta(self, handler: BaseHTTPRequestHandler, raw: bytes) -> None:
         """Meta's Cloud API ``/messages``: checks the token, records and accepts the message
@@ -513,9 +540,12 @@ class Phone:
         return f"whatsapp:{number}" if self.channel == "whatsapp" else number
 
     def webhook(self, body: str, sid: str | None = None,
-                headers: dict[str, str] | None = None) -> tuple[httpx.Response, str]:
+                headers: dict[str, str] | None = None,
+                base: str | None = None) -> tuple[httpx.Response, str]:
         """POST one signed inbound webhook (with extra ``headers``, which Twilio does not
-        sign); the answer and its MessageSid."""
+        sign); the answer and its MessageSid. ``base``: the web process to post to (one of
+        several behind the public URL, as a load balancer would pick); signed for the
+        public URL either way."""
         sid = sid or "SM" + uuid.uuid4().hex
         pairs = [("ToCountry", "US"), ("SmsMessageSid", sid), ("NumMedia", "0"),
                  ("SmsSid", sid), ("SmsStatus", "received"), ("Body", body),
@@ -525,7 +555,7 @@ class Phone:
         url = self.cluster.public_url + "/webhooks/twilio"
         signature = RequestValidator(AUTH_TOKEN).compute_signature(url, dict(pairs))
         answer = self.cluster.http.post(
-            "/webhooks/twilio", content=urlencode(pairs),
+            (base or "") + "/webhooks/twilio", content=urlencode(pairs),
             headers={"Content-Type": "application/x-www-form-urlencoded",
                      "X-Twilio-Signature": signature, **(headers or {})})
         return answer, sid
@@ -570,7 +600,8 @@ class MetaPhone(Phone):
         super().__init__(cluster, number, "whatsapp")
 
     def webhook(self, body: str, sid: str | None = None,
-                headers: dict[str, str] | None = None) -> tuple[httpx.Response, str]:
+                headers: dict[str, str] | None = None,
+                base: str | None = None) -> tuple[httpx.Response, str]:
         """POST one signed Meta delivery of a text message; the answer and its wamid."""
         sid = sid or "wamid." + uuid.uuid4().hex
         wa_id = self.number.removeprefix("+")
@@ -585,9 +616,10 @@ class MetaPhone(Phone):
             "id": "102290129340398", "changes": [{"field": "messages", "value": value}]}]},
             ensure_ascii=False).encode()
         signature = hmac.new(META_APP_SECRET.encode(), raw, hashlib.sha256).hexdigest()
-        answer = self.cluster.http.post("/webhooks/whatsapp", content=raw, headers={
-            "Content-Type": "application/json", "X-Hub-Signature-256": f"sha256={signature}",
-            **(headers or {})})
+        answer = self.cluster.http.post(
+            (base or "") + "/webhooks/whatsapp", content=raw,
+            headers={"Content-Type": "application/json",
+                     "X-Hub-Signature-256": f"sha256={signature}", **(headers or {})})
         return answer, sid
 
 

@@ -5,9 +5,10 @@ fresh database, a fresh redis-server, a fake Twilio and the Samvad processes."""
 from __future__ import annotations
 
 import itertools
+import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -21,8 +22,10 @@ from tests.faults.cluster import (
     run_samvad,
     samvad_env,
 )
+from tests.faults.fleet import ClusterRedis, Fleet, redis_for
 
 TEMPLATE = "fault_template"
+ARTIFACTS = Path(__file__).parent.parent / "artifacts" / "faults"
 _numbers = itertools.count(1)
 
 
@@ -58,13 +61,29 @@ class Clusters:
         self.pg = fault_pg
         self.root = fault_root
         self.made: list[tuple[Cluster, str]] = []
-        self.closers: list[FakeTwilio | RedisServer] = []
+        self.closers: list[FakeTwilio | RedisServer | ClusterRedis] = []
 
-    def make(self, *, appendonly: bool = True, meta: bool = False, **settings: str) -> Cluster:
+    def _database(self) -> tuple[str, Path]:
+        """A fresh copy of the template database and a directory of the same name."""
         name = f"fault_{next(_numbers)}"
         root = self.root / name
         root.mkdir()
         self.pg.execute("postgres", f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
+        return name, root
+
+    def make_fleet(self, redis_kind: str = "single", **settings: str) -> Fleet:
+        """Two web and two worker processes (not started) on ``redis_kind`` Redis
+        (``single`` or ``cluster``)."""
+        name, root = self._database()
+        redis_server = redis_for(redis_kind, root)
+        twilio = FakeTwilio()
+        self.closers.extend([twilio, redis_server])
+        fleet = Fleet(root, self.pg, name, redis_server, twilio, **settings)
+        self.made.append((fleet, name))
+        return fleet
+
+    def make(self, *, appendonly: bool = True, meta: bool = False, **settings: str) -> Cluster:
+        name, root = self._database()
         redis_server = RedisServer(root, appendonly=appendonly)
         redis_server.start()
         twilio = FakeTwilio()
@@ -83,6 +102,24 @@ class Clusters:
             self.pg.execute("postgres", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         for closer in self.closers:
             closer.close()
+
+
+@pytest.fixture
+def make_fleet(fault_pg: Postgres, fault_root: Path,
+               request: pytest.FixtureRequest) -> Iterator[Callable[..., Fleet]]:
+    """Builds the test's ``Fleet`` (2 web + 2 worker processes, not started: ``.start()``)
+    on single or cluster Redis; tears everything down."""
+    clusters = Clusters(fault_pg, fault_root)
+    yield clusters.make_fleet
+    failed = getattr(request.node, "rep_call", None)
+    clusters.close(print_logs=failed is None or failed.failed)
+    if failed is None or failed.failed:  # whole logs, for what a tail does not show
+        kept = ARTIFACTS / re.sub(r"[^\w.-]+", "_", request.node.name)
+        for fleet, _name in clusters.made:
+            kept.mkdir(parents=True, exist_ok=True)
+            for log in fleet.root.glob("*.log"):
+                shutil.copy(log, kept / log.name)
+        print(f"process logs kept in {kept}")
 
 
 @pytest.fixture

@@ -1,9 +1,11 @@
-"""The web process dies (SIGKILL) right before or right after the admission of an inbound
-message, before it answers the webhook; the provider then retries the same message id.
+"""The web process dies (SIGKILL) right before the admission of an inbound message, between
+its script and its doorbell, or right after it, before it answers the webhook; the
+provider then retries the same message id.
 
 Admission (``InboundQueue.admit``) claims the message id and queues the message in one
-Redis script, so a crash on either side of it leaves the message either unclaimed (the
-retry is taken) or queued (the retry is a duplicate; the queued copy is answered). The
+Redis script, then rings the doorbell, so a crash leaves the message either unclaimed
+(the retry is taken) or queued (the retry is a duplicate, which rings the doorbell again;
+the queued copy is answered, also when the first ring never happened). The
 kill comes from the test hook ``SAMVAD_TEST_KILL_AT`` (``channels/kill_points.py``): the
 killed attempt carries ``X-Samvad-Test-Kill: <point>``, the retry does not. Each point is
 hit several times, for Twilio and for Meta, on one cluster whose uvicorn supervisor
@@ -24,7 +26,7 @@ from channels.kill_points import HEADER
 from tests.faults.cluster import Cluster, Phone, Postgres, jobs_of, wait_until
 from tests.faults.conftest import Clusters
 
-POINTS = ("before_admit", "after_admit")
+POINTS = ("before_admit", "before_ring", "after_admit")
 REPEATS = 3
 _numbers = itertools.count(201)
 
@@ -73,8 +75,8 @@ def message_id(provider: str) -> str:
 
 
 def check_retry(provider: str, point: str, sid: str, retry: httpx.Response) -> None:
-    """Before admission nothing was claimed: the retry is taken. After it, the message was
-    queued: the retry is refused as the duplicate."""
+    """Before admission nothing was claimed: the retry is taken. After its script, the
+    message was queued: the retry is refused as the duplicate (and rings again)."""
     assert retry.status_code == 200, retry.text
     ignored = retry.headers.get("X-Samvad-Ignored") if provider == "twilio" else (
         retry.json()["ignored"])
@@ -96,24 +98,25 @@ def test_a_web_worker_killed_at_admission_loses_and_duplicates_nothing(
     expected = first_contact[provider]
     assert expected and any("Choose your language" in reply for reply in expected), expected
     everyone: list[Phone] = []
-    for attempt in range(1, REPEATS + 1):
-        # One new citizen per point; each attempt kills the worker that took it, so both
-        # workers die (the second request can only reach the one still up).
+    kills = [(point, attempt) for attempt in range(1, REPEATS + 1) for point in POINTS]
+    for batch in (kills[start:start + 2] for start in range(0, len(kills), 2)):
+        # One new citizen per kill; each kills the worker that took it, so a batch of two
+        # kills both workers (the second request can only reach the one still up).
         ready = web_ready(cluster)
-        killed: dict[str, tuple[Phone, str]] = {}
-        for point in POINTS:
+        killed: list[tuple[str, int, Phone, str]] = []
+        for point, attempt in batch:
             citizen, sid = new_citizen(cluster, provider), message_id(provider)
             with pytest.raises(httpx.TransportError):  # no answer: the worker died
                 citizen.webhook("hi", sid, headers={HEADER: point})
-            killed[point] = (citizen, sid)
+            killed.append((point, attempt, citizen, sid))
             everyone.append(citizen)
-        wait_replaced(cluster, ready, len(killed), f"new web workers (round {attempt})")
+        wait_replaced(cluster, ready, len(killed), f"new web workers (after {batch})")
 
-        for point, (citizen, sid) in killed.items():  # the provider delivers it again
+        for point, _attempt, citizen, sid in killed:  # the provider delivers it again
             retry, _ = citizen.webhook("hi", sid)
             check_retry(provider, point, sid, retry)
             citizen.sent.append(sid)
-        for point, (citizen, sid) in killed.items():
+        for point, attempt, citizen, sid in killed:
             case = f"{provider}, killed {point}, round {attempt}"
             assert citizen.wait_settled(0) == expected, case  # one turn's replies, once
             jobs = sorted(job_id for job_id, _status, _sid in jobs_of(cluster, [sid]))
@@ -123,14 +126,16 @@ def test_a_web_worker_killed_at_admission_loses_and_duplicates_nothing(
     name = "Twilio" if provider == "twilio" else "Meta"
     reliability.record(
         area="fault", case=f"{name} webhook: web worker killed (SIGKILL) at admission",
-        sent=f"{2 * REPEATS} signed {name} webhooks from new citizens over `serve --workers "
+        sent=f"{3 * REPEATS} signed {name} webhooks from new citizens over `serve --workers "
              f"2`, {REPEATS} killing the worker that took them right before the admission "
-             f"script and {REPEATS} right after it, before the answer (`SAMVAD_TEST_KILL_AT`"
-             "); then the provider's retry with the same message id, once uvicorn replaced "
-             "the workers",
+             f"script, {REPEATS} between the script and the doorbell and {REPEATS} right "
+             "after both, before the answer (`SAMVAD_TEST_KILL_AT`); then the provider's "
+             "retry with the same message id, once uvicorn replaced the worker",
         did="no answer to a killed attempt; its retry taken when killed before admission, "
-            "answered `duplicate` when killed after (dedupe, flood count and queueing are "
-            "one Redis script: no message id is claimed without its message queued)",
-        lost=f"nothing: {2 * REPEATS}/{2 * REPEATS} messages answered exactly once (the "
+            "answered `duplicate` when killed after the script (dedupe, flood count and "
+            "queueing are one Redis script: no message id is claimed without its message "
+            "queued), and the duplicate rings the doorbell again, so a message queued by a "
+            "worker killed before its ring is answered too",
+        lost=f"nothing: {3 * REPEATS}/{3 * REPEATS} messages answered exactly once (the "
              "same replies as without a fault, one reply job each)",
     )

@@ -25,7 +25,7 @@ from core_api.db import utcnow
 from core_api.workflow.models import ProcessInstance
 from samvad.worker import build_send_worker
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.redis, pytest.mark.timeout(120)]
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

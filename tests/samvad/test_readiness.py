@@ -11,13 +11,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from redis.asyncio import RedisCluster
 
 from core_api.db import Database
-from samvad.readiness import HEARTBEATS_KEY, Heartbeat
+from samvad.readiness import HEARTBEATS_KEY, PROBE_KEY, PROBE_TTL_MS, Heartbeat
 from samvad.redis_runtime import connect
 from samvad.worker import LOOPS, run_background
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.redis, pytest.mark.timeout(60)]
 
 
 async def beat_all(app: Any, *, clock: Any = time.time) -> None:
@@ -142,6 +143,29 @@ async def test_a_dead_redis(client, app) -> None:
     assert body["down"] == ["redis", "workers"]  # heartbeats live in Redis too
     assert body["checks"]["redis"].startswith("error: ")
     assert body["checks"]["database"] == "ok"
+
+
+async def test_redis_is_checked_by_a_script_that_writes_and_reads_a_key(client, app) -> None:
+    await beat_all(app)
+    response = await client.get("/readyz")
+    assert response.json()["checks"]["redis"] == "ok", response.text
+    # The probe really went through a key (routed to its slot on a cluster), with a TTL.
+    assert 0 < await app.state.redis.pttl(PROBE_KEY) <= PROBE_TTL_MS
+
+
+async def test_a_redis_that_answers_ping_but_refuses_writes_is_not_ready(client, app) -> None:
+    await beat_all(app)
+    redis = app.state.redis
+    nodes = {"target_nodes": RedisCluster.ALL_NODES} if isinstance(redis, RedisCluster) else {}
+    await redis.config_set("min-replicas-to-write", 1, **nodes)  # no replica: writes refused
+    try:
+        assert await redis.ping()
+        response = await client.get("/readyz")
+    finally:
+        await redis.config_set("min-replicas-to-write", 0, **nodes)
+    assert response.status_code == 503
+    assert response.json()["down"] == ["redis"]
+    assert response.json()["checks"]["redis"] == "error: ResponseError"
 
 
 async def test_a_dead_database(client, app) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -19,6 +21,7 @@ from channels.queues import Admission, InboundQueue
 from channels.twilio import router as twilio_router
 from core_api.errors import install_error_handlers
 from samvad.settings import Settings
+from tests.channels.twilio.messages_list import TwilioMessageLog
 
 TESTDATA = Path(channels.twilio.__file__).parent / "testdata"
 AUTH_TOKEN = "0123456789abcdef0123456789abcdef"
@@ -102,7 +105,12 @@ def webhook_app(redis: Any, *, token: str | None = AUTH_TOKEN) -> FastAPI:
     return app
 
 
-Reply = httpx.Response | Exception
+class Lost:
+    """A scripted reply: Twilio accepts the message, and its answer never arrives."""
+
+
+LOST = Lost()
+Reply = httpx.Response | Exception | Lost
 
 
 def created(sid: str | None = None) -> httpx.Response:
@@ -119,23 +127,49 @@ def refused(name: str) -> httpx.Response:
 
 class FakeTwilio:
     """The Messages API for ``httpx.MockTransport``: checks each request as Twilio would,
-    records its form and answers from the script (then 201 with fresh sids if told)."""
+    records its form and answers from the script (then 201 with fresh sids if told).
+    Accepted messages are listed by ``GET Messages.json`` (``messages_list``) on the clock
+    ``now``; ``list_down`` makes the list answer 500 (Twilio down)."""
 
-    def __init__(self, *replies: Reply, keep_accepting: bool = False) -> None:
+    def __init__(self, *replies: Reply, keep_accepting: bool = False,
+                 now: Callable[[], float] = time.time) -> None:
         self.replies = list(replies)
         self.keep_accepting = keep_accepting
         self.forms: list[dict[str, list[str]]] = []
+        self.log = TwilioMessageLog(ACCOUNT_SID, now)
+        self.list_down = False
+        self.lookups: list[dict[str, str]] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
-        assert request.method == "POST"
-        assert str(request.url) == f"{API_BASE}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
+        assert request.url.copy_with(query=None) == (
+            f"{API_BASE}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json")
         credentials = base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
         assert request.headers["Authorization"] == f"Basic {credentials}"
+        if request.method == "GET":
+            return self._list(request)
+        assert request.method == "POST"
         assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
-        self.forms.append(parse_qs(request.content.decode(), keep_blank_values=True))
+        form = parse_qs(request.content.decode(), keep_blank_values=True)
+        self.forms.append(form)
         if not self.replies and self.keep_accepting:
-            return created(f"SM{len(self.forms):032x}")
+            return httpx.Response(201, json=self.log.accept(form, f"SM{len(self.forms):032x}"))
         reply = self.replies.pop(0)
+        if isinstance(reply, Lost):
+            self.log.accept(form, f"SM{len(self.forms):032x}")
+            raise httpx.ReadTimeout("the answer was lost", request=request)
         if isinstance(reply, Exception):
             raise reply
+        if reply.is_success:  # accepted, whatever the answer says (a fresh sid if none)
+            try:
+                sid = reply.json().get("sid")
+            except (ValueError, AttributeError):
+                sid = None
+            self.log.accept(form, sid)
         return reply
+
+    def _list(self, request: httpx.Request) -> httpx.Response:
+        query = dict(request.url.params)
+        self.lookups.append(query)
+        if self.list_down:
+            return refused("error_20500")
+        return httpx.Response(200, json=self.log.page(query))

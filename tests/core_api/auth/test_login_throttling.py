@@ -24,7 +24,7 @@ from core_api.auth import endpoints as auth_endpoints
 from core_api.auth.throttle import PREFIX, LoginGuard, guard_of
 from core_api.auth.tokens import verify_password
 
-pytestmark = [pytest.mark.reliability, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.redis, pytest.mark.reliability, pytest.mark.timeout(180)]
 
 TOKEN_URL = "/api/v1/auth/token"
 RIGHT = "samvad-demo"

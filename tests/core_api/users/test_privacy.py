@@ -33,6 +33,8 @@ from core_api.users.models import User
 from core_api.workflow.models import ProcessHistory
 from samvad.cli import app as cli
 
+pytestmark = pytest.mark.redis  # on one Redis and on a Redis Cluster
+
 RAHUL, RAHUL_NAME = "+919876500002", "Rahul Verma"
 SUNITA, SUNITA_NAME = "+919876500001", "सुनीता देवी"
 
