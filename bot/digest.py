@@ -108,6 +108,8 @@ class GroDigest:
 def _merged(items: list[dict[str, Any]]) -> Notification:
     """One notification for what a GRO had waiting: a lone one as itself, else a digest
     naming the first few complaints (in the GRO's language, of the latest notification)."""
+    # One notification held twice (its notifier died before marking it delivered) counts once.
+    items = list({item["event_id"]: item for item in items}.values())
     last = items[-1]
     if len(items) == 1:
         details = tuple(last["details"]) if last["details"] else None

@@ -6,8 +6,8 @@ lists, Twilio WhatsApp text, or SMS text with numbered options.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
 
 Channel = Literal["whatsapp", "sms"]
 InboundKind = Literal["text", "location", "image", "audio", "video", "sticker", "document",
@@ -68,3 +68,19 @@ class Inbound:
     received_at: float | None = None  # unix seconds
     to: str | None = None  # the number the citizen wrote to
     extra: dict[str, str] = field(default_factory=dict)
+
+
+def outgoing_to_dict(message: Outgoing) -> dict[str, Any]:
+    """Plain JSON-ready data (queued jobs, kept replies)."""
+    return asdict(message)
+
+
+def outgoing_from_dict(data: dict[str, Any]) -> Outgoing:
+    return Outgoing(
+        text=data["text"],
+        options=tuple(Option(**o) for o in data.get("options", ())),
+        media=tuple(Media(**m) for m in data.get("media", ())),
+        request_location=data.get("request_location", False),
+        list_button=data.get("list_button"),
+        footer=data.get("footer"),
+    )

@@ -475,22 +475,26 @@ class Notifier:
     async def _deliver(self, notification: Notification) -> bool:
         """Every notification passes here: once only (a marker per event and person), never
         to an opted-out person, routed by the delivery policy, handed to the sink. True
-        when it was handed over."""
+        when it was handed over.
+
+        The marker is written after the hand-over, so a notifier killed in between leaves
+        the event unmarked and its redelivery hands it over again: under the same job id
+        (``n:<event>:<phone>``), which the send worker sends once, and held for a digest
+        under the same event id, which the digest counts once.
+        """
         marker = f"samvad:notified:{notification.event_id}:{notification.phone}"
-        if not await self.redis.set(marker, 1, nx=True, ex=DEDUPE_TTL_S):
+        if await self.redis.exists(marker):
             return False  # delivered before (the relay publishes at least once)
         if self.opted_out is not None and await self.opted_out(notification.phone):
             log.info("notification_skipped_opted_out", kind=notification.kind)
             return False
-        try:
-            if self.digest is not None and notification.kind == NEW_COMPLAINT:
-                await self.digest.hold(notification)  # sent by _flush_digests
-                return False
-            route = await self.router.route(notification)
-            await self.sink.deliver(route.channel, replace(notification, route=route))
-        except Exception:
-            await self.redis.delete(marker)  # let the retry deliver it
-            raise
+        if self.digest is not None and notification.kind == NEW_COMPLAINT:
+            await self.digest.hold(notification)  # sent by _flush_digests
+            await self.redis.set(marker, 1, ex=DEDUPE_TTL_S)
+            return False
+        route = await self.router.route(notification)
+        await self.sink.deliver(route.channel, replace(notification, route=route))
+        await self.redis.set(marker, 1, ex=DEDUPE_TTL_S)
         complaint = asks_fixed(notification)
         if complaint and self.follow_ups is not None:
             await self.follow_ups.offer(notification.phone, complaint, notification.locale)

@@ -10,15 +10,16 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
+import orjson
 import structlog
 
 from bot.activity import ChatActivity, Position
 from bot.core_client import COMPLAINT_TYPES_PATH, CallContext, CoreClient, flatten_types
 from bot.engine import Engine, ServiceError, Turn
 from bot.i18n import translate
-from bot.messages import Inbound, Outgoing
+from bot.messages import Inbound, Outgoing, outgoing_from_dict, outgoing_to_dict
 from bot.metrics import observe_turn
 from bot.nlu import NLU, KeywordMatcher, Understanding
 from bot.session import Session
@@ -57,15 +58,20 @@ class Conversations:
         self.clock = clock
         self.activity = ChatActivity(clock)  # dashboard counters, flushed by the worker
 
-    async def handle(self, inbound: Inbound) -> Turn | None:
+    async def handle(self, inbound: Inbound, *,
+                     when_busy: Literal["answer", "raise"] = "answer") -> Turn | None:
         """Run one turn; None when the message was already handled (a provider retry).
 
-        The turn's log lines carry a ``turn_id``; it is counted and timed for /metrics.
+        When the conversation stays locked past the wait (its previous turn still runs),
+        the turn answers "try again" (``when_busy="answer"``: the simulator, the console)
+        or raises ``SessionBusy`` (``"raise"``: the inbound worker, which keeps the
+        message and runs it a moment later). The turn's log lines carry a ``turn_id``;
+        it is counted and timed for /metrics.
         """
         started = time.perf_counter()
         with structlog.contextvars.bound_contextvars(turn_id=uuid.uuid4().hex[:16],
                                                      message_id=inbound.message_id):
-            turn = await self._turn(inbound)
+            turn = await self._turn(inbound, when_busy)
             if turn is None:
                 observe_turn(inbound.channel, None, "repeat")
                 log.info("turn_repeat", channel=inbound.channel)
@@ -77,13 +83,15 @@ class Conversations:
                      step=turn.session.step, outcome=outcome, ms=round(seconds * 1000, 1))
         return turn
 
-    async def _turn(self, inbound: Inbound) -> Turn | None:
+    async def _turn(self, inbound: Inbound, when_busy: str) -> Turn | None:
         key = conversation_key(inbound.channel, inbound.sender)
         try:
             begin = await self.store.begin(key, inbound.message_id)
         except SessionBusy:
             # The person's previous message is still being handled after the wait bound.
             log.warning("session_busy", channel=inbound.channel)
+            if when_busy == "raise":
+                raise
             return Turn(Session(), [Outgoing(translate(None, "global.try_again"))], ["busy"])
         if begin.duplicate:
             return None
@@ -92,7 +100,8 @@ class Conversations:
         before = Position.of(session)
         services = BoundServices(self.client, self.nlu, inbound.sender, self.clock)
         try:
-            turn = await self.engine.turn(session, inbound, services)
+            async with self.store.held(key, begin.token):
+                turn = await self.engine.turn(session, inbound, services)
         except Exception:
             # Nothing the citizen sent is lost: the old session stays, the id is released
             # so a provider retry runs again, and the citizen hears that we failed.
@@ -102,7 +111,7 @@ class Conversations:
             return Turn(session or Session(), [Outgoing(translate(locale, "global.try_again"))],
                         ["failed"])
         if not await self.store.commit(key, begin.token, turn.session.dumps(),
-                                       inbound.message_id):
+                                       inbound.message_id, replies=_kept(turn)):
             # The lock lease ran out mid-turn and another turn took over: its state wins.
             log.warning("session_lease_lost", channel=inbound.channel)
             turn.effects.append("lease_lost")
@@ -111,11 +120,34 @@ class Conversations:
         return turn
 
 
+    async def answered(self, inbound: Inbound) -> Turn | None:
+        """The replies of a message whose turn was committed before (None: none kept).
+
+        A worker that died between the commit and queuing the replies leaves the message
+        in its mailbox; the worker that takes over queues these instead (same job ids, so
+        whatever was sent already is not sent again).
+        """
+        if not inbound.message_id:
+            return None
+        raw = await self.store.answered(conversation_key(inbound.channel, inbound.sender),
+                                        inbound.message_id)
+        if raw is None:
+            return None
+        kept = orjson.loads(raw)
+        return Turn(Session(locale=kept["locale"]),
+                    [outgoing_from_dict(reply) for reply in kept["replies"]], ["repeat"])
+
     async def locale_of(self, inbound: Inbound) -> str | None:
         """The language of the sender's conversation (None: none chosen or no session)."""
         keys = self.store.keys(conversation_key(inbound.channel, inbound.sender))
         session = Session.loads(await self.store.redis.get(keys.session))
         return session.locale if session else None
+
+
+def _kept(turn: Turn) -> bytes:
+    """What ``answered`` gives back: the replies and the language they are in."""
+    return orjson.dumps({"locale": turn.session.locale,
+                         "replies": [outgoing_to_dict(reply) for reply in turn.replies]})
 
 
 class BuiltinNLU:

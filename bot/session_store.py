@@ -22,19 +22,34 @@ the conversation lock already keeps a retry out while the first attempt runs, an
 the first attempt's worker died (its lease ran out) the retry must be able to proceed.
 So nothing is lost, and a message is processed twice only when a worker outlives its
 lease — its ``commit`` then returns False and writes nothing.
+
+``commit`` also keeps the turn's replies beside the ``done`` mark (``...:msg:<id>:out``,
+for ``replies_ttl_s``): a worker that died after the commit but before it queued them
+leaves the message at the head of its mailbox, and the worker that takes over finds it
+``done`` and queues the kept replies again (``answered``) instead of losing them.
+
+The lock's lease is short (the mailbox lease, ``SAMVAD_MAILBOX_LEASE_S``) and renewed
+while the turn runs (``held``), so a dead worker's conversation is free again as soon as
+its mailbox is taken over, and a slow turn keeps its lock.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import secrets
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import structlog
 from redis.asyncio import Redis, RedisCluster
+from redis.exceptions import RedisError
 
 __all__ = ["Begin", "SessionBusy", "SessionKeys", "SessionStore", "conversation_key"]
+
+log = structlog.get_logger(__name__)
 
 # begin: KEYS = session, lock[, message mark]; ARGV = token, lease ms, dedupe ttl ms.
 # Returns {0} duplicate, {1, session-or-nil} lock taken, {2} locked by another turn.
@@ -51,9 +66,9 @@ end
 return {1, redis.call('GET', KEYS[1])}
 """
 
-# commit: KEYS = session, lock[, message mark];
-# ARGV = token, '1' save / '0' delete, data, ttl ms, dedupe ttl ms. Returns 1, or 0 if the
-# lease was lost (nothing written).
+# commit: KEYS = session, lock[, message mark[, kept replies]];
+# ARGV = token, '1' save / '0' delete, data, ttl ms, dedupe ttl ms[, replies, replies ttl
+# ms]. Returns 1, or 0 if the lease was lost (nothing written).
 _COMMIT = """
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then
   return 0
@@ -66,7 +81,19 @@ end
 if KEYS[3] then
   redis.call('SET', KEYS[3], 'done', 'PX', ARGV[5])
 end
+if KEYS[4] then
+  redis.call('SET', KEYS[4], ARGV[6], 'PX', ARGV[7])
+end
 redis.call('DEL', KEYS[2])
+return 1
+"""
+
+# renew: KEYS = lock; ARGV = token, lease ms. Returns 1, or 0 if not the holder.
+_RENEW = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 """
 
@@ -126,6 +153,10 @@ class SessionKeys(NamedTuple):
         """The dedupe mark of one provider message id."""
         return self.message_prefix + message_id
 
+    def replies(self, message_id: str) -> str:
+        """The replies of the committed turn of one provider message id."""
+        return self.message_prefix + message_id + ":out"
+
 
 class SessionStore:
     """Sessions as opaque bytes with a TTL, a leased lock per conversation and dedupe."""
@@ -135,11 +166,14 @@ class SessionStore:
         redis: Redis,
         *,
         ttl_s: int = 7 * 24 * 3600,
-        lease_ms: int = 30_000,
-        wait_s: float = 10.0,
+        lease_ms: int = 5_000,
+        wait_s: float = 6.0,
         dedupe_ttl_s: int = 24 * 3600,
+        replies_ttl_s: int = 3600,
         prefix: str = "samvad:",
     ) -> None:
+        """``wait_s`` is how long ``begin`` waits for a held lock: a little over a lease,
+        so a dead holder's lock has run out before the wait ends."""
         if redis.get_encoder().decode_responses:
             raise ValueError("SessionStore needs a Redis client with decode_responses=False")
         if ttl_s <= 0 or lease_ms <= 0 or dedupe_ttl_s <= 0 or wait_s < 0:
@@ -149,12 +183,14 @@ class SessionStore:
         self.lease_ms = lease_ms
         self.wait_s = wait_s
         self.dedupe_ttl_s = dedupe_ttl_s
+        self.replies_ttl_s = replies_ttl_s
         self.prefix = prefix
         # Script objects run EVALSHA and fall back to SCRIPT LOAD on NOSCRIPT (first use,
         # a Redis restart or SCRIPT FLUSH): two extra round trips, once per script.
         self._begin = redis.register_script(_BEGIN)
         self._commit = redis.register_script(_COMMIT)
         self._release = redis.register_script(_RELEASE)
+        self._renew = redis.register_script(_RENEW)
 
     async def load_scripts(self) -> None:
         """Load the Lua scripts in one round trip (at worker start), so no turn pays for it.
@@ -163,7 +199,7 @@ class SessionStore:
         Cluster client refuses SCRIPT LOAD in a pipeline; there each load is one command
         that the client sends to every primary.
         """
-        scripts = (self._begin, self._commit, self._release)
+        scripts = (self._begin, self._commit, self._release, self._renew)
         if isinstance(self.redis, RedisCluster):
             for script in scripts:
                 await self.redis.script_load(script.script)
@@ -227,8 +263,10 @@ class SessionStore:
         message_id: str | None = None,
         *,
         ttl_s: int | None = None,
+        replies: bytes | None = None,
     ) -> bool:
-        """Save (``data=None`` deletes the session), mark the message done and unlock.
+        """Save (``data=None`` deletes the session), mark the message done, keep its
+        ``replies`` (for ``answered``) and unlock.
 
         One round trip. Returns False and writes nothing when ``token`` no longer holds the
         lock (the lease ran out and another turn may have taken over).
@@ -236,12 +274,38 @@ class SessionStore:
         ttl_ms = (ttl_s if ttl_s is not None else self.ttl_s) * 1000
         if ttl_ms <= 0:
             raise ValueError("ttl_s must be positive")
-        saved = await self._commit(
-            keys=self._script_keys(key, message_id),
-            args=[token, "0" if data is None else "1", data or b"", ttl_ms,
-                  self.dedupe_ttl_s * 1000],
-        )
-        return bool(saved)
+        keys = self._script_keys(key, message_id)
+        args: list[str | bytes | int] = [token, "0" if data is None else "1", data or b"",
+                                         ttl_ms, self.dedupe_ttl_s * 1000]
+        if message_id and replies is not None:
+            keys.append(self.keys(key).replies(message_id))
+            args += [replies, self.replies_ttl_s * 1000]
+        return bool(await self._commit(keys=keys, args=args))
+
+    async def answered(self, key: str, message_id: str) -> bytes | None:
+        """The replies ``commit`` kept for ``message_id`` (None: none kept, or expired)."""
+        raw: bytes | None = await self.redis.get(self.keys(key).replies(message_id))
+        return raw
+
+    @contextlib.asynccontextmanager
+    async def held(self, key: str, token: str) -> AsyncIterator[None]:
+        """Renew the lock every third of a lease while the block (the turn) runs."""
+        beating = asyncio.create_task(self._beat(self.keys(key).lock, token))
+        try:
+            yield
+        finally:
+            beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beating
+
+    async def _beat(self, lock: str, token: str) -> None:
+        while True:
+            await asyncio.sleep(self.lease_ms / 3000)
+            try:
+                if not await self._renew(keys=[lock], args=[token, self.lease_ms]):
+                    return  # lost: the commit will say so and write nothing
+            except RedisError as exc:  # the next beat tries again; the lease may hold
+                log.warning("session_lock_renewal_failed", error=str(exc))
 
     async def release(self, key: str, token: str, message_id: str | None = None) -> bool:
         """Unlock without saving and forget ``message_id`` so a retry can process it.

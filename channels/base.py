@@ -16,7 +16,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import orjson
 
-from bot.messages import Media, Option, Outgoing
+from bot.messages import Outgoing, outgoing_from_dict
+from bot.messages import outgoing_to_dict as outgoing_to_dict  # re-exported for senders
 
 
 class SendErrorKind(StrEnum):
@@ -48,21 +49,6 @@ class SendError(Exception):
 class SendResult:
     provider_message_id: str
     status: str = "queued"  # the provider's first status
-
-
-def outgoing_to_dict(message: Outgoing) -> dict[str, Any]:
-    return asdict(message)
-
-
-def outgoing_from_dict(data: dict[str, Any]) -> Outgoing:
-    return Outgoing(
-        text=data["text"],
-        options=tuple(Option(**o) for o in data.get("options", ())),
-        media=tuple(Media(**m) for m in data.get("media", ())),
-        request_location=data.get("request_location", False),
-        list_button=data.get("list_button"),
-        footer=data.get("footer"),
-    )
 
 
 @dataclass(frozen=True)

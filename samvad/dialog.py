@@ -44,10 +44,17 @@ def build_conversations(app: FastAPI) -> Conversations:
     client.follow_ups = CaseFollowUps(app.state.redis)
     return Conversations(
         engine=Engine(load_flows(), HELPERS),
-        store=SessionStore(app.state.redis),
+        store=session_store(app),
         client=client,
         nlu=build_nlu(app, client),
     )
+
+
+def session_store(app: FastAPI) -> SessionStore:
+    """Conversation locks with the mailboxes' lease: a dead worker's conversations are free
+    when its mailboxes are taken over, and a turn waits a little over one lease for them."""
+    lease_s = app.state.settings.mailbox_lease_s
+    return SessionStore(app.state.redis, lease_ms=round(lease_s * 1000), wait_s=lease_s + 1)
 
 
 def media_policy(settings: Any) -> MediaPolicy:

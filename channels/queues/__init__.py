@@ -32,9 +32,11 @@ Guarantees, and where they end:
   "duplicate" rings again (a process killed before its ring loses nothing).
 - Inbound, at least once: a message leaves its mailbox only after its turn ran and its
   replies were queued; the session store's dedupe keeps a repeated message id (provider
-  retry, a worker that died mid-turn) from running a second turn. Limit: a worker dying
-  between the session commit and queuing the replies loses those replies (the turn
-  counts as done). A turn failing 5 times (Redis down, a bug) is dropped and logged.
+  retry, a worker that died mid-turn) from running a second turn. The commit keeps the
+  turn's replies beside its ``done`` mark (an hour), so a worker dying between the commit
+  and queuing them leaves the message in the mailbox and the next worker queues the kept
+  replies again (same job ids: nothing sent twice). A turn failing 5 times (Redis down, a
+  bug) is dropped and logged.
 - Outbound, once per job id, nothing dropped: the job state goes ``sending:<time>``
   before the provider is called and ``sent:<provider id>`` after. A job found
   ``sending`` (its worker died, or stalled past its lease, mid-call) or whose answer was

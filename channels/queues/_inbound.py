@@ -199,8 +199,7 @@ class InboundQueue:
 
     async def ring(self, key: str) -> None:
         """A doorbell for ``key``'s mailbox on the shared stream (what a worker reads)."""
-        await self.redis.xadd(self.boxes.stream, {"key": key},
-                              maxlen=self.boxes.stream_max_len, approximate=True)
+        await self.boxes.ring(key)
 
     async def waiting(self, channel: str, phone: str) -> list[Inbound]:
         """Messages of one person not handled yet, oldest first."""
@@ -221,14 +220,22 @@ class InboundWorker(MailboxWorker):
         self.outbound = outbound
 
     async def turn(self, provider: str, inbound: Inbound) -> list[OutboundJob]:
-        """One turn and its queued replies (none for a message handled before)."""
-        turn = await self.conversations.handle(inbound)
+        """One turn and its queued replies.
+
+        A message whose turn was committed before is still at the head when its worker
+        died before advancing the mailbox: its kept replies are queued again, under the
+        same job ids, so those already sent are skipped and none is lost. A conversation
+        still locked after the wait raises ``SessionBusy``: ``drain`` keeps the message
+        and tries again later, like any failed turn.
+        """
+        turn = await self.conversations.handle(inbound, when_busy="raise")
+        repeat = turn is None
         if turn is None:
-            TURNS.labels(provider, "repeat").inc()
-            return []
-        jobs = reply_jobs(inbound, provider, turn.replies, turn.session.locale, turn.effects)
+            turn = await self.conversations.answered(inbound)
+        jobs = [] if turn is None else reply_jobs(inbound, provider, turn.replies,
+                                                  turn.session.locale, turn.effects)
         await self.outbound.enqueue(*jobs)
-        TURNS.labels(provider, "handled").inc()
+        TURNS.labels(provider, "repeat" if repeat else "handled").inc()
         return jobs
 
     async def flood_notice(self, provider: str, inbound: Inbound) -> list[OutboundJob]:

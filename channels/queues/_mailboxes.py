@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import structlog
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError, ResponseError
 
@@ -158,21 +158,42 @@ class Mailboxes:
         self._renew = redis.register_script(_RENEW_OR_RELEASE)
         self._group_ready = False
         self._next_reclaim = 0.0
+        # Whether one pipeline's commands run in the order given (not across cluster nodes).
+        self._in_order = not isinstance(redis, RedisCluster)
 
     def keys(self, key: str) -> tuple[str, str]:
         """The mailbox list and lock of ``key``."""
         base = f"samvad:{{{self.name}:{key}}}:"
         return base + "mailbox", base + "lock"
 
-    def add(self, pipe: Pipeline, key: str, *payloads: bytes) -> None:
-        """Queue ``payloads`` for ``key`` in ``pipe`` (the caller executes it): one doorbell.
+    async def add(self, payloads: dict[str, list[bytes]]) -> None:
+        """Queue each key's payloads, then ring each key's doorbell once.
 
-        ``InboundQueue.admit`` does the same inside its admission script.
+        The doorbells come after the mailboxes, so a worker that reads one finds its
+        messages, and a process dying in between leaves messages without a ring (the
+        caller's retry rings them), never a ring before its messages. One Redis server
+        runs a pipeline in order: one round trip. A Redis Cluster client sends the
+        commands for different nodes in parallel, so there the doorbells go second.
         """
-        mailbox, _lock = self.keys(key)
-        pipe.rpush(mailbox, *payloads)
-        pipe.expire(mailbox, self.ttl_s)
-        pipe.xadd(self.stream, {"key": key}, maxlen=self.stream_max_len, approximate=True)
+        pipe = self.redis.pipeline(transaction=False)
+        for key, items in payloads.items():
+            mailbox, _lock = self.keys(key)
+            pipe.rpush(mailbox, *items)
+            pipe.expire(mailbox, self.ttl_s)
+        if not self._in_order:
+            await pipe.execute()
+            pipe = self.redis.pipeline(transaction=False)
+        self._ring(pipe, *payloads)
+        await pipe.execute()
+
+    async def ring(self, key: str) -> None:
+        """A doorbell for ``key``'s mailbox (its messages were queued before)."""
+        await self.redis.xadd(self.stream, {"key": key}, maxlen=self.stream_max_len,
+                              approximate=True)
+
+    def _ring(self, pipe: Pipeline, *keys: str) -> None:
+        for key in keys:
+            pipe.xadd(self.stream, {"key": key}, maxlen=self.stream_max_len, approximate=True)
 
     async def waiting(self, key: str) -> list[bytes]:
         """Everything in ``key``'s mailbox, head first."""
@@ -320,9 +341,13 @@ class Mailboxes:
                                              num=limit)
         if not due:
             return 0
+        # Doorbells first: a crash in between rings twice, never zero times (in two steps
+        # on a cluster, where one pipeline's commands to different nodes run in parallel).
         pipe = self.redis.pipeline(transaction=False)
-        for key in due:  # doorbell first: a crash in between rings twice, never zero times
-            pipe.xadd(self.stream, {"key": key}, maxlen=self.stream_max_len, approximate=True)
+        self._ring(pipe, *(key.decode() if isinstance(key, bytes) else key for key in due))
+        if not self._in_order:
+            await pipe.execute()
+            pipe = self.redis.pipeline(transaction=False)
         pipe.zrem(self.due, *due)
         await pipe.execute()
         return len(due)

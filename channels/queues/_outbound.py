@@ -56,10 +56,7 @@ class OutboundQueue:
         by_recipient: dict[str, list[bytes]] = {}
         for job in jobs:
             by_recipient.setdefault(recipient_key(job), []).append(OutboxItem(job).dumps())
-        pipe = self.redis.pipeline(transaction=False)
-        for key, items in by_recipient.items():
-            self.boxes.add(pipe, key, *items)
-        await pipe.execute()
+        await self.boxes.add(by_recipient)
 
     async def waiting(self, channel: str, to: str) -> list[OutboxItem]:
         """Jobs for one recipient not finished yet, next first."""

@@ -175,3 +175,19 @@ async def test_the_worker_batches_for_the_configured_window(app):
         assert build_notifier(app).digest is None  # each new complaint at once
     finally:
         app.state.settings = settings
+
+
+async def test_a_notifier_killed_before_marking_holds_the_redelivered_event_once(
+        redis_client):
+    """The marker is written after the hold: a notifier that died in between leaves the
+    event to its redelivery, which holds it again; the digest still counts it once."""
+    clock, sink = Clock(), RecordingSink()
+    notifier = _notifier(redis_client, clock, sink, "n1")
+    await notifier.handle(_created(1, [GRO]))
+    await redis_client.delete(f"samvad:notified:ev-1:{GRO['phone']}")  # died before marking
+    await notifier.handle(_created(1, [GRO]))  # the relay delivers the event again
+    await notifier.handle(_created(2, [GRO]))
+    clock.now += WINDOW
+    [digest] = await notifier.digest.due()
+    assert digest.message.text.startswith("2 नई शिकायतें: PG-UK-DDN-2026-000001, "
+                                          "PG-UK-DDN-2026-000002")

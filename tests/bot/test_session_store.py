@@ -36,7 +36,7 @@ async def test_turns_save_load_expire_and_delete(redis_client):
 
     first = await store.begin(KEY, "wamid.1")
     assert (first.duplicate, first.data) == (False, None)
-    assert 0 < await redis_client.pttl(keys.lock) <= 30_000
+    assert 0 < await redis_client.pttl(keys.lock) <= 5_000  # the mailbox lease
     assert await redis_client.get(keys.message("wamid.1")) == b"processing"
     assert await store.commit(KEY, first.token, b'{"v":1,"f":"complaint"}', "wamid.1")
     assert not await redis_client.exists(keys.lock)
@@ -192,3 +192,36 @@ async def test_scripts_survive_a_script_cache_flush(redis_client):
 def test_refuses_a_client_that_decodes_replies():
     with pytest.raises(ValueError, match="decode_responses"):
         SessionStore(Redis(decode_responses=True))
+
+
+async def test_the_commit_keeps_the_replies_for_a_worker_that_takes_over(redis_client):
+    store = SessionStore(redis_client, replies_ttl_s=600)
+    keys = store.keys(KEY)
+    turn = await store.begin(KEY, "wamid.kept")
+    async with round_trips(redis_client) as counted:
+        assert await store.commit(KEY, turn.token, b"state", "wamid.kept", replies=b"[1,2]")
+    assert counted.writes == 1  # kept in the same script as the commit
+    assert await store.answered(KEY, "wamid.kept") == b"[1,2]"
+    assert 590_000 < await redis_client.pttl(keys.replies("wamid.kept")) <= 600_000
+    assert (await store.begin(KEY, "wamid.kept")).duplicate
+    assert await store.answered(KEY, "wamid.other") is None
+    lost = await store.begin(KEY, "wamid.lost")
+    await redis_client.delete(keys.lock)  # the lease ran out: nothing is written
+    assert not await store.commit(KEY, lost.token, b"late", "wamid.lost", replies=b"[3]")
+    assert await store.answered(KEY, "wamid.lost") is None
+
+
+async def test_a_held_lock_is_renewed_past_its_lease_and_a_dead_holders_runs_out(
+        redis_client):
+    store = SessionStore(redis_client, lease_ms=300, wait_s=0)
+    turn = await store.begin(KEY, "wamid.slow")
+    async with store.held(KEY, turn.token):
+        await asyncio.sleep(0.9)  # three leases: the renewals keep it
+        with pytest.raises(SessionBusy):
+            await store.begin(KEY, "wamid.next")
+    assert await store.commit(KEY, turn.token, b"slow turn", "wamid.slow")
+    dead = await store.begin(KEY, "wamid.dead")  # its holder dies: nobody renews it
+    assert dead.token is not None
+    await asyncio.sleep(0.4)
+    taken = await store.begin(KEY, "wamid.after")
+    assert taken.data == b"slow turn"

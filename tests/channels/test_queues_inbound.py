@@ -35,7 +35,7 @@ class EchoConversations:
         self.entered: dict[str, asyncio.Event] = {}
         self.fail_once: set[str] = set()
 
-    async def handle(self, inbound: Inbound) -> Turn:
+    async def handle(self, inbound: Inbound, **_: object) -> Turn:
         if inbound.text in self.hold:
             self.entered[inbound.text].set()
             await self.hold[inbound.text].wait()
@@ -44,6 +44,9 @@ class EchoConversations:
             raise ConnectionError("redis went away")
         self.handled.append(f"{inbound.sender[-1]}:{inbound.text}")
         return Turn(Session(locale="en_IN"), [Outgoing(f"echo {inbound.text}")])
+
+    async def answered(self, inbound: Inbound) -> None:
+        return None  # every message here is new
 
 
 def rig(redis, conversations, clock, name: str, reclaim_idle_ms: int = 45_000):
@@ -136,6 +139,43 @@ async def test_real_turns_queue_their_replies_once(app, redis_client):
     jobs = [item.job for item in await outbound.waiting("sms", Q)]
     ids = [job.job_id for job in jobs]
     assert ids[0] == "SMhi:0" and "SM7:0" in ids
-    assert len(ids) == len(set(ids))  # the retried message made no second set of replies
+    # The repeat ran no second turn: it queued the kept replies of the first under the
+    # same job ids (the send worker skips a job id it has a state for).
+    help_jobs = [job for job in jobs if job.job_id.startswith("SM7:")]
+    assert len(help_jobs) == 2 * len({job.job_id for job in help_jobs})
+    assert {job.job_id: job.message for job in help_jobs[:len(help_jobs) // 2]} == \
+        {job.job_id: job.message for job in help_jobs[len(help_jobs) // 2:]}
     help_text = next(job for job in jobs if job.job_id == "SM7:0").message["text"]
     assert "Samvad lets you" in help_text
+
+
+async def test_replies_of_a_turn_committed_by_a_dying_worker_are_queued_by_the_next(
+        app, redis_client):
+    """The worker dies after the session commit, before its replies reach the outbound
+    queue: the message stays at the head, and the worker that takes over queues the kept
+    replies, in the language of the turn, instead of losing them."""
+    clock = FakeClock()
+    queue = InboundQueue(redis_client, clock=clock)
+    outbound = app.state.channels.outbound
+    worker = InboundWorker(queue, app.state.conversations, outbound, consumer="t")
+    real_enqueue = outbound.enqueue
+
+    async def die_once(*jobs):
+        outbound.enqueue = real_enqueue
+        raise ConnectionError("the worker died here")
+
+    await put(queue, text(Q, "hi", "SMhi2", channel="sms"))
+    assert await worker.consume_once() == 1
+    before = await outbound.waiting("sms", Q)
+    outbound.enqueue = die_once
+    await put(queue, text(Q, "7", "SMhelp", channel="sms"))
+    assert await worker.consume_once() == 0  # committed, nothing queued: kept at the head
+    assert [m.text for m in await queue.waiting("sms", Q)] == ["7"]
+    assert await outbound.waiting("sms", Q) == before
+    clock.t += 5
+    assert await worker.consume_once() == 1
+    queued = [item.job for item in await outbound.waiting("sms", Q)][len(before):]
+    assert [job.job_id for job in queued] == [f"SMhelp:{i}" for i in range(len(queued))]
+    assert queued and "Samvad lets you" in queued[0].message["text"]
+    assert {job.locale for job in queued} == {"en_IN"}
+    assert await queue.waiting("sms", Q) == []

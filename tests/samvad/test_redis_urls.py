@@ -116,8 +116,11 @@ def sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelHandl
 class Echo:
     """Answers each message with its text."""
 
-    async def handle(self, inbound: Inbound) -> Turn:
+    async def handle(self, inbound: Inbound, **_: object) -> Turn:
         return Turn(Session(locale="en_IN"), [Outgoing(f"echo {inbound.text}")])
+
+    async def answered(self, inbound: Inbound) -> None:
+        return None
 
 
 async def test_the_queues_work_through_a_sentinel_url(sentinel: SentinelHandle) -> None:
