@@ -255,6 +255,7 @@ class Bench:
             before = await probe.snapshot()
             results = await saturate(load, options, groups, "samvad", self.log)
             after = await probe.snapshot()
+            results["connections_after_load"] = await probe.connections()
             # Everything the loads sent, whole conversations included: per answered turn.
             turns = sum(r["answered"] for r in results["closed"] + results["open"])
             results["per_turn_under_load"] = {

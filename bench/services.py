@@ -118,6 +118,15 @@ class Probe:
             snap[f"cmd:{name.removeprefix('cmdstat_')}"] = float(value["calls"])
         return snap
 
+    async def connections(self) -> dict[str, int]:
+        """Connections Samvad's processes hold open (the pools keep what the load opened),
+        the probe's own left out: what the capacity guide's per-process figures come from."""
+        clients = await self.redis.info("clients")
+        backends = await self.pg.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()")
+        return {"redis": int(clients["connected_clients"]) - 1, "postgres": int(backends)}
+
     async def session_bytes(self, limit: int = 2000) -> list[int]:
         """Sizes of stored conversation sessions (the value bytes of each session key)."""
         sizes: list[int] = []
