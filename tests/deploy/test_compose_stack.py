@@ -47,6 +47,7 @@ from tests.faults.cluster import (
     Postgres,
     RedisServer,
     free_port,
+    stop_processes,
     tail,
     wait_until,
 )
@@ -266,16 +267,7 @@ class Native:
         process.wait(10)
 
     def close(self) -> None:
-        for process in self.processes.values():
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in self.processes.values():
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait(5)
+        stop_processes(list(self.processes.values()))
         for close in reversed(self.closers):
             with contextlib.suppress(Exception):
                 close()

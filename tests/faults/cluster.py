@@ -380,6 +380,21 @@ def run_samvad(env: dict[str, str], *args: str, timeout: float = 120) -> str:
     return done.stdout
 
 
+def stop_processes(processes: list[subprocess.Popen[Any]]) -> None:
+    """SIGTERM each process group, give them 15 s to finish, then SIGKILL what is left."""
+    for process in processes:
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(5)
+
+
 class Cluster:
     """Web (2 workers) and background worker processes around one database and Redis."""
 
@@ -472,17 +487,7 @@ class Cluster:
         self.workers = []
 
     def stop(self) -> None:
-        for process in [*self.workers, *([self.web] if self.web else [])]:
-            if process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGTERM)
-        for process in [*self.workers, *([self.web] if self.web else [])]:
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait(5)
+        stop_processes([*self.workers, *([self.web] if self.web else [])])
         self.http.close()
 
     def logs(self) -> str:

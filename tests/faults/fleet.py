@@ -28,6 +28,7 @@ from tests.faults.cluster import (
     Postgres,
     RedisServer,
     free_port,
+    stop_processes,
     tail,
     wait_until,
 )
@@ -155,16 +156,7 @@ class Fleet(Cluster):
         return [p for p in [*self.bots, *self.webs] if p is not None]
 
     def stop(self) -> None:
-        processes = self._processes()
-        for process in processes:
-            if process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                self._sigkill(process)
+        stop_processes(self._processes())
         self.http.close()
 
     def logs(self) -> str:

@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from PIL import Image
 from pypdf import PdfReader
 
-from core_api.certificates.models import Registration
 from samvad.settings import Settings
+from tests.core_api.registrations import recent_birth
 
 SUNITA = "+919876500001"
 RAJPUR_PIN = {"lat": 30.3781, "lng": 78.0892}
@@ -78,17 +76,9 @@ async def test_a_complaint_photo_lives_in_the_bucket_and_is_served_by_signed_lin
 
 async def test_an_issued_certificate_pdf_lives_in_the_bucket(client, auth, session, s3_admin,
                                                               s3_bucket, bucket_keys):
-    today = datetime.now(ZoneInfo("Asia/Kolkata")).date()
-    record = Registration(
-        registration_number="B-DDN-2026-S3001", kind="birth", tenant_code="uk.dehradun",
-        name_en="Ishaan Rawat", name_hi="ईशान रावत", event_date=today,
-        place_en="Coronation Hospital, Dehradun", place_hi="कोरोनेशन अस्पताल, देहरादून",
-        gender="male", father_name="Vivek Rawat", mother_name="Pooja Rawat",
-        registered_on=today)
-    session.add(record)
-    await session.commit()
+    number = await recent_birth(session, "B-DDN-2026-S3001")
     created = await client.post("/api/v1/certificate-requests", headers=auth.service(SUNITA),
-                                json={"registration_number": record.registration_number,
+                                json={"registration_number": number,
                                       "relation": "parent"})
     assert created.status_code == 201, created.text
     number = created.json()["request_number"]

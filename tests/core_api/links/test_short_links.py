@@ -4,19 +4,18 @@ the URL length an SMS can afford, and the public complaint page that names no on
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import timedelta
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 
-from core_api.certificates.models import Registration
 from core_api.db import utcnow
 from core_api.links import pages
 from core_api.links.models import ShortLink
 from core_api.links.service import CODE_PATTERN, EXPIRED_KEPT, new_code, short_url
 from core_api.payments.models import PaymentIntent
 from core_api.users.models import User
+from tests.core_api.registrations import recent_birth
 
 LINKS = "/api/v1/short-links"
 SUNITA, RAHUL = "+919876500001", "+919876500002"
@@ -51,20 +50,6 @@ async def _pay(client, pay_path: str) -> None:
             for name in ("exp", "sig")}
     paid = await client.post(f"{pay_path}/sandbox", data={**form, "outcome": "success"})
     assert paid.status_code == 303, paid.text
-
-
-async def _recent_birth(session) -> str:
-    """A Dehradun birth registered today (its first copy is free: no fee to pay first)."""
-    today = datetime.now(ZoneInfo("Asia/Kolkata")).date()
-    record = Registration(
-        registration_number="B-DDN-2026-00777", kind="birth", tenant_code="uk.dehradun",
-        name_en="Ishaan Rawat", name_hi="ईशान रावत", event_date=today,
-        place_en="Coronation Hospital, Dehradun", place_hi="कोरोनेशन अस्पताल, देहरादून",
-        gender="male", father_name="Vivek Rawat", mother_name="Pooja Rawat",
-        registered_on=today)
-    session.add(record)
-    await session.commit()
-    return record.registration_number
 
 
 def test_a_short_url_fits_an_sms_with_a_typical_public_url() -> None:
@@ -201,7 +186,7 @@ async def test_receipt_and_certificate_links_open_freshly_signed_pdfs(client, au
     pdf = await client.get(opened.headers["location"])
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
 
-    record = await _recent_birth(session)
+    record = await recent_birth(session, "B-DDN-2026-00777")
     created = await client.post("/api/v1/certificate-requests", headers=auth.service(SUNITA),
                                 json={"registration_number": record, "relation": "parent"})
     request_number = created.json()["request_number"]
