@@ -5,11 +5,13 @@ When a storm brings ten in five minutes, ten messages are noise (and ten templat
 cost): ``GroDigest.hold`` keeps each in Redis per GRO, the first one scheduling that
 GRO's flush ``window_s`` later; ``due`` takes every GRO whose flush time has come and
 merges what was held into one message ("3 new complaints: PG-…, PG-…, PG-…. Send MENU
-to see them."), or sends a lone one as itself. Taking is one Lua script, so of two
-notifiers flushing at once exactly one gets each GRO's digest. A digest whose hand-over
-then fails is held again (``restore``) and flushed ``RETRY_S`` later: merged from the same
-notifications it has the same event id, so the outbound job's never-twice guard drops it if
-it did go out; nothing is lost.
+to see them."), or sends a lone one as itself. Taking is one Lua script that leaves the
+notifications where they are and moves the GRO's flush ``RETRY_S`` later (a lease), so of
+two notifiers flushing at once exactly one gets each GRO's digest; ``settle`` removes
+them once the digest was handed over. A digest whose hand-over fails, or whose notifier
+died, is simply taken again when the lease ends: merged from the same notifications it
+has the same event id, so the outbound job's never-twice guard drops it if it did go out;
+nothing is lost.
 
 Keys share the ``{digest}`` hash tag (one Redis Cluster slot): ``samvad:{digest}:items``
 (a hash: GRO phone -> JSON list of held notifications) and ``samvad:{digest}:due`` (a
@@ -44,20 +46,42 @@ redis.call('ZADD', KEYS[2], 'NX', ARGV[3], ARGV[1])
 return #items
 """
 
-# take: KEYS = items hash, due set; ARGV = now, limit. Returns {phone, items, phone, ...}.
+# take: KEYS = items hash, due set; ARGV = now, limit, lease end. Returns {phone, items,
+# phone, ...}; each GRO taken is due again at the lease end unless settled before.
 _TAKE = """
 local phones = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
 local found = {}
 for _, phone in ipairs(phones) do
   local held = redis.call('HGET', KEYS[1], phone)
-  redis.call('HDEL', KEYS[1], phone)
-  redis.call('ZREM', KEYS[2], phone)
   if held then
+    redis.call('ZADD', KEYS[2], ARGV[3], phone)
     table.insert(found, phone)
     table.insert(found, held)
+  else
+    redis.call('ZREM', KEYS[2], phone)
   end
 end
 return found
+"""
+
+# settle: KEYS = items hash, due set; ARGV = GRO phone, how many were handed over. Those
+# go; any held since stay, due at the lease end already set.
+_SETTLE = """
+local held = redis.call('HGET', KEYS[1], ARGV[1])
+if not held then
+  return 0
+end
+local items, rest = cjson.decode(held), {}
+for index = tonumber(ARGV[2]) + 1, #items do
+  table.insert(rest, items[index])
+end
+if #rest == 0 then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('ZREM', KEYS[2], ARGV[1])
+else
+  redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(rest))
+end
+return #rest
 """
 
 
@@ -71,7 +95,10 @@ class GroDigest:
         self.keys = [f"{prefix}{{digest}}:items", f"{prefix}{{digest}}:due"]
         self._hold = redis.register_script(_HOLD)
         self._take = redis.register_script(_TAKE)
-        self._taken: dict[str, list[dict[str, Any]]] = {}  # the last due(): event id -> items
+        self._settle = redis.register_script(_SETTLE)
+        # The last due(): (digest event id, GRO phone) -> how many held notifications it
+        # merged (GROs told of the same complaints get digests with the same event id).
+        self._taken: dict[tuple[str, str], int] = {}
 
     async def hold(self, notification: Notification) -> int:
         """Keep ``notification`` for its GRO's digest; the first one held schedules the
@@ -86,21 +113,22 @@ class GroDigest:
         return int(await self._hold(keys=self.keys,
                                     args=[item["phone"], orjson.dumps(item), flush_at]))
 
-    async def restore(self, digest: Notification) -> None:
-        """Hold again what ``digest`` (from the last ``due``) merged: handing it over failed."""
-        for item in self._taken.pop(digest.event_id, []):
-            await self._keep(item, self.clock() + RETRY_S)
+    async def settle(self, digest: Notification) -> None:
+        """``digest`` (from the last ``due``) was handed over: drop what it merged."""
+        count = self._taken.pop((digest.event_id, digest.phone), 0)
+        if count:
+            await self._settle(keys=self.keys, args=[digest.phone, count])
 
     async def due(self, now: float | None = None) -> list[Notification]:
-        """The digests whose time has come, one per GRO, taken so no other notifier sends
-        them again."""
-        reply = await self._take(keys=self.keys,
-                                 args=[self.clock() if now is None else now, TAKE_LIMIT])
+        """The digests whose time has come, one per GRO, leased so no other notifier takes
+        them before ``RETRY_S`` (``settle`` each once handed over)."""
+        now = self.clock() if now is None else now
+        reply = await self._take(keys=self.keys, args=[now, TAKE_LIMIT, now + RETRY_S])
         digests, self._taken = [], {}
         for held in reply[1::2]:
             items = [orjson.loads(raw) for raw in orjson.loads(held)]
             digest = _merged(items)
-            self._taken[digest.event_id] = items
+            self._taken[digest.event_id, digest.phone] = len(items)
             digests.append(digest)
         return digests
 

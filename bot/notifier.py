@@ -503,7 +503,7 @@ class Notifier:
     async def _flush_digests(self) -> int:
         """Send the GROs' digests whose window has closed (each taken by one notifier only;
         they passed the once-only and opt-out checks when held). One that cannot be handed
-        over is held again and tried later (``GroDigest.restore``)."""
+        over stays held and is tried again when its lease ends (``GroDigest.due``)."""
         if self.digest is None:
             return 0
         sent = 0
@@ -512,9 +512,10 @@ class Notifier:
                 route = await self.router.route(notification)
                 await self.sink.deliver(route.channel, replace(notification, route=route))
             except Exception:
+                # Still held: taken again when its lease ends (``GroDigest.due``).
                 log.exception("notification_digest_failed", kind=notification.kind)
-                await self.digest.restore(notification)
                 continue
+            await self.digest.settle(notification)
             sent += 1
         return sent
 

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from bot.digest import GroDigest
+from bot.digest import RETRY_S, GroDigest
 from bot.notifier import Notification, Notifier
 from bot.session_store import SessionStore
 from tests.event_examples import example
@@ -71,7 +71,26 @@ async def test_new_complaints_within_the_window_reach_a_gro_as_one_digest(redis_
         "4 new complaints: PG-UK-DDN-2026-000001, PG-UK-DDN-2026-000002, "
         "PG-UK-DDN-2026-000003, …. Send MENU to assign them.")
     assert hindi.event_id.startswith("digest-") and hindi.details is None
-    assert await notifier.digest.due(clock.now + 3600) == []  # taken: nothing is left
+    for handed_over in (hindi, english):
+        await notifier.digest.settle(handed_over)
+    assert await notifier.digest.due(clock.now + 3600) == []  # settled: nothing is left
+
+
+async def test_a_digest_taken_by_a_notifier_that_died_is_taken_again_after_its_lease(
+        redis_client):
+    clock = Clock()
+    notifier = _notifier(redis_client, clock, RecordingSink(), "n1")
+    for number in (1, 2):
+        await notifier.handle(_created(number, [GRO]))
+    clock.now += WINDOW
+    [taken] = await notifier.digest.due()  # ... and the notifier dies before handing it over
+    assert await notifier.digest.due(clock.now + RETRY_S - 1) == []  # leased
+    [again] = await notifier.digest.due(clock.now + RETRY_S)
+    assert (again.event_id, again.message.text) == (taken.event_id, taken.message.text)
+    await notifier.handle(_created(3, [GRO]))  # held while the digest was out
+    await notifier.digest.settle(again)
+    [rest] = await notifier.digest.due(clock.now + 2 * RETRY_S)
+    assert rest.event_id == "ev-3"  # only what came after the digest that went out
 
 
 async def test_a_lone_new_complaint_goes_as_itself_when_its_window_closes(redis_client):
@@ -99,6 +118,7 @@ async def test_the_window_opens_with_the_first_complaint_and_a_new_one_after_a_f
     clock.now += 1
     [first] = await digest.due()
     assert first.message.text.startswith("2 नई शिकायतें: PG-UK-DDN-2026-000001, PG-UK-DDN-")
+    await digest.settle(first)
     await notifier.handle(_created(3, [GRO]))  # opens a new window
     assert await digest.due(clock.now + WINDOW - 1) == []
     [second] = await digest.due(clock.now + WINDOW)
