@@ -3,7 +3,7 @@
 ``extract`` collects every message id the product uses into ``locales/samvad.pot`` with
 babel's extraction machinery and two extraction methods of ours:
 
-- ``extract_flows`` (flows/*.yaml): what each step shows (ask, say, option labels, input
+- ``extract_flows`` (flows/<id>/flow.yaml): what each step shows (ask, say, option labels, input
   hints), per ``StepDef.messages()``;
 - ``extract_python`` (bot/**.py): literal ids passed to ``translate``, ``words`` and
   ``has_message``, and id-like string constants (``"notify.complaint.resolved"`` in a
@@ -157,8 +157,8 @@ def extract_template(root: Path = ROOT, source: Mapping[str, str] | None = None)
         template.add(msgid, "bot/engine.py", "engine")
     flows_dir = root / FLOWS_DIR.name
     for filename, _lineno, msgid, comments, _context in extract_from_dir(
-        flows_dir, method_map=[("*.yaml", "bot.catalogs:extract_flows")],
-        directory_filter=lambda _path: False,
+        flows_dir, method_map=[("*/flow.yaml", "bot.catalogs:extract_flows")],
+        directory_filter=lambda path: "transcripts" not in Path(path).parts,
     ):
         template.add(msgid, f"flows/{filename}", "; ".join(comments))
     prefixes: dict[str, str] = {}

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from bot.engine import SMS_PAGE_SIZE
-from bot.flowspec import FLOWS_DIR, FlowDef, StepDef, expressions, load_flow
+from bot.flowspec import FLOWS_DIR, FlowDef, StepDef, expressions, flow_files, load_flow
 from bot.i18n import available_locales, has_message, placeholders, translate
 from bot.messages import Option, Outgoing
 from bot.notifier import NOTIFICATION_KINDS
@@ -105,11 +105,11 @@ def check_flows(
     """Load and check every flow; return the flows that loaded and all problems found."""
     problems: list[Problem] = []
     flows: dict[str, FlowDef] = {}
-    for path in sorted(directory.glob("*.yaml")):
+    for path in flow_files(directory):
         try:
-            flows[path.stem] = load_flow(path)
+            flows[path.parent.name] = load_flow(path)
         except (ValidationError, ValueError) as exc:
-            problems.append(Problem(path.stem, None, f"does not load: {exc}"))
+            problems.append(Problem(path.parent.name, None, f"does not load: {exc}"))
     locales = available_locales()
     if not locales:
         problems.append(Problem("locales", None, "no message catalog found"))
@@ -127,7 +127,7 @@ def check_flows(
                 if target == "^":
                     continue
                 if target.startswith("@"):
-                    if not (directory / f"{target[1:]}.yaml").exists():
+                    if target[1:] not in flows:
                         problems.append(Problem(flow.id, step_id, f"unknown flow {target}"))
                 elif target not in flow.steps:
                     problems.append(Problem(flow.id, step_id, f"unknown step {target}"))

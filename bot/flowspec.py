@@ -1,4 +1,4 @@
-"""The flow format: ``flows/<id>.yaml``, one dialog flow per file, validated at load time.
+"""The flow format: ``flows/<id>/flow.yaml``, one dialog flow per folder, validated at load time.
 
 A flow is a set of named steps. Each step is exactly one of:
 
@@ -170,12 +170,17 @@ def expressions(text: str) -> list[tuple[str, str | None]]:
 def load_flow(path: Path) -> FlowDef:
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     flow = FlowDef.model_validate(data)
-    if flow.id != path.stem:
-        raise ValueError(f"{path.name}: id {flow.id!r} must match the file name")
+    if flow.id != path.parent.name:
+        raise ValueError(f"{path}: id {flow.id!r} must match its folder's name")
     return flow
+
+
+def flow_files(directory: Path = FLOWS_DIR) -> list[Path]:
+    """``flows/<id>/flow.yaml`` for every flow folder, sorted by id."""
+    return sorted(directory.glob("*/flow.yaml"))
 
 
 @cache
 def load_flows(directory: Path = FLOWS_DIR) -> dict[str, FlowDef]:
     """Every flow in ``directory`` by id (validated; cached for the process)."""
-    return {path.stem: load_flow(path) for path in sorted(directory.glob("*.yaml"))}
+    return {path.parent.name: load_flow(path) for path in flow_files(directory)}

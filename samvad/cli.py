@@ -17,7 +17,7 @@ app = typer.Typer(
     pretty_exceptions_short=True,
 )
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
-flows_app = typer.Typer(help="Dialog flows in flows/*.yaml.", no_args_is_help=True)
+flows_app = typer.Typer(help="Dialog flows in flows/<id>/flow.yaml.", no_args_is_help=True)
 locales_app = typer.Typer(help="Message catalogs in locales/ (babel).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(flows_app, name="flows")
@@ -510,7 +510,7 @@ def flows_check() -> None:
 
 @locales_app.command("extract")
 def locales_extract() -> None:
-    """Extract the message ids of flows/*.yaml and bot/ into locales/samvad.pot."""
+    """Extract the message ids of flows/<id>/flow.yaml and bot/ into locales/samvad.pot."""
     from bot.catalogs import TEMPLATE, catalogs, extract_template, write_template
     from bot.i18n import SOURCE_LOCALE
 

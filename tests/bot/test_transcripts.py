@@ -1,6 +1,6 @@
 """Conversation transcripts as data: what the citizen sends, what must come back.
 
-Each file in ``tests/bot/transcripts/`` is one conversation, replayed through
+Each file in ``flows/<id>/transcripts/`` is one conversation, replayed through
 ``POST /simulator/messages`` on the real app (real core API, database and Redis) once
 per channel it names. A turn is::
 
@@ -59,12 +59,16 @@ import httpx
 import pytest
 import yaml
 
-from bot.flowspec import load_flows
+from bot.flowspec import FLOWS_DIR, load_flows
 from bot.notifier import Notifier, SimulatorInbox
 from core_api.events.relay import relay_once
 
-TRANSCRIPTS = Path(__file__).parent / "transcripts"
-FILES = sorted(TRANSCRIPTS.glob("*.yaml"))
+FILES = sorted(FLOWS_DIR.glob("*/transcripts/*.yaml"))
+
+
+def _name(path: Path) -> str:
+    """``flows/pay_bill/transcripts/en.yaml`` -> ``pay_bill_en`` (the test id)."""
+    return f"{path.parent.parent.name}_{path.stem}"
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -76,7 +80,7 @@ def _cases() -> list[Any]:
     for path in FILES:
         data = _load(path)
         for channel in data.get("channels", ["whatsapp", "sms"]):
-            cases.append(pytest.param(path, channel, id=f"{path.stem}-{channel}"))
+            cases.append(pytest.param(path, channel, id=f"{_name(path)}-{channel}"))
     return cases
 
 
