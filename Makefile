@@ -42,9 +42,13 @@ run: $(STAMP) ## migrate, load the demo data and serve on http://127.0.0.1:8000
 	$(BIN)/samvad seed --demo
 	$(BIN)/samvad serve
 
-test: $(STAMP) rasa ## ruff, catalogs, flows, then the whole suite (PostgreSQL, SQLite, Redis, Rasa)
+test: $(STAMP) rasa ## ruff, mypy, import-linter, catalogs, flows, then the whole suite (PostgreSQL, SQLite, Redis, Rasa)
 	@echo "==> ruff (style and common bugs)"
 	@$(BIN)/ruff check .
+	@echo "==> mypy (types)"
+	@$(BIN)/mypy
+	@echo "==> import-linter (layers)"
+	@$(BIN)/lint-imports
 	@echo "==> Catalogs: compile and check every locale"
 	@$(BIN)/samvad locales compile
 	@$(BIN)/samvad locales check
@@ -54,9 +58,10 @@ test: $(STAMP) rasa ## ruff, catalogs, flows, then the whole suite (PostgreSQL, 
 	@start=$$(date +%s); $(BIN)/python -m pytest; code=$$?; \
 	echo "==> pytest finished in $$(( $$(date +%s) - start )) s (exit $$code)"; exit $$code
 
-lint: $(STAMP) ## ruff and mypy
+lint: $(STAMP) ## ruff, mypy and import-linter: the static checks `make test` starts with
 	$(BIN)/ruff check .
-	$(BIN)/mypy samvad core_api
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 migration: $(STAMP) ## autogenerate an Alembic migration: make migration m="what changed"
 	$(BIN)/samvad db revision -m "$(m)"

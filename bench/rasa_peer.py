@@ -351,7 +351,7 @@ def reply_texts(body: bytes) -> list[str] | None:
 def reply_ok(body: bytes) -> bool:
     """Rasa answered the turn: a non-empty list of bot messages with text."""
     texts = reply_texts(body)
-    return bool(texts) and all(texts)
+    return texts is not None and bool(texts) and all(texts)
 
 
 # ------------------------------------------------------------------------------ checking

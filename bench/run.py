@@ -156,10 +156,16 @@ class Bench:
         service.stop()
         self.services.remove(service)
 
+    def running(self) -> tuple[Postgres, Redis]:
+        """The PostgreSQL cluster and Redis that run() starts before every phase."""
+        if self.postgres is None or self.redis is None:
+            raise RuntimeError("Bench.run() starts PostgreSQL and Redis first")
+        return self.postgres, self.redis
+
     def samvad_env(self, db_uri: str, port: int, fake_port: int) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SAMVAD_", "TWILIO_"))}
         env.update({
-            "SAMVAD_DATABASE_URL": db_uri, "SAMVAD_REDIS_URL": self.redis.url,  # type: ignore[union-attr]
+            "SAMVAD_DATABASE_URL": db_uri, "SAMVAD_REDIS_URL": self.running()[1].url,
             "SAMVAD_ENV": "production", "SAMVAD_SIMULATOR": "false",
             "SAMVAD_SECRET_KEY": self.figures.setdefault("_secret", secret()),
             "SAMVAD_PUBLIC_URL": f"http://127.0.0.1:{port}", "SAMVAD_HOST": "127.0.0.1",
@@ -216,7 +222,8 @@ class Bench:
                                 self.workdir / "setup.log")
         await asyncio.to_thread(run_checked, [*samvad_cli(), "seed", "--demo"], env,
                                 self.workdir / "setup.log")
-        probe = Probe(self.redis.url, db_uri)  # type: ignore[union-attr]
+        postgres, redis = self.running()
+        probe = Probe(redis.url, db_uri)
         await probe.open()
         load: Load | None = None
         fake = FakeTwilio(lambda phone, text, at: load.arrived(phone, text, at) if load else None)
@@ -245,8 +252,8 @@ class Bench:
             per_turn = await self.calibrate(load, probe)
             replies = [len(texts) for texts in per_turn["replies"]]
             load = Load(client, build, SCRIPT, replies, phone_base=20_000_000)
-            groups = [serve.group(), *(w.group() for w in workers), self.postgres.group(),  # type: ignore[union-attr]
-                      self.redis.group()]  # type: ignore[union-attr]
+            groups = [serve.group(), *(w.group() for w in workers), postgres.group(),
+                      redis.group()]
             if not options.smoke:
                 self.log("[samvad] warm-up")
                 await load.closed(options.concurrency[0], 3.0)
@@ -335,7 +342,7 @@ class Bench:
             marks[(index, phase)] = (time.perf_counter(), await probe.snapshot())
 
         replies = await load.calibrate(around=around)
-        rows = []
+        rows: list[dict[str, Any]] = []
         for index, turn in enumerate(SCRIPT):
             t0, s0 = marks[(index, "before")]
             t1, s1 = marks[(index, "after")]
@@ -454,15 +461,16 @@ class Bench:
         except ImportError as exc:
             self.figures["scale"] = {"skipped": f"bench.scale missing ({exc})"}
             return
-        uri = self.postgres.create_database("samvad_scale")  # type: ignore[union-attr]
+        postgres, redis = self.running()
+        uri = postgres.create_database("samvad_scale")
         from redis import Redis as SyncRedis
 
-        with SyncRedis.from_url(self.redis.url) as redis:  # type: ignore[union-attr]
-            redis.flushdb()  # no queue of the Samvad run may leak into the scale figures
+        with SyncRedis.from_url(redis.url) as sync_redis:
+            sync_redis.flushdb()  # no queue of the Samvad run may leak into the scale figures
         self.log("[scale] bench.scale.run_scale")
         try:
             self.figures["scale"] = await asyncio.to_thread(
-                module.run_scale, uri, self.redis.url, self.options.out,  # type: ignore[union-attr]
+                module.run_scale, uri, redis.url, self.options.out,
                 smoke=self.options.smoke)
         except Exception as exc:
             self.figures["scale"] = {"skipped": f"run_scale failed: {exc!r}"}

@@ -48,8 +48,9 @@ SCALE_INDEXES: tuple[str, ...] = ()
 DB_NAME = "samvad_scale"
 GRO_PHONE = "+919876510001"  # gro.dehradun (demo seed)
 DASHBOARD_PATH = "/api/v1/dashboard/summary"
-GRO_STATES = ("PENDINGFORASSIGNMENT", "PENDINGFORREASSIGNMENT")  # bot.operations.GRO_STATES
-INBOX_PAGE = 100  # bot.operations.STAFF_INBOX_PAGE
+# GRO_STATES and STAFF_INBOX_PAGE of flows/employee_tasks/actions.py
+GRO_STATES = ("PENDINGFORASSIGNMENT", "PENDINGFORREASSIGNMENT")
+INBOX_PAGE = 100
 BIG_TABLES = ("bills", "bill_lines", "complaints", "workflow_processes", "workflow_history",
               "users")
 
@@ -160,7 +161,7 @@ class Phase:
                 raise RuntimeError(f"no bill for consumer {consumer}")
 
         async def gro_tasks(_i: int) -> None:
-            # bot.operations._oldest_complaints: the oldest page in one request.
+            # flows.employee_tasks.actions._inbox: the oldest page in one request.
             page = await self.get("/api/v1/complaints", self.bot(GRO_PHONE),
                                   status=list(GRO_STATES), limit=INBOX_PAGE, order="oldest")
             figures[f"{self.name}_gro_inbox_total"] = float(page["total"])
@@ -219,8 +220,9 @@ class Phase:
 
 
 def _scale_indexes() -> list[Index]:
-    found = {index.name: index for table in Base.metadata.tables.values()
-             for index in table.indexes}
+    found: dict[str | None, Index] = {index.name: index
+                                      for table in Base.metadata.tables.values()
+                                      for index in table.indexes}
     missing = [name for name in SCALE_INDEXES if name not in found]
     if missing:
         raise RuntimeError(f"SCALE_INDEXES not in the models: {missing}")
@@ -236,7 +238,7 @@ async def _set_indexes(url: str, present: bool) -> float:
     async with engine.begin() as conn:
         for index in _scale_indexes():
             if present:
-                await conn.run_sync(lambda sync, ix=index: ix.create(sync, checkfirst=True))
+                await conn.run_sync(index.create, checkfirst=True)
             else:
                 await conn.execute(text(f'DROP INDEX IF EXISTS "{index.name}"'))
     async with engine.connect() as conn:
@@ -280,9 +282,9 @@ async def run_scale_async(pg_url: str, redis_url: str, out_dir: Path, *,
         figures["load_total_s"] = time.perf_counter() - started
         samples = await _samples(url, lookups)
         data_dir = Path(tempfile.mkdtemp(prefix="samvad-scale-"))
-        settings = Settings(SAMVAD_DATABASE_URL=url, SAMVAD_REDIS_URL=redis_url,
-                            SAMVAD_ENV="production", SAMVAD_DATA_DIR=data_dir,
-                            SAMVAD_SECRET_KEY="scale-bench-secret-key-0123456789abcdef")  # noqa: S106
+        settings = Settings(database_url=url, redis_url=redis_url, env="production",
+                            data_dir=data_dir,
+                            secret_key="scale-bench-secret-key-0123456789abcdef")  # noqa: S106
         for phase, present in (("before", False), ("after", True)):
             figures[f"{phase}_index_build_s"] = await _set_indexes(url, present)
             app = create_app(settings)

@@ -185,16 +185,16 @@ async def run_fanout(db_url: str, redis_url: str, data_dir: Path, *, unlimited: 
     """Both runs; figures prefixed ``fanout_`` and ``ratelimit_``."""
     async with FakeTwilioProcess() as fake:
         base: dict[str, Any] = {
-            "SAMVAD_DATABASE_URL": db_url, "SAMVAD_REDIS_URL": redis_url,
-            "SAMVAD_ENV": "production", "SAMVAD_DATA_DIR": data_dir,
-            "SAMVAD_SECRET_KEY": "scale-bench-secret-key-0123456789abcdef",
-            "SAMVAD_PUBLIC_URL": "https://samvad.example.in",
-            "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-            "TWILIO_API_BASE": f"http://127.0.0.1:{fake.port}", "TWILIO_SMS_FROM": SMS_FROM,
+            "database_url": db_url, "redis_url": redis_url,
+            "env": "production", "data_dir": data_dir,
+            "secret_key": "scale-bench-secret-key-0123456789abcdef",
+            "public_url": "https://samvad.example.in",
+            "twilio_account_sid": ACCOUNT_SID, "twilio_auth_token": AUTH_TOKEN,
+            "twilio_api_base": f"http://127.0.0.1:{fake.port}", "twilio_sms_from": SMS_FROM,
         }
-        free = await _one_run(Settings(**base, SAMVAD_SEND_RATE=0), fake, unlimited, "free",
+        free = await _one_run(Settings(**base, send_rate=0), fake, unlimited, "free",
                               timeout_s=max(120.0, unlimited / 50))
-        held = await _one_run(Settings(**base, SAMVAD_SEND_RATE=RATE_LIMIT), fake, limited,
+        held = await _one_run(Settings(**base, send_rate=RATE_LIMIT), fake, limited,
                               "held", timeout_s=limited / RATE_LIMIT * 3 + 30)
     burst = float(int(RATE_LIMIT))  # SAMVAD_SEND_BURST unset: one second's worth
     figures: dict[str, Any] = {f"fanout_{k}": v for k, v in free.items()}

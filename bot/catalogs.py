@@ -17,8 +17,9 @@ source catalog's messages under that prefix. ``en_IN`` is the source catalog.
 
 ``check`` fails on: a template id missing from the source catalog; an id of the source
 catalog missing or empty in any locale; placeholders that differ from the source; an
-empty or clashing word list (``words.*``); a language's name (``language.xx_IN``) not
-written in that language in every locale; an SMS prompt of any flow over its budget in
+empty or clashing word list (``words.*``); a locale folder without its ``locale.yaml``
+or a registered locale without NLU keywords for every intent (``locales/<code>/nlu.yaml``);
+an SMS prompt of any flow over its budget in
 any locale (via ``bot.flowcheck``).
 """
 
@@ -30,7 +31,7 @@ import re
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import yaml
 from babel.messages.catalog import Catalog
@@ -39,11 +40,23 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
 
 from bot.flowspec import FLOWS_DIR, FlowDef
-from bot.i18n import DOMAIN, LOCALES, LOCALES_DIR, SOURCE_LOCALE
+from bot.i18n import (
+    DOMAIN,
+    LOCALES_DIR,
+    REGISTRY_FILE,
+    SOURCE_LOCALE,
+    LocaleError,
+    locale_codes,
+    locales_dir,
+)
+from bot.nlu import KEYWORDS_FILE, locale_keywords
+
+if TYPE_CHECKING:
+    from bot.flowcheck import SegmentCounter
 
 ROOT = LOCALES_DIR.parent
 TEMPLATE = LOCALES_DIR / f"{DOMAIN}.pot"
-PYTHON_DIRS = ("bot", "channels")
+PYTHON_DIRS = ("bot", "channels", "flows")  # Python that names message ids (flows: actions.py)
 # Function name -> index (0-based) of the argument that is a message id.
 ID_ARGUMENTS = {"translate": 1, "words": 1, "has_message": 0}
 # Global words: a word may mean one of these only (in a locale and English together).
@@ -105,8 +118,8 @@ def extract_python(fileobj: IO[bytes], keywords: Collection[str], comment_tags: 
 # ------------------------------------------------------------------ catalogs on disk
 
 
-def po_path(locale: str, directory: Path = LOCALES_DIR) -> Path:
-    return directory / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
+def po_path(locale: str, directory: Path | None = None) -> Path:
+    return (directory or locales_dir()) / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
 
 
 def read_catalog(path: Path, locale: str | None = None) -> Catalog:
@@ -120,10 +133,10 @@ def messages_of(catalog: Catalog) -> dict[str, str]:
             for m in catalog if m.id and isinstance(m.id, str)}
 
 
-def catalogs(directory: Path = LOCALES_DIR) -> dict[str, dict[str, str]]:
-    """Every product locale that has a catalog, as ``{locale: {id: text}}``."""
+def catalogs(directory: Path | None = None) -> dict[str, dict[str, str]]:
+    """Every registered locale that has a catalog, as ``{locale: {id: text}}``."""
     return {locale: messages_of(read_catalog(po_path(locale, directory), locale))
-            for locale in LOCALES if po_path(locale, directory).exists()}
+            for locale in locale_codes(directory) if po_path(locale, directory).exists()}
 
 
 # ------------------------------------------------------------------ extract
@@ -156,15 +169,15 @@ def extract_template(root: Path = ROOT, source: Mapping[str, str] | None = None)
     for msgid in ENGINE_MESSAGES:
         template.add(msgid, "bot/engine.py", "engine")
     flows_dir = root / FLOWS_DIR.name
-    for filename, _lineno, msgid, comments, _context in extract_from_dir(
-        flows_dir, method_map=[("*/flow.yaml", "bot.catalogs:extract_flows")],
+    for filename, msgid, comments in _extracted(
+        flows_dir, ("*/flow.yaml", "bot.catalogs:extract_flows"),
         directory_filter=lambda path: "transcripts" not in Path(path).parts,
     ):
         template.add(msgid, f"flows/{filename}", "; ".join(comments))
     prefixes: dict[str, str] = {}
     for directory in PYTHON_DIRS:
-        for filename, _lineno, msgid, comments, _context in extract_from_dir(
-            root / directory, method_map=[("**.py", "bot.catalogs:extract_python")],
+        for filename, msgid, comments in _extracted(
+            root / directory, ("**.py", "bot.catalogs:extract_python"),
         ):
             where = f"{directory}/{filename}"
             how = comments[0] if comments else "code"
@@ -179,6 +192,16 @@ def extract_template(root: Path = ROOT, source: Mapping[str, str] | None = None)
     return template
 
 
+def _extracted(directory: Path, method: tuple[str, str],
+               **options: Any) -> Iterator[tuple[str, str, list[str]]]:
+    """(filename, msgid, comments) from one of this module's extractors; they yield
+    singular ids only, where babel's types also allow a plural tuple."""
+    for filename, _lineno, msgid, comments, _context in extract_from_dir(
+            directory, method_map=[method], **options):
+        if isinstance(msgid, str):
+            yield filename, msgid, comments
+
+
 def template_catalog(template: Template, source: Mapping[str, str]) -> Catalog:
     catalog = Catalog(domain=DOMAIN, project="Samvad", version="1",
                       copyright_holder="Samvad contributors", msgid_bugs_address="",
@@ -188,7 +211,8 @@ def template_catalog(template: Template, source: Mapping[str, str]) -> Catalog:
         comments = sorted(notes)
         if source.get(msgid):
             comments.append(f"en_IN: {source[msgid]}")
-        catalog.add(msgid, "", locations=[(place, None) for place in sorted(places)],
+        # Line 0: none; the template is written without line numbers (_po_bytes).
+        catalog.add(msgid, "", locations=[(place, 0) for place in sorted(places)],
                     auto_comments=comments)
     return catalog
 
@@ -217,10 +241,10 @@ def write_template(template: Template, source: Mapping[str, str],
 # ------------------------------------------------------------------ compile
 
 
-def compile_catalogs(directory: Path = LOCALES_DIR) -> dict[str, int]:
-    """Write ``samvad.mo`` next to every product locale's ``samvad.po``; id counts."""
+def compile_catalogs(directory: Path | None = None) -> dict[str, int]:
+    """Write ``samvad.mo`` next to every registered locale's ``samvad.po``; id counts."""
     counts: dict[str, int] = {}
-    for locale in LOCALES:
+    for locale in locale_codes(directory):
         po = po_path(locale, directory)
         if not po.exists():
             continue
@@ -256,24 +280,27 @@ class CheckResult:
 
 
 def check_catalogs(
-    directory: Path = LOCALES_DIR,
+    directory: Path | None = None,
     template: Collection[str] | None = None,
     sms_check: Callable[[], list[str]] | None = None,
 ) -> CheckResult:
-    """Check every product locale against the source catalog and the template ids."""
-    found = catalogs(directory)
-    problems: list[str] = []
+    """Check every registered locale against the source catalog and the template ids."""
+    try:
+        found = catalogs(directory)
+    except LocaleError as exc:
+        return CheckResult({}, [str(exc)], [])
+    problems = _registry_problems(directory)
     warnings: list[str] = []
     source = found.get(SOURCE_LOCALE)
     if source is None:
         return CheckResult({}, [f"{SOURCE_LOCALE}: no catalog at {po_path(SOURCE_LOCALE)}"], [])
     if template is None:
-        template = extract_template(directory.parent, source).ids
+        template = extract_template(source=source).ids
     for msgid in sorted(set(template) - set(source)):
         problems.append(f"{SOURCE_LOCALE}: {msgid} is used but has no message")
     for msgid in sorted(set(source) - set(template)):
         warnings.append(f"{SOURCE_LOCALE}: {msgid} is not used anywhere (remove it?)")
-    for locale in LOCALES:
+    for locale in locale_codes(directory):
         messages = found.get(locale)
         if messages is None:
             problems.append(f"{locale}: no catalog at {po_path(locale, directory)}")
@@ -294,16 +321,28 @@ def check_catalogs(
                                 f"{SOURCE_LOCALE} has {sorted(wanted)}")
             if msgid.startswith("words.") and not all(_word_list(text)):
                 problems.append(f"{locale}: {msgid} has an empty word: {text!r}")
-            if msgid.startswith("language.") and msgid.removeprefix("language.") in LOCALES \
-                    and text != english:
-                problems.append(f"{locale}: {msgid} must be the language's own name "
-                                f"{english!r}, not {text!r}")
         problems.extend(_clashes(locale, messages, source))
     if sms_check is not None:
         problems.extend(sms_check())
     counts = {locale: sum(1 for text in messages.values() if text.strip())
               for locale, messages in found.items()}
     return CheckResult(counts, problems, warnings)
+
+
+def _registry_problems(directory: Path | None) -> list[str]:
+    """A catalog whose folder has no ``locale.yaml`` (so no menu offers it) and intents a
+    registered locale has no keywords for (free text in it would not be understood)."""
+    root = directory or locales_dir()
+    registered = set(locale_codes(directory))
+    problems = [f"{path.parent.parent.name}: has a catalog but no {REGISTRY_FILE}"
+                for path in sorted(root.glob(f"*/LC_MESSAGES/{DOMAIN}.po"))
+                if path.parent.parent.name not in registered]
+    intents = locale_keywords(SOURCE_LOCALE, directory)
+    for locale in registered:
+        keywords = locale_keywords(locale, directory)
+        problems += [f"{locale}: intent {intent} has no keywords in {locale}/{KEYWORDS_FILE}"
+                     for intent in intents if not keywords.get(intent)]
+    return problems
 
 
 def _clashes(locale: str, messages: Mapping[str, str], source: Mapping[str, str]) -> list[str]:
@@ -320,12 +359,12 @@ def _clashes(locale: str, messages: Mapping[str, str], source: Mapping[str, str]
     return sorted(set(problems))
 
 
-def sms_budget_problems() -> list[str]:
+def sms_budget_problems(segments: SegmentCounter) -> list[str]:
     """Message problems of ``samvad flows check``: ids missing in a locale, SMS prompts
-    over their budget (every locale that has a catalog)."""
+    over their budget (every locale that has a catalog), counted by the channels'
+    ``segments`` (``channels.render.message_segments``, handed in by the CLI)."""
     from bot.flowcheck import check_flows
-    from channels.render import render_sms, sms_segments
 
-    _flows, problems = check_flows(
-        sms_segments=lambda message: sms_segments(render_sms(message)).segments)
-    return [str(p) for p in problems if "SMS message" in p.message or "missing in" in p.message]
+    _flows, problems = check_flows(segments=segments)
+    return [str(p) for p in problems
+            if "segments (budget" in p.message or "missing in" in p.message]

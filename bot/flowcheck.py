@@ -1,8 +1,10 @@
 """``samvad flows check``: every flow loads, every reference resolves, every prompt fits.
 
 Checks: the schema (at load), unknown steps and flows, unreachable steps, message ids
-missing in any locale that has a catalog, unknown core-API operations and helpers,
-(when a measure is given) the SMS budget of every prompt in every locale, and (when the
+missing in any locale that has a catalog, unknown core-API operations and helpers, an NLU
+intent two flows declare,
+(when a measure is given) the segment budget of every prompt in every locale on each
+channel kind that has one (SMS), and (when the
 WhatsApp template mapping is given) every notification kind of
 ``bot.notifier.NOTIFICATION_KINDS``: a template in every locale and its messages in every
 catalog.
@@ -10,16 +12,24 @@ catalog.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 from pydantic import ValidationError
 
-from bot.engine import SMS_PAGE_SIZE
-from bot.flowspec import FLOWS_DIR, FlowDef, StepDef, expressions, flow_files, load_flow
-from bot.i18n import available_locales, has_message, placeholders, translate
+from bot.channel_kinds import Capabilities, capabilities, channel_kinds
+from bot.flowspec import (
+    FLOWS_DIR,
+    FlowDef,
+    StepDef,
+    expressions,
+    flow_files,
+    intent_flows,
+    load_flow,
+)
+from bot.i18n import available_locales, has_message, language_menu, placeholders, translate
 from bot.messages import Option, Outgoing
 from bot.notifier import NOTIFICATION_KINDS
 
@@ -37,7 +47,16 @@ ENGINE_MESSAGES = (
     "input.date_in_future", "input.need_location", "input.need_photo", "input.need_yes_no",
 )
 
-SegmentCounter = Callable[[Outgoing], int]
+# Segments a message takes on a channel kind billed by segment: (kind, message) -> count.
+# Injected (the renderers live in channels/, which bot does not import).
+SegmentCounter = Callable[[str, Outgoing], int]
+
+
+class TemplateLookup(Protocol):
+    """The WhatsApp template of a notification kind in a locale, or None: the channels'
+    ``TemplateBook``, handed in by ``samvad flows check`` (the bot imports no channel)."""
+
+    def whatsapp(self, kind: str, locale: str | None) -> object | None: ...
 
 
 @dataclass(frozen=True)
@@ -65,6 +84,9 @@ def _reachable(flow: FlowDef) -> set[str]:
 
 PLACEHOLDER = "X" * 12  # a typical filled-in value (a complaint number is 21 characters)
 SAMPLE_ROW = "X" * 14  # a typical option label built from data
+# Option lists a helper fills from data known before any conversation (``offer_languages``:
+# the locale registry) are checked with their real rows rather than typical ones.
+KNOWN_ROWS: dict[str, Callable[[], list[dict[str, str]]]] = {"languages": language_menu}
 
 
 def _filled(locale: str, msgid: str) -> str:
@@ -74,8 +96,9 @@ def _filled(locale: str, msgid: str) -> str:
     return text
 
 
-def _sample_prompt(step: StepDef, locale: str) -> Outgoing:
-    """A prompt as SMS would carry it: fixed options, or rows of typical length from data."""
+def _sample_prompt(step: StepDef, locale: str, channel: Capabilities) -> Outgoing:
+    """A prompt as ``channel`` would carry it: its fixed options, or rows of typical length
+    from data, paged as the engine pages them there."""
     options: tuple[Option, ...] = ()
     spec = step.input
     if spec is not None and spec.type == "yes_no":
@@ -83,24 +106,49 @@ def _sample_prompt(step: StepDef, locale: str) -> Outgoing:
                    Option("no", translate(locale, "common.no")))
     elif spec is not None and spec.options:
         options = tuple(Option(o.id, translate(locale, o.label)) for o in spec.options
-                        if o.channels is None or "sms" in o.channels)
+                        if o.channels is None or channel.kind in o.channels)
     if spec is not None and spec.options_from is not None:
-        rows = spec.options_from.limit
-        if rows > SMS_PAGE_SIZE + 1:  # SMS shows a page and "More"
-            options += tuple(Option(f"row{i}", SAMPLE_ROW) for i in range(SMS_PAGE_SIZE))
-            options += (Option("more", translate(locale, "common.more")),)
+        source = spec.options_from
+        known = KNOWN_ROWS.get(source.source)
+        rows = [Option(str(row[source.id]), str(row[source.label])) for row in known()] \
+            if known is not None else [Option(f"row{i}", SAMPLE_ROW) for i in range(source.limit)]
+        rows = rows[: source.limit]
+        if channel.page_size is not None and len(rows) > channel.list_rows:  # a page and "More"
+            options += (*rows[: channel.page_size],
+                        Option("more", translate(locale, "common.more")))
         else:
-            options += tuple(Option(f"row{i}", SAMPLE_ROW) for i in range(rows))
+            options += tuple(rows)
     return Outgoing(_filled(locale, step.ask or ""), options=options)
+
+
+def _budget_problems(flow_id: str, step_id: str, step: StepDef, locales: Sequence[str],
+                     segments: SegmentCounter) -> list[Problem]:
+    """The prompts and messages of ``step`` over the segment budget of a channel kind."""
+    problems: list[Problem] = []
+    for kind in channel_kinds():
+        budget = capabilities(kind).segment_budget
+        if budget is None:
+            continue
+        for locale in locales:
+            samples = [_sample_prompt(step, locale, capabilities(kind))] if step.ask else []
+            if step.say:
+                samples += [Outgoing(_filled(locale, m)) for m in step.messages()]
+            for sample in samples:
+                used = segments(kind, sample)
+                if used > budget:
+                    problems.append(Problem(
+                        flow_id, step_id,
+                        f"{kind.upper()} message in {locale} takes {used} segments "
+                        f"(budget {budget}): {sample.text[:40]!r}"))
+    return problems
 
 
 def check_flows(
     directory: Path = FLOWS_DIR,
     operations: set[str] | None = None,
     helpers: set[str] | None = None,
-    sms_segments: SegmentCounter | None = None,
-    sms_budget: int = 3,
-    whatsapp_templates: Mapping[str, Any] | None = None,
+    segments: SegmentCounter | None = None,
+    whatsapp_templates: TemplateLookup | None = None,
 ) -> tuple[dict[str, FlowDef], list[Problem]]:
     """Load and check every flow; return the flows that loaded and all problems found."""
     problems: list[Problem] = []
@@ -110,6 +158,10 @@ def check_flows(
             flows[path.parent.name] = load_flow(path)
         except (ValidationError, ValueError) as exc:
             problems.append(Problem(path.parent.name, None, f"does not load: {exc}"))
+    try:
+        intent_flows(flows)
+    except ValueError as exc:  # one NLU intent declared by two flows
+        problems.append(Problem("intents", None, str(exc)))
     locales = available_locales()
     if not locales:
         problems.append(Problem("locales", None, "no message catalog found"))
@@ -144,34 +196,21 @@ def check_flows(
                 if not expressions(expr):
                     problems.append(Problem(flow.id, step_id,
                                             f"param {name} has no {{slot}} expression"))
-            if sms_segments is not None:
-                for locale in locales:
-                    samples = [_sample_prompt(step, locale)] if step.ask else []
-                    if step.say:
-                        samples += [Outgoing(_filled(locale, m)) for m in step.messages()]
-                    for sample in samples:
-                        segments = sms_segments(sample)
-                        if segments > sms_budget:
-                            problems.append(Problem(
-                                flow.id, step_id,
-                                f"SMS message in {locale} takes {segments} segments "
-                                f"(budget {sms_budget}): {sample.text[:40]!r}"))
+            if segments is not None:
+                problems += _budget_problems(flow.id, step_id, step, locales, segments)
     if whatsapp_templates is not None:
         problems += check_notifications(whatsapp_templates, locales)
     return flows, problems
 
 
-def check_notifications(whatsapp_templates: Mapping[str, Any],
+def check_notifications(whatsapp_templates: TemplateLookup,
                         locales: Sequence[str]) -> list[Problem]:
     """Every notification kind has a WhatsApp template in every locale (or outside the
     24-hour window it could only go by SMS) and each of its messages in every catalog."""
-    from channels.queues import TemplateBook  # channels builds on bot: imported when used
-
-    book = TemplateBook(dict(whatsapp_templates))
     problems: list[Problem] = []
     for kind, msgids in NOTIFICATION_KINDS.items():
         for locale in locales:
-            if book.whatsapp(kind, locale) is None:
+            if whatsapp_templates.whatsapp(kind, locale) is None:
                 problems.append(Problem("notifications", kind,
                                         f"no WhatsApp template for {locale}"))
             problems += [Problem("notifications", kind, f"message {msgid} missing in {locale}")

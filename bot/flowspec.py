@@ -13,7 +13,8 @@ A flow is a set of named steps. Each step is exactly one of:
 ``call``    call a core-API operation with ``args``; ``save`` the result; on failure the
             citizen hears "could not do that now" and goes to ``on_error`` (default: the
             last question again, with everything entered kept).
-``do``      run a registered pure helper (``bot/helpers.py``) that derives slots.
+``do``      run a pure helper (``flows/<id>/actions.py``, ``bot/shared_actions.py``) that
+            derives slots.
 ``branch``  go to ``cases[value]`` (or ``default``) of an expression.
 
 ``next`` names a step of the same flow, ``@flow`` to enter another flow (``@main_menu``
@@ -25,12 +26,15 @@ Expressions are ``{slot.path}`` with optional filters: ``{bill.total|amount}``.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from bot.channel_kinds import registered_kind
 
 FLOWS_DIR = Path(__file__).resolve().parent.parent / "flows"
 SPEC_VERSION = 1
@@ -50,7 +54,8 @@ class OptionDef(_Strict):
 
     id: str
     label: str
-    channels: list[Literal["whatsapp", "sms"]] | None = None  # offered only on these
+    # Offered only on these channel kinds (each one registered in ``bot.channel_kinds``).
+    channels: list[Annotated[str, AfterValidator(registered_kind)]] | None = None
 
 
 class DynamicOptions(_Strict):
@@ -153,6 +158,9 @@ class FlowDef(_Strict):
     description: str = ""
     start: str
     staff: bool = False  # employee-only flow
+    # NLU intents (``locales/<code>/nlu.yaml``, the Rasa domain) that start this flow when
+    # their name is not the flow's id: ``intents: [view_receipts]`` on flow receipts.
+    intents: list[str] = Field(default_factory=list)
     steps: dict[str, StepDef]
 
     @model_validator(mode="after")
@@ -184,3 +192,15 @@ def flow_files(directory: Path = FLOWS_DIR) -> list[Path]:
 def load_flows(directory: Path = FLOWS_DIR) -> dict[str, FlowDef]:
     """Every flow in ``directory`` by id (validated; cached for the process)."""
     return {path.parent.name: load_flow(path) for path in flow_files(directory)}
+
+
+def intent_flows(flows: Mapping[str, FlowDef]) -> dict[str, str]:
+    """NLU intent -> the flow it starts, for the intents flows declare (any other intent
+    starts the flow of its own name); an intent two flows declare is an error."""
+    found: dict[str, str] = {}
+    for flow in flows.values():
+        for intent in flow.intents:
+            if found.setdefault(intent, flow.id) != flow.id:
+                raise ValueError(f"intent {intent!r} is declared by flows {found[intent]} "
+                                 f"and {flow.id}")
+    return found

@@ -1,15 +1,24 @@
-"""Message catalogs and locale-aware formatting.
+"""Message catalogs, the locale registry and locale-aware formatting.
 
 Every user-visible sentence has a symbolic message id (``menu.prompt``) and lives in
 gettext catalogs ``locales/<locale>/LC_MESSAGES/samvad.po``; ``en_IN`` is the source.
 Compiled ``.mo`` files are used when present and current, else the ``.po`` is read.
 Amounts and dates are formatted by babel for the citizen's locale in Asia/Kolkata.
+
+The locales themselves are data: a folder ``locales/<code>/`` with a ``locale.yaml``
+(its own name, English name, language code, script, place in the language menus and the
+words that tell it from other languages of its script) is a locale. Everything that lists
+locales (menus, API validation, the simulator, the CLI, the checks) reads this registry,
+so adding a language adds files and edits no list (``locales/README.md``).
+``SAMVAD_LOCALES_DIR`` points the registry and the catalogs at another folder.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import unicodedata
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
@@ -18,18 +27,112 @@ from string import Formatter
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import yaml
 from babel.dates import format_date, format_time
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
+LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"  # the bundled locales
+LOCALES_DIR_ENV = "SAMVAD_LOCALES_DIR"
+REGISTRY_FILE = "locale.yaml"
 DOMAIN = "samvad"
 SOURCE_LOCALE = "en_IN"
-LOCALES = ("en_IN", "hi_IN", "pa_IN", "or_IN")
-LANG_CODES = {"en_IN": "en", "hi_IN": "hi", "pa_IN": "pa", "or_IN": "or"}
 TIMEZONE = ZoneInfo("Asia/Kolkata")
+
+# The Unicode blocks by which a first message's script is recognised. Latin has none on
+# purpose: English and romanised Hindi share it, so a Latin message suggests no locale.
+SCRIPTS: dict[str, str | None] = {
+    "Latin": None,
+    "Devanagari": "\u0900-\u097F",
+    "Bengali": "\u0980-\u09FF",
+    "Gurmukhi": "\u0A00-\u0A7F",
+    "Gujarati": "\u0A80-\u0AFF",
+    "Odia": "\u0B00-\u0B7F",
+    "Tamil": "\u0B80-\u0BFF",
+    "Telugu": "\u0C00-\u0C7F",
+    "Kannada": "\u0C80-\u0CFF",
+    "Malayalam": "\u0D00-\u0D7F",
+}
+_SCRIPT_PATTERNS = {script: re.compile(f"[{block}]") for script, block in SCRIPTS.items()
+                    if block is not None}
+
+
+class LocaleError(ValueError):
+    """A ``locale.yaml`` that does not describe a locale Samvad can serve."""
+
+
+class _LocaleFile(BaseModel):
+    """The fields of ``locales/<code>/locale.yaml`` (see locales/README.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)  # its own name: the language menus show it
+    english_name: str = Field(min_length=1)  # for the simulator, the CLI and the docs
+    language: str = Field(pattern=r"^[a-z]{2,3}$")  # ISO 639: keys of {"en": .., "hi": ..}
+    script: str
+    order: int  # its place in the language menus
+    words: list[str] = Field(default_factory=list)  # tell it from others of its script
+
+
+@dataclass(frozen=True)
+class Locale:
+    """One locale of the registry."""
+
+    code: str  # hi_IN: the folder's name
+    name: str  # हिंदी
+    english_name: str  # Hindi
+    language: str  # hi
+    script: str  # Devanagari
+    order: int
+    words: frozenset[str]  # normalised as messages are (NFC, casefolded)
+
+
+def locales_dir() -> Path:
+    """The folder the registry and the catalogs are read from."""
+    return Path(os.environ.get(LOCALES_DIR_ENV) or LOCALES_DIR)
+
+
+def _read_locale(path: Path) -> Locale:
+    try:
+        entry = _LocaleFile.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    except (ValidationError, yaml.YAMLError) as exc:
+        raise LocaleError(f"{path}: {exc}") from exc
+    if entry.script not in SCRIPTS:
+        raise LocaleError(f"{path}: script {entry.script!r} is not one of {sorted(SCRIPTS)}")
+    return Locale(path.parent.name, entry.name, entry.english_name, entry.language,
+                  entry.script, entry.order,
+                  frozenset(_normal(word) for word in entry.words if word.strip()))
+
+
+@cache
+def _registry(directory: Path) -> tuple[Locale, ...]:
+    found = sorted((_read_locale(path) for path in directory.glob(f"*/{REGISTRY_FILE}")),
+                   key=lambda locale: (locale.order, locale.code))
+    return tuple(found)
+
+
+def locales(directory: Path | None = None) -> tuple[Locale, ...]:
+    """Every registered locale, in the order of the language menus."""
+    return _registry(directory or locales_dir())
+
+
+def locale_codes(directory: Path | None = None) -> tuple[str, ...]:
+    """The registered locale codes (en_IN, hi_IN, ...), in menu order."""
+    return tuple(locale.code for locale in locales(directory))
+
+
+def locale_of(code: str | None) -> Locale | None:
+    """The registered locale ``code`` names, if any."""
+    return next((locale for locale in locales() if locale.code == code), None)
+
+
+def language_menu() -> list[dict[str, str]]:
+    """The language question's options: ``{i: code, l: its own name}`` in menu order."""
+    return [{"i": locale.code, "l": locale.name} for locale in locales()]
+
 
 _FIELDS = Formatter()
 
@@ -39,14 +142,18 @@ def placeholders(text: str) -> set[str]:
     return {name for _, name, _, _ in _FIELDS.parse(text) if name}
 
 
-def catalog_path(locale: str, suffix: str = ".po") -> Path:
-    return LOCALES_DIR / locale / "LC_MESSAGES" / f"{DOMAIN}{suffix}"
+def catalog_path(locale: str, suffix: str = ".po", directory: Path | None = None) -> Path:
+    return (directory or locales_dir()) / locale / "LC_MESSAGES" / f"{DOMAIN}{suffix}"
+
+
+def load_catalog(locale: str) -> dict[str, str]:
+    """All translated messages of ``locale`` (empty strings dropped)."""
+    return _load_catalog(locales_dir(), locale)
 
 
 @cache
-def load_catalog(locale: str) -> dict[str, str]:
-    """All translated messages of ``locale`` (empty strings dropped)."""
-    po, mo = catalog_path(locale), catalog_path(locale, ".mo")
+def _load_catalog(directory: Path, locale: str) -> dict[str, str]:
+    po, mo = catalog_path(locale, directory=directory), catalog_path(locale, ".mo", directory)
     if not po.exists() and not mo.exists():
         return {}
     catalog: Catalog
@@ -65,8 +172,8 @@ def load_catalog(locale: str) -> dict[str, str]:
 
 
 def available_locales() -> tuple[str, ...]:
-    """Locales that have a catalog on disk, in the product's order."""
-    return tuple(locale for locale in LOCALES if load_catalog(locale))
+    """Registered locales that have a catalog on disk, in menu order."""
+    return tuple(code for code in locale_codes() if load_catalog(code))
 
 
 def has_message(msgid: str, locale: str) -> bool:
@@ -93,19 +200,23 @@ class _Params(dict[str, Any]):
         return "{" + key + "}"
 
 
+def _normal(word: str) -> str:
+    return unicodedata.normalize("NFC", word.strip()).casefold()
+
+
 def words(locale: str | None, msgid: str) -> list[str]:
     """A comma-separated word list message (global words, yes/no), in locale and English."""
     found: list[str] = []
     for loc in dict.fromkeys((locale or SOURCE_LOCALE, SOURCE_LOCALE)):
         text = load_catalog(loc).get(msgid, "")
-        found.extend(unicodedata.normalize("NFC", w.strip()).casefold()
-                     for w in text.split(",") if w.strip())
+        found.extend(_normal(w) for w in text.split(",") if w.strip())
     return found
 
 
 def lang(locale: str | None) -> str:
-    """en / hi / pa / or for a locale."""
-    return LANG_CODES.get(locale or SOURCE_LOCALE, "en")
+    """The language code of a locale (hi for hi_IN; en when unknown)."""
+    found = locale_of(locale or SOURCE_LOCALE)
+    return found.language if found else "en"
 
 
 def babel_locale(locale: str | None) -> str:
@@ -148,18 +259,29 @@ def format_moment(value: datetime | str, locale: str | None) -> str:
     return f"{day}, {translate(locale, half, time=clock)}"
 
 
-_SCRIPTS = (
-    ("hi_IN", re.compile(r"[\u0900-\u097F]")),
-    ("pa_IN", re.compile(r"[\u0A00-\u0A7F]")),
-    ("or_IN", re.compile(r"[\u0B00-\u0B7F]")),
-)
-
-
 def guess_locale(text: str | None) -> str | None:
-    """The locale a text's script suggests: Devanagari -> hi_IN, Gurmukhi -> pa_IN, Odia."""
+    """The locale a text's script suggests (Gurmukhi -> pa_IN); None for Latin or digits.
+
+    The first script found in the text, in menu order, decides. When several locales share
+    it (Hindi and Marathi in Devanagari) the one whose characteristic words the text uses
+    most wins, and the first in menu order on a tie: with Hindi alone, Devanagari is Hindi.
+    """
     if not text:
         return None
-    for locale, pattern in _SCRIPTS:
-        if pattern.search(text):
-            return locale
+    registered = locales()
+    for locale in registered:
+        pattern = _SCRIPT_PATTERNS.get(locale.script)
+        if pattern is not None and pattern.search(text):
+            shared = [other for other in registered if other.script == locale.script]
+            if len(shared) == 1:
+                return locale.code
+            tokens = set(_tokens(text))
+            return max(shared, key=lambda other: len(tokens & other.words)).code
     return None
+
+
+def _tokens(text: str) -> list[str]:
+    """The words of a text: runs of letters and their vowel signs, normalised."""
+    text = unicodedata.normalize("NFC", text)
+    kept = "".join(ch if unicodedata.category(ch)[0] in "LM" else " " for ch in text)
+    return kept.casefold().split()

@@ -47,7 +47,7 @@ def ascii_digits(text: str) -> str:
 
 
 def is_skip(text: str | None, locale: str | None) -> bool:
-    return bool(text) and text.strip().casefold() in words(locale, "words.skip")
+    return bool(text and text.strip().casefold() in words(locale, "words.skip"))
 
 
 def _text(spec: InputDef, inbound: Inbound, locale: str | None) -> Parsed:

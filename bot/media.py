@@ -3,27 +3,24 @@
 A photo arrives as a link the provider gives (Twilio: ``https://api.twilio.com/...``, which
 answers with HTTP basic auth and redirects to its CDN; the simulator: our own signed
 ``/files/`` links) or as a provider's reference ``<provider>-media:<id>`` (Meta:
-``meta-media:<id>``). A reference is resolved by the ``MediaSource`` the composition root
-(``samvad.dialog``) plugs into the policy for that provider — the bot itself knows no
-provider's media API. A link is attacker-controlled text in a webhook, so the fetcher
-refuses anything else — internal addresses (127.0.0.1, 169.254.169.254, 10.x, localhost),
-``file:`` and other schemes, credentials in the link — and follows a redirect only to an
-allowed host, at most three times. Twilio's credentials go only to Twilio's API host, Meta's
-token only to the Graph API and its download links on allowed hosts. A photo is a JPEG, PNG
-or WebP of at most 5 MB; the declared size and the bytes read are both checked.
-
-Allowed hosts: Twilio's (``api.twilio.com``, ``media.twiliocdn.com``, ``mms.twiliocdn.com``
-and the host of ``TWILIO_API_BASE``), Meta's download host (``lookaside.fbsbx.com`` and the
-host of ``WHATSAPP_API_BASE``), ``/files/`` on ``SAMVAD_PUBLIC_URL``, and any
-``SAMVAD_MEDIA_HOSTS`` (``host`` or ``host:port``, e.g. a local fake in tests).
+``meta-media:<id>``). The bot itself knows no provider: the composition root
+(``samvad.media.media_policy``) builds the ``MediaPolicy`` from what each provider in
+``channels/`` declares — its media hosts, the origin its basic auth goes to, the
+``MediaSource`` that resolves its references. A link is attacker-controlled text in a
+webhook, so the fetcher refuses anything else — internal addresses (127.0.0.1,
+169.254.169.254, 10.x, localhost), ``file:`` and other schemes, credentials in the link —
+and follows a redirect only to an allowed host, at most three times. Credentials go only
+to the origin they belong to (Twilio's to its API host; Meta's token only to the Graph API
+and its download links on allowed hosts). A photo is a JPEG, PNG or WebP of at most 5 MB;
+the declared size and the bytes read are both checked.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -32,8 +29,6 @@ PHOTO_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
 MAX_PHOTO_BYTES = 5 * 1024 * 1024  # what the core API accepts
 PHOTO_TIMEOUT = httpx.Timeout(8.0, connect=3.0)
 MAX_REDIRECTS = 3
-TWILIO_MEDIA_HOSTS = ("api.twilio.com", "media.twiliocdn.com", "mms.twiliocdn.com")
-META_MEDIA_HOSTS = ("lookaside.fbsbx.com",)
 # A provider's reference to media it stores: ``meta-media:1479537139650973``.
 MEDIA_REFERENCE = re.compile(r"[a-z][a-z0-9]*-media:[A-Za-z0-9]{1,128}")
 
@@ -62,13 +57,10 @@ class MediaSource(Protocol):
                     allowed: Callable[[str], bool]) -> tuple[bytes, str]: ...
 
 
-def _origin(url: str) -> str:
+def origin(url: str) -> str:
+    """``scheme://host[:port]`` of a link, lower case: what ``basic_auth`` is keyed by."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}".lower()
-
-
-def _host(url: str) -> str:
-    return urlsplit(url).netloc.lower()
 
 
 @dataclass(frozen=True)
@@ -77,21 +69,10 @@ class MediaPolicy:
 
     hosts: frozenset[str] = frozenset()  # "host" or "host:port"
     own_origin: str | None = None  # scheme://host[:port] whose /files/ links are ours
-    twilio_origin: str | None = None  # the only origin Twilio's basic auth is sent to
-    twilio_auth: tuple[str, str] | None = None
+    # origin -> (user, password): sent to that origin only (Twilio's API host)
+    basic_auth: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     sources: tuple[MediaSource, ...] = ()  # providers' references, e.g. meta-media:<id>
     transport: httpx.AsyncBaseTransport | None = None  # tests: a local fake provider
-
-    @classmethod
-    def from_settings(cls, settings: Any, sources: tuple[MediaSource, ...] = ()) -> MediaPolicy:
-        extra = {h.strip().lower() for h in settings.media_hosts.split(",") if h.strip()}
-        hosts = {*TWILIO_MEDIA_HOSTS, *META_MEDIA_HOSTS, *extra,
-                 _host(settings.twilio_api_base), _host(settings.whatsapp_api_base)}
-        auth = None
-        if settings.twilio_account_sid and settings.twilio_auth_token:
-            auth = (settings.twilio_account_sid, settings.twilio_auth_token)
-        return cls(frozenset(hosts), _origin(settings.public_url),
-                   _origin(settings.twilio_api_base), auth, tuple(sources))
 
     def allows(self, url: str) -> bool:
         """True for an http(s) link without credentials on an allowed host."""
@@ -104,7 +85,7 @@ class MediaPolicy:
             return False
         if parts.username is not None or parts.password is not None:
             return False
-        if self.own_origin and _origin(url) == self.own_origin:
+        if self.own_origin and origin(url) == self.own_origin:
             return parts.path.startswith("/files/") and ".." not in parts.path
         host = parts.hostname.lower()
         return host in self.hosts or (port is not None and f"{host}:{port}" in self.hosts)
@@ -144,7 +125,7 @@ async def fetch_media(url: str, policy: MediaPolicy | None = None) -> tuple[byte
     async with httpx.AsyncClient(timeout=PHOTO_TIMEOUT, follow_redirects=False,
                                  transport=policy.transport) as http:
         for _hop in range(MAX_REDIRECTS + 1):
-            auth = policy.twilio_auth if _origin(url) == policy.twilio_origin else None
+            auth = policy.basic_auth.get(origin(url))
             async with http.stream("GET", url, auth=auth) as response:
                 if response.is_redirect:
                     target = urljoin(url, response.headers.get("location", ""))

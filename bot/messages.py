@@ -7,9 +7,13 @@ lists, Twilio WhatsApp text, or SMS text with numbered options.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
-Channel = Literal["whatsapp", "sms"]
+from bot.channel_kinds import capabilities
+
+# A channel kind registered in ``bot.channel_kinds`` ("whatsapp", "sms", ...). A plain
+# string, checked where an ``Inbound`` is built: a new kind is a row there, not a literal here.
+Channel: TypeAlias = str
 InboundKind = Literal["text", "location", "image", "audio", "video", "sticker", "document",
                       "contacts", "reaction", "unsupported"]
 
@@ -68,6 +72,11 @@ class Inbound:
     received_at: float | None = None  # unix seconds
     to: str | None = None  # the number the citizen wrote to
     extra: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """Refuse a kind no row describes (``UnknownChannel``): webhooks, the simulator and
+        the console build inbound messages from outside input."""
+        capabilities(self.channel)
 
 
 def outgoing_to_dict(message: Outgoing) -> dict[str, Any]:

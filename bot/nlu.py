@@ -1,9 +1,9 @@
 """Understanding free text: the NLU interface and the built-in keyword/fuzzy matcher.
 
 The built-in matcher is the default and the fallback when Rasa is absent or slow. It
-knows intents by keywords per language (``bot/nlu_keywords.yaml``: English, Hindi in
-Devanagari, romanised Hindi) and complaint types by the names and keywords the core
-API serves, and picks the best fuzzy match (rapidfuzz).
+knows intents by the keywords of every locale (``locales/<code>/nlu.yaml``: English,
+Hindi in Devanagari and romanised, Punjabi, Odia) and complaint types by the names and
+keywords the core API serves, and picks the best fuzzy match (rapidfuzz).
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from typing import Any, Protocol
 import yaml
 from rapidfuzz import fuzz
 
-KEYWORDS_FILE = Path(__file__).with_name("nlu_keywords.yaml")
+from bot.i18n import locale_codes, locales_dir
+
+KEYWORDS_FILE = "nlu.yaml"  # in each locale's folder, beside locale.yaml
 INTENT_THRESHOLD = 80.0
 TYPE_THRESHOLD = 84.0
 # Intents a named complaint type outweighs: "kachra nahi utha" is a complaint, not a "no".
@@ -59,14 +61,29 @@ class NLU(Protocol):
     async def understand(self, text: str, locale: str | None) -> Understanding: ...
 
 
-@cache
+def locale_keywords(code: str, directory: Path | None = None) -> dict[str, list[str]]:
+    """Intent -> phrases of one locale (``intents`` and, for Hindi, ``romanised``)."""
+    path = (directory or locales_dir()) / code / KEYWORDS_FILE
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
+    merged: dict[str, list[str]] = {}
+    for section in ("intents", "romanised"):
+        for intent, phrases in ((data or {}).get(section) or {}).items():
+            merged.setdefault(intent, []).extend(phrases or [])
+    return merged
+
+
 def intent_keywords() -> dict[str, list[str]]:
-    """Intent -> normalised phrases in every language (from nlu_keywords.yaml)."""
-    data = yaml.safe_load(KEYWORDS_FILE.read_text(encoding="utf-8"))
-    return {
-        intent: sorted({normalize(p) for phrases in by_lang.values() for p in phrases})
-        for intent, by_lang in data["intents"].items()
-    }
+    """Intent -> normalised phrases in every registered locale."""
+    return _intent_keywords(locales_dir())
+
+
+@cache
+def _intent_keywords(directory: Path) -> dict[str, list[str]]:
+    phrases: dict[str, set[str]] = {}
+    for code in locale_codes(directory):
+        for intent, found in locale_keywords(code, directory).items():
+            phrases.setdefault(intent, set()).update(normalize(p) for p in found)
+    return {intent: sorted(found) for intent, found in phrases.items()}
 
 
 @lru_cache(maxsize=16384)

@@ -18,7 +18,7 @@ import re
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import orjson
 import structlog
@@ -30,6 +30,7 @@ from bot.i18n import SOURCE_LOCALE, format_amount, format_moment, has_message, t
 from bot.messages import Media, Option, Outgoing
 from bot.session_store import SessionStore
 from core_api.events.contract import (
+    EVENTS_STREAM,
     CertificateIssued,
     CertificateStatusChanged,
     ComplaintCreated,
@@ -49,9 +50,9 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-EVENTS_STREAM = "samvad:events"  # written by core_api.events.relay
 GROUP = "notifier"
 DEDUPE_TTL_S = 7 * 24 * 3600
+NOTIFIED_PREFIX = "samvad:notified:"  # + "<event id>:<phone>": delivered once per person
 
 # Complaint statuses a citizen hears about, with the message each gets.
 COMPLAINT_MESSAGES = {
@@ -78,7 +79,7 @@ class Route:
     """Where the delivery policy sends a notification, and the rule that chose it
     ("case_channel", "last_active", "default_sms"; "sms_fallback" for the fallback)."""
 
-    channel: str  # "whatsapp" or "sms"
+    channel: str  # a kind registered in ``bot.channel_kinds``
     rule: str
     provider: str | None = None  # the provider the person last used there; None: configured
     sender: str | None = None  # our number they last wrote to there; None: the default
@@ -325,7 +326,7 @@ def staff_notifications(event_id: str, topic: str,
     one sent back for reassignment (its GROs, from ``gros``), and the SLA timer's warning
     and escalation (``recipients``, filled in by the core API's SLA sweep)."""
     if topic == "complaint.status_changed":
-        return _staff_for_status(event_id, read(topic, payload))
+        return _staff_for_status(event_id, cast(ComplaintStatusChanged, read(topic, payload)))
     if topic in ("complaint.sla_warning", "complaint.escalated"):
         return HANDLERS[topic](event_id, read(topic, payload))
     return []
@@ -383,16 +384,6 @@ HANDLERS: dict[str, Callable[[str, Any], list[Notification]]] = {
 }
 
 
-def _default_router(redis: Redis, sessions: SessionStore) -> DeliveryRouter:
-    """The delivery policy with every channel on the simulator (tests, a bare notifier);
-    ``samvad.worker.build_notifier`` passes the one of the configured providers. Imported
-    here, not at the top: ``channels`` builds on ``bot``, not the other way round."""
-    from channels.queues import ContactWindows, DeliveryPolicy
-
-    return DeliveryPolicy(ContactWindows(redis), {"whatsapp": "simulator", "sms": "simulator"},
-                          sessions=sessions)
-
-
 # Every notification kind and the message ids it may carry: the one list that
 # ``samvad flows check`` holds against the WhatsApp template mapping
 # (channels/templates.yaml) and the catalogs. A new kind is added here.
@@ -419,16 +410,19 @@ NOTIFICATION_KINDS: dict[str, tuple[str, ...]] = {
 class Notifier:
     """Reads domain events and delivers the notifications they cause, once each."""
 
-    def __init__(self, redis: Redis, sessions: SessionStore, sink: OutboundSink,
-                 consumer: str | None = None,
+    def __init__(self, redis: Redis, sessions: SessionStore, sink: OutboundSink, *,
+                 router: DeliveryRouter, consumer: str | None = None,
                  opted_out: Callable[[str], Awaitable[bool]] | None = None,
-                 router: DeliveryRouter | None = None, digest: GroDigest | None = None,
+                 digest: GroDigest | None = None,
                  follow_ups: CaseFollowUps | None = None) -> None:
+        """``router`` is the channels' delivery policy, passed in (the bot imports no
+        channel): ``samvad.worker.build_notifier`` gives the configured providers' one,
+        tests ``channels.queues.simulator_delivery``."""
         self.redis = redis
         self.sessions = sessions
         self.sink = sink
         self.opted_out = opted_out  # people who sent STOP get nothing more
-        self.router = router or _default_router(redis, sessions)
+        self.router = router
         self.digest = digest  # GROs' new complaints, batched (None: each sent at once)
         self.follow_ups = follow_ups  # "is it fixed?" questions waiting for the answer
         self.consumer = consumer or f"{socket.gethostname()}-{id(self)}"
@@ -482,7 +476,7 @@ class Notifier:
         (``n:<event>:<phone>``), which the send worker sends once, and held for a digest
         under the same event id, which the digest counts once.
         """
-        marker = f"samvad:notified:{notification.event_id}:{notification.phone}"
+        marker = f"{NOTIFIED_PREFIX}{notification.event_id}:{notification.phone}"
         if await self.redis.exists(marker):
             return False  # delivered before (the relay publishes at least once)
         if self.opted_out is not None and await self.opted_out(notification.phone):
@@ -538,9 +532,10 @@ class Notifier:
         _next, claimed, *_ = await self.redis.xautoclaim(
             EVENTS_STREAM, GROUP, self.consumer, min_idle_time=60_000, start_id="0-0",
             count=count)
-        batches = [(EVENTS_STREAM, claimed)] if claimed else []
-        fresh = await self.redis.xreadgroup(GROUP, self.consumer, {EVENTS_STREAM: ">"},
-                                            count=count, block=block_ms)
+        batches: list[tuple[bytes | str, Any]] = [(EVENTS_STREAM, claimed)] if claimed else []
+        # RESP2's [(stream, [(id, fields), ...])]; redis-py's type also allows RESP3 maps.
+        fresh = cast("list[tuple[bytes, Any]] | None", await self.redis.xreadgroup(
+            GROUP, self.consumer, {EVENTS_STREAM: ">"}, count=count, block=block_ms))
         batches.extend(fresh or [])
         for _stream, messages in batches:
             for message_id, fields in messages:

@@ -9,6 +9,7 @@ stale model. ``make rasa`` (``samvad nlu train``) trains to :func:`model_path` w
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import queue
 import re
@@ -108,11 +109,12 @@ def train(log_path: Path, say: Callable[[str], None] = print) -> Path:
         with log_path.open("w", encoding="utf-8") as log:
             process = subprocess.Popen(command, stdout=subprocess.PIPE,  # noqa: S603 - our venv
                                        stderr=subprocess.STDOUT, env=env)
-            assert process.stdout is not None
+            output = process.stdout
+            assert isinstance(output, io.BufferedReader)  # a buffered pipe: it has read1
 
             def pump() -> None:  # tqdm ends its updates with \r: split on both
                 pending = b""
-                for chunk in iter(lambda: process.stdout.read1(4096), b""):  # type: ignore[union-attr]
+                for chunk in iter(lambda: output.read1(4096), b""):
                     pending += chunk
                     *done, pending = re.split(rb"[\r\n]", pending)
                     for raw in done:

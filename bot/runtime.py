@@ -139,8 +139,8 @@ class Conversations:
 
     async def locale_of(self, inbound: Inbound) -> str | None:
         """The language of the sender's conversation (None: none chosen or no session)."""
-        keys = self.store.keys(conversation_key(inbound.channel, inbound.sender))
-        session = Session.loads(await self.store.redis.get(keys.session))
+        session = Session.loads(await self.store.saved(conversation_key(inbound.channel,
+                                                                        inbound.sender)))
         return session.locale if session else None
 
 

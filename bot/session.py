@@ -11,6 +11,8 @@ from typing import Any
 
 import orjson
 
+from bot.channel_kinds import channel_kinds
+
 SESSION_VERSION = 1
 
 # Short keys on the wire; long names in code.
@@ -67,6 +69,8 @@ class Session:
         if not isinstance(data, dict) or data.get("v") != SESSION_VERSION:
             return None
         values = {_FROM_WIRE[k]: v for k, v in data.items() if k in _FROM_WIRE}
+        if values.get("channel") not in (None, *channel_kinds()):
+            return None  # kept on a channel kind no longer registered: start afresh
         try:
             return cls(**values)
         except TypeError:

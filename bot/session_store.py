@@ -41,7 +41,7 @@ import re
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import structlog
 from redis.asyncio import Redis, RedisCluster
@@ -284,8 +284,15 @@ class SessionStore:
 
     async def answered(self, key: str, message_id: str) -> bytes | None:
         """The replies ``commit`` kept for ``message_id`` (None: none kept, or expired)."""
-        raw: bytes | None = await self.redis.get(self.keys(key).replies(message_id))
-        return raw
+        return await self._get(self.keys(key).replies(message_id))
+
+    async def saved(self, key: str) -> bytes | None:
+        """The session last committed for ``key`` (None: none, or erased)."""
+        return await self._get(self.keys(key).session)
+
+    async def _get(self, name: str) -> bytes | None:
+        # redis-py types a reply as bytes or str; this client answers bytes (__init__).
+        return cast("bytes | None", await self.redis.get(name))
 
     @contextlib.asynccontextmanager
     async def held(self, key: str, token: str) -> AsyncIterator[None]:

@@ -56,7 +56,7 @@ class OutboundJob:
     """One message to deliver. ``job_id`` is unique per message and makes sending idempotent."""
 
     provider: str  # "twilio", "meta" or "simulator"
-    channel: str  # "whatsapp" or "sms"
+    channel: str  # a kind registered in ``bot.channel_kinds``
     to: str  # E.164
     message: dict[str, Any]  # outgoing_to_dict(Outgoing)
     kind: str = "reply"  # "reply", or a notification kind used to pick a template

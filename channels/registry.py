@@ -6,11 +6,15 @@ Adding a provider means a ``channels/<name>/`` package with
   ``from_settings(settings, http, redis) -> Sender | None`` (None: not configured here),
   added to ``SENDERS`` under its provider name;
 - its webhook ``APIRouter``, added to ``WEBHOOK_ROUTERS`` (``samvad/app.py`` includes them).
+
+A provider that brings a new channel kind (Telegram, a USSD gateway) also adds the kind's
+row to ``bot/channel_kinds.py`` and its renderer to ``RENDERERS`` in
+``channels/render/_kinds.py``: the queues, the simulator and the console read those.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import httpx
 from fastapi import APIRouter
@@ -19,19 +23,17 @@ from redis.asyncio import Redis
 from channels.base import Sender
 from channels.meta_whatsapp import MetaSender
 from channels.meta_whatsapp import router as meta_whatsapp_router
+from channels.settings import ChannelSettings
 from channels.simulator.sender import SimulatorSender
 from channels.twilio import TwilioSender
 from channels.twilio import router as twilio_router
-
-if TYPE_CHECKING:
-    from samvad.settings import Settings
 
 
 class ConfigurableSender(Protocol):
     """A Sender class that builds itself from the settings."""
 
     @classmethod
-    def from_settings(cls, settings: Settings, http: httpx.AsyncClient,
+    def from_settings(cls, settings: ChannelSettings, http: httpx.AsyncClient,
                       redis: Redis) -> Sender | None: ...
 
 
@@ -47,7 +49,7 @@ WEBHOOK_ROUTERS: list[APIRouter] = [
 ]
 
 
-def build_senders(settings: Settings, http: httpx.AsyncClient,
+def build_senders(settings: ChannelSettings, http: httpx.AsyncClient,
                   redis: Redis) -> dict[str, Sender]:
     """One Sender per configured provider, by provider name."""
     senders: dict[str, Sender] = {}

@@ -14,6 +14,9 @@
 
 Answer body: ``{"error": {"code": str, "message": str, "details": {...} | null}}``.
 An error may carry response headers (``Retry-After`` on 423, 429 and 503).
+
+A value module: the channels' endpoints raise these errors too, so it imports nothing else
+of core_api (the lint-imports contracts in pyproject.toml keep it so).
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ class APIError(Exception):
         self.details = details
         self.headers = headers
         if code is not None:
-            self.code = code  # type: ignore[misc]
+            self.code = code  # type: ignore[misc]  # this error's own code over its class's
 
 
 class BadRequest(APIError):

@@ -9,6 +9,7 @@ it answers those with the one error envelope instead.
 from __future__ import annotations
 
 import orjson
+from starlette.applications import Starlette
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -47,7 +48,7 @@ class EnvelopeFor413:
         await self.app(scope, receive, send_envelope)
 
 
-def install_body_limit(app: ASGIApp, max_body_bytes: int) -> None:
+def install_body_limit(app: Starlette, max_body_bytes: int) -> None:
     """Limit request bodies of ``app`` (a FastAPI app) to ``max_body_bytes``."""
-    app.add_middleware(RequestBodyLimitMiddleware, max_body_size=max_body_bytes)  # type: ignore[attr-defined]
-    app.add_middleware(EnvelopeFor413)  # type: ignore[attr-defined]
+    app.add_middleware(RequestBodyLimitMiddleware, max_body_size=max_body_bytes)
+    app.add_middleware(EnvelopeFor413)

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 
 from channels.registry import WEBHOOK_ROUTERS
 from channels.simulator.endpoints import router as simulator_router
+from channels.simulator.page import MEDIA_LINK_LIFETIME_S, HostedPhoto, PhotoHost
 from channels.simulator.page import router as simulator_page_router
 from core_api.api import build_api_router
 from core_api.auth.tokens import service_token
@@ -19,7 +20,14 @@ from core_api.dashboard.page import router as dashboard_page_router
 from core_api.db import Database
 from core_api.errors import install_error_handlers
 from core_api.files.endpoints import router as files_router
-from core_api.files.store import FileStore, LocalFileStore
+from core_api.files.signing import signed_url
+from core_api.files.store import (
+    IMAGE_TYPES,
+    MAX_IMAGE_BYTES,
+    FileStore,
+    LocalFileStore,
+    check_upload,
+)
 from core_api.limits import install_body_limit
 from core_api.links.pages import router as short_link_pages_router
 from core_api.open311.endpoints import install_open311_errors
@@ -68,6 +76,21 @@ def build_file_store(settings: Settings) -> FileStore:
         secret_access_key=secret.get_secret_value() if secret is not None else None,
     )
     return S3FileStore(client, settings.s3_bucket, settings.s3_prefix)
+
+
+def simulator_photo_host(app: FastAPI) -> PhotoHost:
+    """The simulator page's photo uploads: checked and kept in core_api's file store, and
+    answered with a signed link, as a provider hosts the photo a citizen sends."""
+
+    async def host(data: bytes, content_type: str) -> HostedPhoto:
+        check_upload(data, content_type, IMAGE_TYPES, MAX_IMAGE_BYTES)
+        stored = await app.state.files.put(data, content_type, prefix="simulator")
+        settings: Settings = app.state.settings
+        url = signed_url(settings.public_url, settings.secret_key, stored.key,
+                         lifetime_s=MEDIA_LINK_LIFETIME_S)
+        return HostedPhoto(url, stored.content_type, stored.size)
+
+    return host
 
 
 async def open_resources(app: FastAPI) -> None:
@@ -141,6 +164,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.simulator_enabled:
         app.include_router(simulator_router)
         app.include_router(simulator_page_router)
+        app.state.simulator_photos = simulator_photo_host(app)
     install_docs(app)
     app.add_middleware(RequestIdMiddleware)
     app.add_api_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)

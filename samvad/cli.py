@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from bot.channel_kinds import channel_kinds
+from bot.i18n import locales
+
+if TYPE_CHECKING:
+    from samvad.settings import Settings
 
 app = typer.Typer(
     help="Samvad: a multilingual WhatsApp and SMS service channel for city governments.",
@@ -37,7 +43,7 @@ console = Console(soft_wrap=True)  # long lines (paths, URLs) stay whole for cop
 DEMO_PASSWORD = "samvad-demo"  # noqa: S105 - printed demo login, development mode only
 
 
-def _settings():
+def _settings() -> Settings:
     from samvad.logs import configure_logging
     from samvad.settings import ConfigurationError, Settings
 
@@ -285,31 +291,54 @@ async def _check_worker(settings: Any) -> int:
     return 0 if state == OK else 1
 
 
+def _language_choices() -> list[str]:
+    """The registered languages as --lang takes them: "hi (hi_IN)"."""
+    return [f"{locale.language} ({locale.code})" for locale in locales()]
+
+
+def _locale_for(lang: str) -> str | None:
+    """The registered locale a language (hi) or locale code (hi_IN) names."""
+    return next((locale.code for locale in locales() if lang in (locale.language, locale.code)),
+                None)
+
+
 @app.command()
 def chat(
-    channel: Annotated[str, typer.Option(help="sms or whatsapp")] = "whatsapp",
+    channel: Annotated[str, typer.Option(help=f"One of: {', '.join(channel_kinds())}")] = (
+        "whatsapp"),
     phone: Annotated[str, typer.Option(help="The citizen's number")] = "+919876500001",
-    lang: Annotated[str | None, typer.Option(help="en, hi, pa or or: switch to it first")] = None,
+    lang: Annotated[str | None, typer.Option(
+        help=f"Switch to this language first: {', '.join(_language_choices())}")] = None,
 ) -> None:
     """Chat with Samvad in the terminal as a citizen (same engine and API as the channels).
 
     Type a message and press Enter. "/loc LAT LNG" sends a location pin, "/photo URL" a
     photo, "/quit" ends. Runs on the configured database (make run prepares it).
     """
-    from channels.console import run_console
-
-    if channel not in ("sms", "whatsapp"):
-        console.print("[red]--channel must be sms or whatsapp[/]")
+    if channel not in channel_kinds():
+        console.print(f"[red]--channel must be one of: {', '.join(channel_kinds())}[/]")
         raise typer.Exit(2)
-    locales = {"en": "en_IN", "hi": "hi_IN", "pa": "pa_IN", "or": "or_IN"}
-    if lang is not None and lang not in locales and lang not in locales.values():
-        console.print("[red]--lang must be en, hi, pa or or[/]")
+    locale = _locale_for(lang) if lang else None
+    if lang and locale is None:
+        console.print(f"[red]--lang must be one of: {', '.join(_language_choices())}[/]")
         raise typer.Exit(2)
-    locale = locales.get(lang, lang) if lang else None
     settings = _settings()
     if "SAMVAD_LOG_LEVEL" not in os.environ:  # the terminal is the conversation: no turn logs
         settings = settings.model_copy(update={"log_level": "WARNING"})
-    asyncio.run(run_console(settings, channel=channel, phone=phone, locale=locale))
+    asyncio.run(_chat(settings, channel=channel, phone=phone, locale=locale))
+
+
+async def _chat(settings: Settings, *, channel: str, phone: str, locale: str | None) -> None:
+    """The console channel on the app's dialog runtime, opened and closed around it."""
+    from channels.console import run_console
+    from samvad.app import close_resources, create_app, open_resources
+
+    app = create_app(settings)
+    await open_resources(app)
+    try:
+        await run_console(app.state.conversations, channel=channel, phone=phone, locale=locale)
+    finally:
+        await close_resources(app)
 
 
 @app.command()
@@ -392,6 +421,7 @@ async def _citizen_data(action: str, phone: str) -> Any:
     from core_api.users import privacy
     from samvad import redis_runtime
     from samvad.app import build_file_store, resolve_redis_url
+    from samvad.privacy import forgetters
 
     settings = _settings()
     database = Database(settings.sqlalchemy_url, **settings.engine_options)
@@ -399,10 +429,12 @@ async def _citizen_data(action: str, phone: str) -> Any:
     try:
         async with database.sessions() as session:
             if action == "export":
-                return await privacy.export_citizen(session, phone, redis=redis)
+                return await privacy.export_citizen(session, phone, redis=redis,
+                                                    forgetters=forgetters(redis))
             files = build_file_store(settings)
             try:
-                report = await privacy.erase_citizen(session, phone, files=files, redis=redis)
+                report = await privacy.erase_citizen(session, phone, files=files, redis=redis,
+                                                     forgetters=forgetters(redis))
             finally:
                 await files.aclose()
             await session.commit()
@@ -487,15 +519,19 @@ def users_unlock(
 def flows_check() -> None:
     """Validate every flow in flows/ (references, reachability, messages, SMS budget)."""
     from bot.flowcheck import check_flows
-    from bot.helpers import HELPERS
-    from bot.operations import OPERATIONS
-    from channels.queues import whatsapp_templates
-    from channels.render import render_sms, sms_segments
+    from bot.slices import SliceError, load_actions
+    from channels.queues import TemplateBook, whatsapp_templates
+    from channels.render import message_segments
 
+    try:
+        actions = load_actions()
+    except SliceError as exc:  # one operation or helper declared in two places
+        console.print(f"[red]✗[/] {exc}")
+        raise typer.Exit(1) from None
     flows, problems = check_flows(
-        operations=set(OPERATIONS), helpers=set(HELPERS),
-        sms_segments=lambda message: sms_segments(render_sms(message)).segments,
-        whatsapp_templates=whatsapp_templates(_settings().whatsapp_templates),
+        operations=set(actions.operations), helpers=set(actions.helpers),
+        segments=message_segments,
+        whatsapp_templates=TemplateBook(whatsapp_templates(_settings().whatsapp_templates)),
     )
     for problem in problems:
         console.print(f"[red]✗[/] {problem}")
@@ -510,7 +546,8 @@ def flows_check() -> None:
 
 @locales_app.command("extract")
 def locales_extract() -> None:
-    """Extract the message ids of flows/<id>/flow.yaml and bot/ into locales/samvad.pot."""
+    """Extract the message ids of flows/ (flow.yaml, actions.py), bot/ and channels/ into
+    locales/samvad.pot."""
     from bot.catalogs import TEMPLATE, catalogs, extract_template, write_template
     from bot.i18n import SOURCE_LOCALE
 
@@ -544,8 +581,9 @@ def locales_check(
 ) -> None:
     """Check every catalog: complete, same placeholders as en_IN, word lists, SMS budgets."""
     from bot.catalogs import check_catalogs, sms_budget_problems
+    from channels.render import message_segments
 
-    result = check_catalogs(sms_check=sms_budget_problems)
+    result = check_catalogs(sms_check=lambda: sms_budget_problems(message_segments))
     for problem in result.problems:
         console.print(f"[red]✗[/] {problem}")
     if warnings:

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 from fastapi import FastAPI
 
 from bot.core_client import DEFAULT_TIMEOUT, CoreClient
 from bot.engine import Engine
-from bot.flowspec import load_flows
 from bot.followup import CaseFollowUps
-from bot.helpers import HELPERS
-from bot.media import MediaPolicy
 from bot.nlu import NLU
-from bot.operations import OPERATIONS
 from bot.rasa_nlu import RasaNLU
 from bot.runtime import BuiltinNLU, Conversations
 from bot.session_store import SessionStore
-from channels.meta_whatsapp import MetaMediaSource
+from bot.slices import load_slices
+from samvad.media import media_policy
 
 INTERNAL_BASE_URL = "http://samvad.internal"
 
@@ -39,11 +34,12 @@ def core_http_client(app: FastAPI) -> httpx.AsyncClient:
 
 def build_conversations(app: FastAPI) -> Conversations:
     """The conversation runtime for ``app`` (called once in the lifespan)."""
-    client = CoreClient(core_http_client(app), app.state.service_token, OPERATIONS)
+    slices = load_slices()
+    client = CoreClient(core_http_client(app), app.state.service_token, slices.operations)
     client.media_policy = media_policy(app.state.settings)
     client.follow_ups = CaseFollowUps(app.state.redis)
     return Conversations(
-        engine=Engine(load_flows(), HELPERS),
+        engine=Engine(slices.flows, slices.helpers),
         store=session_store(app),
         client=client,
         nlu=build_nlu(app, client),
@@ -55,12 +51,6 @@ def session_store(app: FastAPI) -> SessionStore:
     when its mailboxes are taken over, and a turn waits a little over one lease for them."""
     lease_s = app.state.settings.mailbox_lease_s
     return SessionStore(app.state.redis, lease_ms=round(lease_s * 1000), wait_s=lease_s + 1)
-
-
-def media_policy(settings: Any) -> MediaPolicy:
-    """Where the photos people send may come from: the providers' media hosts, and Meta's
-    ``meta-media:<id>`` references resolved through the Graph API (``WHATSAPP_*``)."""
-    return MediaPolicy.from_settings(settings, sources=(MetaMediaSource.from_settings(settings),))
 
 
 def build_nlu(app: FastAPI, client: CoreClient) -> NLU:

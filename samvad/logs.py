@@ -22,7 +22,7 @@ import orjson
 import structlog
 from structlog.typing import EventDict, Processor
 
-from core_api.users.phones import mask_phone
+from core_api.phones import mask_phone
 
 REDACTED = "[redacted]"
 
@@ -140,7 +140,7 @@ def _shared_processors() -> list[Processor]:
     ]
 
 
-class _Marked(logging.StreamHandler):  # type: ignore[type-arg]
+class _Marked(logging.StreamHandler):
     """The handler configure_logging installs (so a second call replaces only it).
 
     Without an explicit stream it writes to whatever ``sys.stderr`` is at the time (pytest
@@ -151,7 +151,7 @@ class _Marked(logging.StreamHandler):  # type: ignore[type-arg]
         self._fixed: IO[str] | None = stream
         super().__init__(stream)
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> IO[str]:
         return self._fixed or sys.stderr
 

@@ -40,6 +40,8 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from redis.asyncio import Redis
 
+from channels.queues import queue_keys
+
 log = structlog.get_logger(__name__)
 
 QUEUES = ("inbound", "outbound")
@@ -78,8 +80,9 @@ async def queue_depths(redis: Redis) -> dict[tuple[str, str], float]:
     """Waiting, in-progress and scheduled work of each queue (one round trip on Redis 7)."""
     pipe = redis.pipeline(transaction=False)
     for queue in QUEUES:
-        pipe.xinfo_groups(f"samvad:{queue}")
-        pipe.zcard(f"samvad:{queue}:due")
+        names = queue_keys(queue)
+        pipe.xinfo_groups(names.stream)
+        pipe.zcard(names.due)
     replies = await pipe.execute(raise_on_error=False)
     depths: dict[tuple[str, str], float] = {}
     for index, queue in enumerate(QUEUES):
@@ -87,7 +90,7 @@ async def queue_depths(redis: Redis) -> dict[tuple[str, str], float]:
         depths[(queue, "scheduled")] = float(scheduled) if isinstance(scheduled, int) else 0.0
         group = None
         if isinstance(groups, list):
-            group = next((g for g in groups if _text(g.get("name")) == f"{queue}-workers"),
+            group = next((g for g in groups if _text(g.get("name")) == queue_keys(queue).group),
                          None)
         if group is None:  # no worker ever read this queue
             depths[(queue, "in_progress")] = 0.0
@@ -102,9 +105,9 @@ async def queue_depths(redis: Redis) -> dict[tuple[str, str], float]:
 
 
 async def _unread(redis: Redis, queue: str, after: str) -> float:
-    entries = await redis.xrange(f"samvad:{queue}", min=f"({after}", max="+",
+    entries = await redis.xrange(queue_keys(queue).stream, min=f"({after}", max="+",
                                  count=FALLBACK_LAG_CAP)
-    return float(len(entries))
+    return float(len(entries or ()))
 
 
 def _text(value: Any) -> str:
@@ -134,4 +137,4 @@ async def metrics_endpoint(request: Request) -> Response:
     except Exception as exc:  # Redis down: the other figures are still worth scraping
         log.warning("queue_depth_unavailable", error=type(exc).__name__)
     encoder, content_type = choose_encoder(request.headers.get("accept", ""))
-    return Response(encoder(_Sources(*sources)), media_type=content_type)  # type: ignore[arg-type]
+    return Response(encoder(_Sources(*sources)), media_type=content_type)

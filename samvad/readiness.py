@@ -87,22 +87,23 @@ async def workers_state(redis: Redis, loops: Iterable[str], now: float | None = 
     With ``host``, only the worker processes on that host count (``samvad worker --check``:
     a container's liveness is its own loops, not its siblings')."""
     now = time.time() if now is None else now
-    raw: dict[bytes, bytes] = await redis.hgetall(HEARTBEATS_KEY)  # type: ignore[misc]
+    raw = await redis.hgetall(HEARTBEATS_KEY)
     newest: dict[str, tuple[float, float]] = {}
-    forget: list[bytes] = []
+    forget: list[bytes | str] = []
     for field, value in raw.items():
-        loop, _, instance = field.decode().partition("|")
+        loop, _, instance = _text(field).partition("|")
         if host is not None and instance.rpartition(":")[0] != host:
             continue
-        written, _, stale = value.decode().partition(" ")
-        at, stale_at = float(written), float(stale)
+        written, _, expires = _text(value).partition(" ")
+        at, stale_at = float(written), float(expires)
         if stale_at < now - FORGET_AFTER_S:
             forget.append(field)
         if loop not in newest or stale_at > newest[loop][1]:
             newest[loop] = (at, stale_at)
     if forget:
-        await redis.hdel(HEARTBEATS_KEY, *forget)  # type: ignore[misc]
-    stale, missing = [], []
+        await redis.hdel(HEARTBEATS_KEY, *forget)
+    stale: list[str] = []
+    missing: list[str] = []
     for loop in loops:
         if loop not in newest:
             missing.append(loop)
@@ -114,6 +115,11 @@ async def workers_state(redis: Redis, loops: Iterable[str], now: float | None = 
     if missing:
         problems.append("missing: " + ", ".join(missing))
     return "; ".join(problems) or OK
+
+
+def _text(raw: bytes | str) -> str:
+    """redis-py types a reply as bytes or str; Samvad's clients answer bytes."""
+    return raw.decode() if isinstance(raw, bytes) else raw
 
 
 async def redis_state(redis: Redis) -> str:

@@ -52,6 +52,7 @@ class RedisCluster(AsyncRedisCluster):
     queued twice is sent once, by its job id, and a doorbell rung twice finds no work.)
     """
 
+    # The attribute's type is redis-py's four-class tuple; this one leaves TimeoutError out.
     ERRORS_ALLOW_RETRY = (RedisConnectionError, ClusterDownError,  # type: ignore[assignment]
                           SlotNotCoveredError)
 

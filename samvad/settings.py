@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import DirectoryPath, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRET = "dev-only-insecure-placeholder-change-me"  # noqa: S105 - the known-insecure default we refuse
@@ -117,6 +117,9 @@ class Settings(BaseSettings):
     # (default: the bundled core_api/complaints/escalation.yaml).
     auto_close_days: int = Field(7, ge=0, le=365, alias="SAMVAD_AUTO_CLOSE_DAYS")
     escalation_file: Path | None = Field(None, alias="SAMVAD_ESCALATION_FILE")
+    # The locales served (locales/README.md). bot/i18n.py and core_api/users/locales.py read
+    # the variable where the locales load; here it is checked to name a folder at start-up.
+    locales_dir: DirectoryPath | None = Field(None, alias="SAMVAD_LOCALES_DIR")
     # New complaints reaching a GRO within this many seconds go as one digest (0: each at
     # once).
     gro_digest_seconds: int = Field(180, ge=0, le=3600, alias="SAMVAD_GRO_DIGEST_SECONDS")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import structlog
 from fastapi import FastAPI
@@ -53,20 +54,19 @@ def build_notifier(app: FastAPI, clock: Clock | None = None) -> Notifier:
                     follow_ups=client.follow_ups)
 
 
-def build_inbound_worker(app: FastAPI, **options: object) -> InboundWorker:
+def build_inbound_worker(app: FastAPI, **options: Any) -> InboundWorker:
     """Runs the turns of messages the webhooks queued."""
     channels = channels_of(app)
     return InboundWorker(channels.inbound, app.state.conversations, channels.outbound,
-                         **options)  # type: ignore[arg-type]
+                         **options)
 
 
-def build_send_worker(app: FastAPI, **options: object) -> SendWorker:
+def build_send_worker(app: FastAPI, **options: Any) -> SendWorker:
     """Delivers queued replies and notifications through the configured providers."""
     channels = channels_of(app)
     return SendWorker(channels.outbound, channels.senders, reports=channels.statuses,
                       windows=channels.windows, templates=channels.templates,
-                      policy=channels.policy, fallback=channels.fallback,
-                      **options)  # type: ignore[arg-type]
+                      policy=channels.policy, fallback=channels.fallback, **options)
 
 
 def heartbeat(app: FastAPI, loop: str, idle_s: float = 1.0) -> Callable[[], Awaitable[None]]:

@@ -1,4 +1,8 @@
-"""A terminal conversation over the same runtime the providers use."""
+"""A terminal conversation over the same runtime the providers use.
+
+``samvad chat`` (the composition root) opens the app and hands its dialog runtime to
+``run_console``: the channels do not import ``samvad``.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,11 @@ import uuid
 from rich.console import Console
 from rich.panel import Panel
 
+from bot.channel_kinds import capabilities
 from bot.messages import Inbound, Location, Media, Outgoing
-from channels.render import render_sms, render_whatsapp_text
-from core_api.users.phones import normalize_phone
-from samvad.app import close_resources, create_app, open_resources
-from samvad.settings import Settings
+from bot.runtime import Conversations
+from channels.render import renderer
+from core_api.phones import normalize_phone
 
 HELP = ("Type a message. /loc LAT LNG sends a location pin, /photo URL a photo, "
         "/sticker a sticker, /quit ends.")
@@ -44,30 +48,24 @@ def parse_line(line: str, channel: str, phone: str, locale: str | None = None) -
 
 
 def render(reply: Outgoing, channel: str) -> str:
-    return render_sms(reply) if channel == "sms" else render_whatsapp_text(reply)
+    return renderer(channel).text(reply)
 
 
-async def run_console(settings: Settings, *, channel: str, phone: str,
+async def run_console(conversations: Conversations, *, channel: str, phone: str,
                       locale: str | None) -> None:
     """Read lines, run turns, print replies, until /quit or end of input."""
     console = Console()
-    app = create_app(settings)
-    await open_resources(app)
     sender = normalize_phone(phone)
-    conversations = app.state.conversations
-    style = "green" if channel == "whatsapp" else "cyan"
+    style = "green" if capabilities(channel).interactive else "cyan"
     console.print(f"[bold]Samvad[/] as {sender} over {channel}. {HELP}")
-    try:
-        while True:
-            try:
-                line = await asyncio.to_thread(console.input, "[bold]> [/]")
-            except EOFError:
-                break
-            inbound = parse_line(line, channel, sender, locale)
-            if inbound is None:
-                break
-            turn = await conversations.handle(inbound)
-            for reply in turn.replies if turn else []:
-                console.print(Panel(render(reply, channel), border_style=style, expand=False))
-    finally:
-        await close_resources(app)
+    while True:
+        try:
+            line = await asyncio.to_thread(console.input, "[bold]> [/]")
+        except EOFError:
+            break
+        inbound = parse_line(line, channel, sender, locale)
+        if inbound is None:
+            break
+        turn = await conversations.handle(inbound)
+        for reply in turn.replies if turn else []:
+            console.print(Panel(render(reply, channel), border_style=style, expand=False))

@@ -26,6 +26,7 @@ from channels.meta_whatsapp._errors import (
 )
 from channels.meta_whatsapp._media import (
     API_VERSION,
+    MEDIA_HOSTS,
     FetchedMedia,
     MediaUnavailable,
     MetaMediaFetcher,
@@ -39,6 +40,7 @@ from channels.meta_whatsapp.endpoints import PROVIDER, router
 
 __all__ = [
     "API_VERSION",
+    "MEDIA_HOSTS",
     "MEDIA_URL_PREFIX",
     "META_ERRORS",
     "PROVIDER",

@@ -7,8 +7,9 @@ than ``max_bytes``. Meta keeps inbound media for a limited time (about 30 days),
 the download URL expires within minutes, so resolve and download in one go.
 
 ``MetaMediaSource`` plugs this into the bot's photo fetcher (``bot.media.MediaPolicy``
-``sources``, wired in ``samvad.dialog``): a photo a citizen sends on the Cloud API is
-fetched and attached to the complaint like a Twilio photo.
+``sources``, wired in ``samvad.media``): a photo a citizen sends on the Cloud API is
+fetched and attached to the complaint like a Twilio photo. The download links point at
+``MEDIA_HOSTS`` (and the Graph API's own host).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from channels.meta_whatsapp._envelope import MEDIA_URL_PREFIX
 
 API_VERSION = "v21.0"
 MAX_MEDIA_BYTES = 16 * 1024 * 1024  # WhatsApp's video limit; images are at most 5 MB
+MEDIA_HOSTS = ("lookaside.fbsbx.com",)  # where the Graph API's download links point
 
 
 class MediaUnavailable(Exception):

@@ -68,14 +68,15 @@ from channels.queues._inbound import (
     record_flood,
     reply_jobs,
 )
-from channels.queues._mailboxes import Mailboxes
+from channels.queues._mailboxes import Mailboxes, QueueKeys, queue_keys
 from channels.queues._notifications import (
     NotificationJobs,
     NotificationSink,
     notification_job,
 )
 from channels.queues._outbound import OutboundQueue, OutboxItem, recipient_key
-from channels.queues._policy import DeliveryPolicy
+from channels.queues._personal_keys import channel_keys
+from channels.queues._policy import DeliveryPolicy, simulator_delivery
 from channels.queues._ratelimit import RateLimiter
 from channels.queues._sending import AMBIGUOUS, JobStates, SendPolicy, SendWorker
 from channels.queues._services import ChannelServices, channels_of
@@ -91,7 +92,7 @@ from channels.queues._templates import (
     whatsapp_templates,
     with_template,
 )
-from channels.queues._windows import WHATSAPP_WINDOW_S, Contact, ContactWindows
+from channels.queues._windows import Contact, ContactWindows
 
 __all__ = [
     "AMBIGUOUS",
@@ -99,7 +100,6 @@ __all__ = [
     "OUTSIDE_WINDOW_CODES",
     "SMS_FALLBACK_CODES",
     "STATUSES",
-    "WHATSAPP_WINDOW_S",
     "Admission",
     "ChannelServices",
     "Clock",
@@ -118,6 +118,7 @@ __all__ = [
     "NotificationSink",
     "OutboundQueue",
     "OutboxItem",
+    "QueueKeys",
     "RateLimiter",
     "SendPolicy",
     "SendWorker",
@@ -126,12 +127,15 @@ __all__ = [
     "SystemClock",
     "Template",
     "TemplateBook",
+    "channel_keys",
     "channels_of",
     "default_whatsapp_templates",
     "notification_job",
+    "queue_keys",
     "recipient_key",
     "record_flood",
     "reply_jobs",
+    "simulator_delivery",
     "template_of",
     "whatsapp_templates",
     "with_template",

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from bot.channel_kinds import capabilities
 from channels.base import OutboundJob
 from channels.queues._templates import TEMPLATE
-from channels.render import render_sms, sms_segments
+from channels.render import message_segments
 
 DEFAULT_RATES: dict[str, Decimal] = {
     "whatsapp_template": Decimal("0.115"),
@@ -53,8 +54,8 @@ class MessageCosts:
 
     def estimate(self, job: OutboundJob, status: str = "sent") -> Estimate:
         """What ``job`` costs as prepared for sending (a template when its params say so)."""
-        if job.channel == "sms":
-            segments = sms_segments(render_sms(job.outgoing)).segments
+        if capabilities(job.channel).segment_budget is not None:  # billed by segment
+            segments = message_segments(job.channel, job.outgoing)
             cost = segments * self.rate("sms_segment", job.kind)
         else:
             segments = None

@@ -21,6 +21,7 @@ import orjson
 import structlog
 from redis.asyncio import Redis
 
+from bot.channel_kinds import capabilities
 from bot.notifier import Notification
 from channels import metrics
 from channels.base import OutboundJob
@@ -32,7 +33,7 @@ from channels.queues._notifications import (
 from channels.queues._outbound import OutboundQueue
 from channels.queues._policy import DeliveryPolicy
 from channels.queues._templates import SMS_FALLBACK_CODES
-from core_api.users.phones import mask_phone
+from core_api.phones import mask_phone
 
 log = structlog.get_logger(__name__)
 
@@ -53,8 +54,9 @@ def sent_key(provider: str, provider_message_id: str) -> str:
 
 
 def falls_back(job: OutboundJob) -> bool:
-    """Whether ``job`` may fall back at all: a WhatsApp notification, not a reply."""
-    return job.channel == "whatsapp" and job.kind != "reply"
+    """Whether ``job`` may fall back at all: a notification (not a reply) on a channel kind
+    with a reply window (WhatsApp), which outside it may not reach the person."""
+    return capabilities(job.channel).reply_window_s is not None and job.kind != "reply"
 
 
 class SmsFallback:

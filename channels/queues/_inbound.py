@@ -63,7 +63,7 @@ from channels.queues._windows import (
     via_value,
 )
 from channels.queues._worker import MailboxWorker
-from core_api.users.phones import mask_phone
+from core_api.phones import mask_phone
 
 log = structlog.get_logger(__name__)
 

@@ -34,7 +34,7 @@ import time
 from collections.abc import AsyncIterator
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import structlog
 from redis.asyncio import Redis, RedisCluster
@@ -44,6 +44,10 @@ from redis.exceptions import RedisError, ResponseError
 log = structlog.get_logger(__name__)
 
 DEFAULT_LEASE_MS = 5_000
+
+# redis-py types each reply for every protocol and decode setting (bytes or str, RESP3
+# maps); Mailboxes talk RESP2 and get bytes (__init__ checks), the shapes cast below.
+_Entry = tuple[bytes, dict[bytes, bytes] | None]
 
 # KEYS mailbox, lock; ARGV owner, lease ms. {0, pttl} busy, {1} empty, {2, head} opened.
 _OPEN = """
@@ -132,6 +136,22 @@ class Opened:
     busy_ms: int = 0  # how long the current holder's lease still runs
 
 
+@dataclass(frozen=True)
+class QueueKeys:
+    """The Redis names shared by all mailboxes of one queue: where doorbells ring
+    (``stream``), the rings scheduled for later (``due``) and the workers' consumer group."""
+
+    stream: str
+    due: str
+    group: str
+
+
+def queue_keys(name: str) -> QueueKeys:
+    """The doorbell stream, due set and worker group of queue ``name`` ("inbound",
+    "outbound"): the one definition, read also by the queue-depth figures of ``/metrics``."""
+    return QueueKeys(f"samvad:{name}", f"samvad:{name}:due", f"{name}-workers")
+
+
 class Mailboxes:
     """Ordered mailboxes named ``name`` ("inbound", "outbound")."""
 
@@ -145,9 +165,8 @@ class Mailboxes:
             raise ValueError("Mailboxes need a Redis client with decode_responses=False")
         self.redis = redis
         self.name = name
-        self.stream = f"samvad:{name}"
-        self.due = f"samvad:{name}:due"
-        self.group = f"{name}-workers"
+        names = queue_keys(name)
+        self.stream, self.due, self.group = names.stream, names.due, names.group
         self.lease_ms = lease_ms
         self.reclaim_idle_ms = lease_ms if reclaim_idle_ms is None else reclaim_idle_ms
         self.ttl_s = ttl_s
@@ -197,7 +216,7 @@ class Mailboxes:
 
     async def waiting(self, key: str) -> list[bytes]:
         """Everything in ``key``'s mailbox, head first."""
-        return list(await self.redis.lrange(self.keys(key)[0], 0, -1))  # type: ignore[misc]
+        return cast("list[bytes]", await self.redis.lrange(self.keys(key)[0], 0, -1))
 
     async def _ensure_group(self) -> None:
         if self._group_ready:
@@ -223,7 +242,7 @@ class Mailboxes:
 
     async def _read(self, consumer: str, count: int, block_ms: int | None) -> list[Doorbell]:
         await self._ensure_group()
-        entries: list[tuple[bytes, dict[bytes, bytes] | None]] = []
+        entries: list[_Entry] = []
         if time.monotonic() >= self._next_reclaim:
             self._next_reclaim = time.monotonic() + min(5.0, self.reclaim_idle_ms / 4000)
             _cursor, claimed, *_ = await self.redis.xautoclaim(
@@ -231,9 +250,9 @@ class Mailboxes:
                 start_id="0-0", count=count)
             entries.extend(claimed)
         if len(entries) < count:
-            fresh = await self.redis.xreadgroup(
+            fresh = cast("list[tuple[bytes, list[_Entry]]] | None", await self.redis.xreadgroup(
                 self.group, consumer, {self.stream: ">"}, count=count - len(entries),
-                block=None if entries else block_ms)
+                block=None if entries else block_ms))
             for _stream, messages in fresh or []:
                 entries.extend(messages)
         bells, trimmed = [], []
@@ -332,19 +351,20 @@ class Mailboxes:
 
     async def next_ring(self) -> float | None:
         """When the earliest scheduled ring is due (unix seconds), if any."""
-        first = await self.redis.zrange(self.due, 0, 0, withscores=True)
+        first = cast("list[tuple[bytes, float]]",
+                     await self.redis.zrange(self.due, 0, 0, withscores=True))
         return first[0][1] / 1000 if first else None
 
     async def ring_due(self, now: float, limit: int = 500) -> int:
         """Turn the rings due at ``now`` into doorbells; return how many."""
-        due = await self.redis.zrangebyscore(self.due, "-inf", int(now * 1000), start=0,
-                                             num=limit)
+        due = cast("list[bytes]", await self.redis.zrangebyscore(
+            self.due, "-inf", int(now * 1000), start=0, num=limit))
         if not due:
             return 0
         # Doorbells first: a crash in between rings twice, never zero times (in two steps
         # on a cluster, where one pipeline's commands to different nodes run in parallel).
         pipe = self.redis.pipeline(transaction=False)
-        self._ring(pipe, *(key.decode() if isinstance(key, bytes) else key for key in due))
+        self._ring(pipe, *(key.decode() for key in due))
         if not self._in_order:
             await pipe.execute()
             pipe = self.redis.pipeline(transaction=False)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from bot.channel_kinds import capabilities
 from bot.engine import ServiceError
 from bot.links import ShortLinks
 from bot.messages import Outgoing
@@ -33,6 +34,11 @@ RULE = "rule"  # the job param naming the delivery policy's rule
 DIRECT = "direct"  # the rule of a notification handed to the sink without a route
 
 
+def notification_job_id(event_id: str, phone: str) -> str:
+    """The job id of an event's notification to one person: ``n:<event id>:<phone>``."""
+    return f"n:{event_id}:{phone}"
+
+
 def notification_job(channel: str, provider: str, notification: Notification, *,
                      sender: str | None = None, rule: str = DIRECT,
                      job_id: str | None = None) -> OutboundJob:
@@ -40,7 +46,8 @@ def notification_job(channel: str, provider: str, notification: Notification, *,
     return OutboundJob(provider=provider, channel=channel, to=notification.phone,
                        message=outgoing_to_dict(notification.message), kind=notification.kind,
                        sender=sender, locale=notification.locale, params={RULE: rule},
-                       job_id=job_id or f"n:{notification.event_id}:{notification.phone}")
+                       job_id=job_id or notification_job_id(notification.event_id,
+                                                            notification.phone))
 
 
 def notification_to_dict(notification: Notification) -> dict[str, Any]:
@@ -125,7 +132,7 @@ class NotificationSink:
     async def deliver(self, channel: str, notification: Notification) -> None:
         route = notification.route or Route(channel, DIRECT)
         provider = route.provider or self.providers.get(channel, "simulator")
-        if channel == "sms":
+        if capabilities(channel).segment_budget is not None:  # fitted to the budget
             job = await self.jobs.sms(notification, route, provider)
         else:
             job = self.jobs.job(notification, route, provider)

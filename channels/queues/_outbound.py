@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
+from bot.session_store import conversation_key
 from channels.base import OutboundJob
 from channels.queues._mailboxes import DEFAULT_LEASE_MS, Mailboxes
 
@@ -37,7 +38,7 @@ class OutboxItem:
 
 def recipient_key(job: OutboundJob) -> str:
     """Whose order a job belongs to: ``sms:+919876500001``."""
-    return f"{job.channel}:{job.to}"
+    return conversation_key(job.channel, job.to)
 
 
 class OutboundQueue:

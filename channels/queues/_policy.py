@@ -21,11 +21,13 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 
+from redis.asyncio import Redis
+
+from bot.channel_kinds import channel_kinds
 from bot.notifier import Notification, Route
 from bot.session_store import SessionStore, conversation_key
 from channels.queues._windows import Contact, ContactWindows
 
-CHANNELS = ("whatsapp", "sms")
 SIMULATOR = "simulator"
 
 
@@ -44,8 +46,9 @@ class DeliveryPolicy:
     @property
     def configured(self) -> tuple[str, ...]:
         """Channels with a real provider; every channel when none has (development)."""
-        real = tuple(c for c in CHANNELS if self.providers.get(c, SIMULATOR) != SIMULATOR)
-        return real or tuple(c for c in CHANNELS if c in self.providers)
+        kinds = channel_kinds()
+        real = tuple(c for c in kinds if self.providers.get(c, SIMULATOR) != SIMULATOR)
+        return real or tuple(c for c in kinds if c in self.providers)
 
     async def route(self, notification: Notification) -> Route:
         """Where ``notification`` goes and the rule that chose it."""
@@ -80,3 +83,10 @@ class DeliveryPolicy:
             return False
         key = self.sessions.keys(conversation_key("whatsapp", phone)).session
         return bool(await self.contacts.redis.exists(key))
+
+
+def simulator_delivery(redis: Redis, sessions: SessionStore | None = None) -> DeliveryPolicy:
+    """The delivery policy with every channel kind on the simulator: development and tests
+    without providers (``samvad.channels`` builds the configured one)."""
+    return DeliveryPolicy(ContactWindows(redis), dict.fromkeys(channel_kinds(), SIMULATOR),
+                          sessions=sessions)

@@ -45,6 +45,7 @@ import structlog
 from prometheus_client import Counter
 from redis.asyncio import Redis
 
+from bot.channel_kinds import capabilities
 from bot.engine import ServiceError
 from channels import metrics
 from channels.base import OutboundJob, Sender, SendError, SendErrorKind, SendResult, SentLookup
@@ -63,7 +64,7 @@ from channels.queues._templates import (
 )
 from channels.queues._windows import ContactWindows
 from channels.queues._worker import MailboxWorker
-from core_api.users.phones import mask_phone
+from core_api.phones import mask_phone
 
 log = structlog.get_logger(__name__)
 
@@ -160,7 +161,7 @@ class JobStates:
 
     async def get(self, job_id: str) -> str | None:
         raw = await self.redis.get(self.key(job_id))
-        return raw.decode() if raw is not None else None
+        return raw.decode() if isinstance(raw, bytes) else raw
 
     async def begin(self, job_id: str, now: float) -> str | None:
         """Mark the job ``sending`` at ``now``; None when it was, else the state it has.
@@ -378,7 +379,8 @@ class SendWorker(MailboxWorker):
             await self._report(job, "queued", item.attempts, error_code=code)
             return True
         template = self.templates.whatsapp(job.kind, job.locale)
-        outside_window = (error.code in OUTSIDE_WINDOW_CODES and job.channel == "whatsapp"
+        outside_window = (error.code in OUTSIDE_WINDOW_CODES
+                          and capabilities(job.channel).reply_window_s is not None
                           and TEMPLATE not in job.params and template is not None)
         if (not outside_window and error.code in SMS_FALLBACK_CODES
                 and await self._can_fall_back(job)):
@@ -414,8 +416,8 @@ class SendWorker(MailboxWorker):
         notification outside the window has no template and can go as SMS instead."""
         if job.provider in UNREGULATED_PROVIDERS:
             return job
-        if job.channel == "whatsapp" and job.kind != "reply" and TEMPLATE not in job.params:
-            if not await self.windows.inside_whatsapp_window(job.to, now):
+        if job.kind != "reply" and TEMPLATE not in job.params:
+            if not await self.windows.inside_window(job.channel, job.to, now):
                 template = self.templates.whatsapp(job.kind, job.locale)
                 if template is not None:
                     return with_template(job, template)

@@ -19,7 +19,7 @@ from channels.queues._fallback import SmsFallback
 from channels.queues._notifications import RULE
 
 Status = Literal["queued", "unknown", "sent", "delivered", "read", "failed"]
-STATUSES: tuple[str, ...] = ("queued", "unknown", "sent", "delivered", "read", "failed")
+STATUSES: tuple[Status, ...] = ("queued", "unknown", "sent", "delivered", "read", "failed")
 MESSAGES_PATH = "/api/v1/channel-messages"
 MAX_BATCH = 200  # delivery records per batch request (the API takes up to 500)
 
@@ -28,7 +28,7 @@ def first_status(provider_status: str) -> Status:
     """Our status for the one a provider answered a send with ("accepted" -> "queued")."""
     for status in STATUSES:
         if status == provider_status:
-            return status  # type: ignore[return-value]
+            return status
     return "queued"
 
 

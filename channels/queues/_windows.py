@@ -4,8 +4,8 @@ Two records per channel, both written with each queued message by ``InboundQueue
 (the same script), under the person's inbound hash tag (the mailbox's, one Redis Cluster
 slot):
 
-- ``samvad:{inbound:<channel>:<number>}:lastin``: the time, kept ``KEEP_S``: WhatsApp's
-  24-hour window;
+- ``samvad:{inbound:<channel>:<number>}:lastin``: the time, kept ``KEEP_S``: the
+  channel kind's reply window (``reply_window_s``: WhatsApp's 24 hours);
 - ``samvad:{inbound:<channel>:<number>}:via``: "<time> <provider> <our number>", kept
   ``VIA_KEEP_S``: the delivery policy's "last active channel" and the provider and sender
   number a notification on that channel goes through (a Twilio WhatsApp citizen never
@@ -15,15 +15,14 @@ slot):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import get_args
 
 from redis.asyncio import Redis
 
-from bot.messages import Channel
+from bot.channel_kinds import CHANNEL_KINDS, capabilities, channel_kinds
 from bot.session_store import conversation_key
 
-WHATSAPP_WINDOW_S = 24 * 3600
-KEEP_S = 2 * WHATSAPP_WINDOW_S  # long enough to answer "inside the window?"; then unknown
+# Twice the longest reply window: long enough to answer "inside the window?"; then unknown.
+KEEP_S = 2 * max(row.reply_window_s or 0 for row in CHANNEL_KINDS.values())
 VIA_KEEP_S = 180 * 24 * 3600  # a case (a certificate, a bill) may take months
 
 
@@ -80,15 +79,19 @@ class ContactWindows:
         raw = await self.redis.get(self.key(channel, phone))
         return float(raw) if raw is not None else None
 
-    async def inside_whatsapp_window(self, phone: str, now: float) -> bool:
-        """True when the person wrote on WhatsApp within the last 24 hours."""
-        last = await self.last_inbound("whatsapp", phone)
-        return last is not None and now - last <= WHATSAPP_WINDOW_S
+    async def inside_window(self, channel: str, phone: str, now: float) -> bool:
+        """True when the person wrote on ``channel`` within its reply window (WhatsApp's
+        24 hours), or the channel kind has none (SMS: any message may go)."""
+        window = capabilities(channel).reply_window_s
+        if window is None:
+            return True
+        last = await self.last_inbound(channel, phone)
+        return last is not None and now - last <= window
 
     async def contacts(self, phone: str) -> dict[str, Contact]:
         """The person's last message per channel (channels they never used are absent)."""
         found: dict[str, Contact] = {}
-        for channel in get_args(Channel):  # one key each, in different slots: no MGET
+        for channel in channel_kinds():  # one key each, in different slots: no MGET
             raw = await self.redis.get(self.via_key(channel, phone))
             contact = _contact(channel, raw) if raw is not None else None
             if contact is not None:

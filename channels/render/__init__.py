@@ -6,9 +6,13 @@
 - ``render_meta``: Meta WhatsApp Cloud API payloads (buttons, lists, location requests,
   media);
 - ``render_simulator``: one reply as the simulator shows it;
+- ``renderer``: the ``Renderer`` of a channel kind (``RENDERERS``: one line per kind of
+  ``bot.channel_kinds``), for code that shows a message on whichever kind it is for;
+  ``message_segments``: the SMS segments a message takes on a kind;
 - ``option_from_reply``: the option a typed number or label picks.
 """
 
+from channels.render._kinds import RENDERERS, Renderer, message_segments, renderer
 from channels.render._limits import (
     BODY_MAX,
     BUTTON_ID_MAX,
@@ -22,6 +26,7 @@ from channels.render._limits import (
     LIST_ROW_TITLE_MAX,
     LIST_ROWS_MAX,
     SMS_SEGMENT_BUDGET,
+    SMS_TEXT_MAX,
     TEXT_MAX,
     TWILIO_BODY_MAX,
 )
@@ -44,16 +49,21 @@ __all__ = [
     "LIST_ROW_DESCRIPTION_MAX",
     "LIST_ROW_ID_MAX",
     "LIST_ROW_TITLE_MAX",
+    "RENDERERS",
     "SMS_SEGMENT_BUDGET",
+    "SMS_TEXT_MAX",
     "TEXT_MAX",
     "TWILIO_BODY_MAX",
+    "Renderer",
     "SmsCount",
     "fit_sms",
+    "message_segments",
     "meta_recipient",
     "option_from_reply",
     "render_meta",
     "render_simulator",
     "render_sms",
     "render_whatsapp_text",
+    "renderer",
     "sms_segments",
 ]

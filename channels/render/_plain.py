@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from bot.messages import Option, Outgoing
-from channels.render._limits import SMS_SEGMENT_BUDGET, TWILIO_BODY_MAX
+from channels.render._limits import SMS_SEGMENT_BUDGET, SMS_TEXT_MAX, TWILIO_BODY_MAX
 from channels.render._sms import gsm_friendly, is_gsm, sms_segments
 from channels.render._text import ELLIPSIS, join_lines, one_line, truncate
 
@@ -59,7 +59,7 @@ def _compose_sms(msg: Outgoing, menu_hint: str | None, *, descriptions: bool) ->
     ]
     text, *rest = gsm_friendly([msg.text.strip(), *rest])
     ellipsis = "..." if is_gsm(join_lines(text, *rest)) else ELLIPSIS
-    return fit(text, rest, TWILIO_BODY_MAX, ellipsis)
+    return fit(text, rest, SMS_TEXT_MAX, ellipsis)
 
 
 def render_sms(msg: Outgoing, *, menu_hint: str | None = None) -> str:

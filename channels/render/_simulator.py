@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from bot.channel_kinds import capabilities
 from bot.messages import Channel, Outgoing
-from channels.render._meta import envelope, meta_messages, meta_recipient
-from channels.render._plain import render_sms
+from channels.render._kinds import renderer
 from channels.render._sms import sms_segments
 
 
@@ -21,20 +21,16 @@ def render_simulator(
 ) -> dict[str, Any]:
     """One entry of ``replies`` in the ``POST /simulator/messages`` answer.
 
-    ``rendered`` is exactly what the channel delivers: the SMS body, or the list of
-    Meta Cloud API payloads (their ``to`` is empty when no recipient is given). SMS
-    replies also carry their ``sms`` encoding and segment count.
+    ``rendered`` is exactly what the channel delivers (``Renderer.delivered``): the SMS
+    body, or the list of Meta Cloud API payloads (their ``to`` is empty when no recipient
+    is given). Replies on a kind billed by segment also carry their ``sms`` encoding and
+    segment count. An unregistered kind raises ``UnknownChannel``.
     """
-    reply: dict[str, Any] = {"text": msg.text}
-    if channel == "sms":
-        body = render_sms(msg, menu_hint=menu_hint)
-        reply["rendered"] = body
-        reply["sms"] = asdict(sms_segments(body))
-    elif channel == "whatsapp":
-        recipient = meta_recipient(to) if to else ""
-        reply["rendered"] = envelope(recipient, meta_messages(msg, list_button=list_button))
-    else:
-        raise ValueError(f"unknown channel {channel!r}")
+    rendered = renderer(channel).delivered(msg, to=to, menu_hint=menu_hint,
+                                           list_button=list_button)
+    reply: dict[str, Any] = {"text": msg.text, "rendered": rendered}
+    if capabilities(channel).segment_budget is not None:
+        reply["sms"] = asdict(sms_segments(rendered))
     reply["options"] = [{"id": option.id, "label": option.label} for option in msg.options]
     reply["media"] = [
         {"url": media.url, "content_type": media.content_type, "filename": media.filename}

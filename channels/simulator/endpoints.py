@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
+from bot.channel_kinds import channel_kinds, registered_kind
 from bot.messages import Inbound, Location, Media
 from bot.notifier import SimulatorInbox
 from channels.render import render_simulator
-from core_api.users.phones import normalize_phone
+from core_api.phones import normalize_phone
 
 router = APIRouter(tags=["simulator"])
+
+# A channel kind of ``bot.channel_kinds``; the schema lists the registered ones.
+SimChannel = Annotated[str, AfterValidator(registered_kind),
+                       Field(json_schema_extra={"enum": list(channel_kinds())})]
 
 
 class SimLocation(BaseModel):
@@ -29,7 +34,7 @@ class SimMedia(BaseModel):
 
 class SimMessage(BaseModel):
     sender: str = Field(alias="from", examples=["+919876500001"])
-    channel: Literal["whatsapp", "sms"] = "whatsapp"
+    channel: SimChannel = "whatsapp"
     text: str | None = Field(None, max_length=5000)
     option_id: str | None = Field(None, max_length=256, description="A tapped button or row")
     location: SimLocation | None = None
@@ -102,7 +107,7 @@ class SimInbox(BaseModel):
 async def inbox(
     request: Request,
     sender: str = Query(alias="from", examples=["+919876500001"]),
-    channel: Literal["whatsapp", "sms"] = "whatsapp",
+    channel: SimChannel = "whatsapp",
 ) -> SimInbox:
     phone = normalize_phone(sender)
     waiting = await SimulatorInbox(request.app.state.redis).take(channel, phone)

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import httpx
 from redis.asyncio import Redis
 
 from bot.notifier import Notification, SimulatorInbox
 from channels.base import OutboundJob, SendResult
-
-if TYPE_CHECKING:
-    from samvad.settings import Settings
+from channels.settings import ChannelSettings
 
 
 class SimulatorSender:
@@ -23,7 +19,7 @@ class SimulatorSender:
         self.inbox = SimulatorInbox(redis)
 
     @classmethod
-    def from_settings(cls, settings: Settings, http: httpx.AsyncClient,
+    def from_settings(cls, settings: ChannelSettings, http: httpx.AsyncClient,
                       redis: Redis) -> SimulatorSender | None:
         """Present wherever the simulator is enabled."""
         return cls(redis) if settings.simulator_enabled else None

@@ -29,7 +29,7 @@ from channels.twilio.inbound import Ignored, Malformed, parse_inbound
 from channels.twilio.signature import verified_form
 from channels.twilio.status import parse_status
 from core_api.errors import BadRequest
-from core_api.users.phones import mask_phone
+from core_api.phones import mask_phone
 
 log = structlog.get_logger(__name__)
 

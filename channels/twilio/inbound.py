@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from bot.messages import Channel, Inbound, InboundKind, Location, Media
 from core_api.errors import BadRequest
-from core_api.users.phones import normalize_phone
+from core_api.phones import normalize_phone
 
 MAX_MEDIA = 10  # Twilio delivers at most 10 media per message
 

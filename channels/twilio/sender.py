@@ -47,14 +47,13 @@ import structlog
 
 from channels.base import OutboundJob, SendError, SendErrorKind, SendResult
 from channels.render import render_sms, render_whatsapp_text
+from channels.settings import ChannelSettings
 from channels.twilio.endpoints import STATUS_PATH
 from channels.twilio.errors import AMBIGUOUS, error_from_response, error_from_transport
-from core_api.users.phones import mask_phone
+from core_api.phones import mask_phone
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
-
-    from samvad.settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -111,7 +110,7 @@ class TwilioSender:
         self.default_from = {"sms": sms_from, "whatsapp": whatsapp_from}
 
     @classmethod
-    def from_settings(cls, settings: Settings, http: httpx.AsyncClient,
+    def from_settings(cls, settings: ChannelSettings, http: httpx.AsyncClient,
                       redis: Redis | None = None) -> TwilioSender | None:
         """A sender for the ``TWILIO_*`` settings and ``SAMVAD_PUBLIC_URL``; None without
         an account SID and auth token."""

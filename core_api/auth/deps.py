@@ -7,7 +7,7 @@ a citizen, or an employee with their roles.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from fastapi.security import OAuth2PasswordBearer
@@ -17,8 +17,8 @@ from core_api.auth.principal import Principal
 from core_api.auth.tokens import ACCESS, SERVICE, read_token
 from core_api.db import SessionDep
 from core_api.errors import Forbidden, Unauthorized
+from core_api.phones import normalize_phone
 from core_api.users.models import User, UserKind
-from core_api.users.phones import normalize_phone
 
 ON_BEHALF_HEADER = "X-On-Behalf-Of"
 
@@ -100,7 +100,7 @@ ServicePrincipal = Annotated[Principal, Depends(get_service)]
 CitizenPrincipal = Annotated[Principal, Depends(get_citizen)]
 
 
-def require_roles(*roles: str):
+def require_roles(*roles: str) -> Any:  # Any: what FastAPI's Depends() returns
     """Dependency: the caller is staff holding at least one of ``roles`` in some tenant."""
     wanted = frozenset(roles)
 

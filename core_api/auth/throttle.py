@@ -68,8 +68,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core_api.auth import tokens
 from core_api.errors import BadRequest, Locked, ServiceUnavailable, TooManyRequests
+from core_api.phones import mask_phone, normalize_phone
 from core_api.users.models import User, UserKind
-from core_api.users.phones import mask_phone, normalize_phone
 
 log = structlog.get_logger(__name__)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Annotated, ClassVar
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy import case, or_, select
+from sqlalchemy import ColumnElement, case, or_, select
 
 from core_api.auth.deps import CurrentPrincipal
 from core_api.auth.principal import Principal
@@ -38,7 +38,7 @@ def _require_person(principal: Principal) -> None:
         raise Forbidden("Act on behalf of a number to see bills.", code="user_required")
 
 
-def _in_tenant(tenant: str):
+def _in_tenant(tenant: str) -> ColumnElement[bool]:
     """The tenant itself and, for the state, every ULB under it."""
     return or_(Bill.tenant_code == tenant, Bill.tenant_code.like(f"{tenant}.%"))
 
@@ -81,10 +81,15 @@ async def list_bills(
     return [BillOut.of(bill, full=True) for bill in await session.scalars(query)]
 
 
+def lookup_throttle_key(who: str) -> str:
+    """The counter of one caller's consumer-number lookups this hour (a phone number or
+    ``user:<id>``); a citizen's erasure deletes theirs."""
+    return f"samvad:bills:search:{who}"
+
+
 async def _throttle(request: Request, principal: Principal) -> None:
     """Bound consumer-number lookups per caller, so numbers cannot be walked."""
-    who = principal.phone or f"user:{principal.user_id}"
-    key = f"samvad:bills:search:{who}"
+    key = lookup_throttle_key(principal.phone or f"user:{principal.user_id}")
     redis = request.app.state.redis
     count = await redis.incr(key)
     if count == 1:

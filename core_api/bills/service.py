@@ -19,9 +19,9 @@ from core_api.auth.principal import Principal
 from core_api.bills.models import Bill, BillingSequence, BillLine, BillService, BillStatus
 from core_api.db import utcnow
 from core_api.errors import BadRequest, Conflict, NotFound
+from core_api.phones import normalize_phone
 from core_api.tenants.models import Tenant
 from core_api.users.models import User
-from core_api.users.phones import normalize_phone
 
 IST = ZoneInfo("Asia/Kolkata")
 

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from core_api.auth.deps import CurrentPrincipal
@@ -23,6 +23,7 @@ from core_api.certificates.service import (
     take_action,
 )
 from core_api.certificates.verification import make_code
+from core_api.chat_channel import SENT_BY_THE_BOT, ChannelKind
 from core_api.db import SessionDep
 from core_api.errors import ERROR_RESPONSES, BadRequest, Forbidden, NotFound
 from core_api.tenants.models import Tenant
@@ -156,8 +157,9 @@ class CertificateRequestIn(BaseModel):
                                        description="CSR only: whom the request is for")
     applicant_phone: str | None = Field(None, max_length=20,
                                         description="CSR only: the applicant's phone")
-    channel: Literal["whatsapp", "sms"] | None = Field(
-        None, description="The chat channel the request is made on: its news goes there")
+    channel: ChannelKind | None = Field(
+        None, description="The chat channel the request is made on: its news goes there. "
+                          + SENT_BY_THE_BOT)
 
 
 class ActionIn(BaseModel):
@@ -230,7 +232,7 @@ def request_out(
     )
 
 
-def _joined():
+def _joined() -> Select[CertificateRequest, Registration, Certificate]:
     return (
         select(CertificateRequest, Registration, Certificate)
         .join(Registration, Registration.id == CertificateRequest.registration_id)

@@ -34,9 +34,9 @@ from core_api.documents import format_inr
 from core_api.errors import BadRequest, Conflict, Forbidden, NotFound, UnprocessableEntity
 from core_api.events.outbox import emit
 from core_api.payments.hooks import on_bill_paid
+from core_api.phones import normalize_phone
 from core_api.tenants.models import Tenant
 from core_api.users.models import Role, User, UserKind
-from core_api.users.phones import normalize_phone
 from core_api.workflow import service as workflow
 from core_api.workflow.service import SYSTEM_PRINCIPAL, Move
 

@@ -30,8 +30,8 @@ from core_api.complaints.views import detail, photo_out, summaries
 from core_api.db import SessionDep
 from core_api.errors import ERROR_RESPONSES, BadRequest, Forbidden
 from core_api.files.store import MAX_IMAGE_BYTES, MAX_UPLOAD_BODY_BYTES
+from core_api.phones import normalize_phone
 from core_api.users.models import User
-from core_api.users.phones import normalize_phone
 
 router = APIRouter(tags=["complaints"], responses=ERROR_RESPONSES)
 

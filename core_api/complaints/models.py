@@ -25,6 +25,10 @@ from core_api.db import Base, BigIntPK, UTCDateTime, utcnow
 
 DESCRIPTION_MAX = 1000
 MAX_PHOTOS = 3
+# Sources that are no chat channel: the web form, and those the server sets itself for
+# staff (CSR) and Open311 filings. Every other source is a chat channel kind (``ChannelKind``).
+WEB_SOURCE = "web"
+STAFF_SOURCES = ("csr", "open311")
 
 
 class Department(Base):
@@ -105,7 +109,7 @@ class Complaint(Base):
     lat: Mapped[float | None] = mapped_column(Float)
     lng: Mapped[float | None] = mapped_column(Float)
     address: Mapped[str | None] = mapped_column(String(300))
-    source: Mapped[str] = mapped_column(String(16))  # whatsapp | sms | web | csr | open311
+    source: Mapped[str] = mapped_column(String(16))  # a chat channel kind | web | csr | open311
     citizen_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     filed_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     status: Mapped[str] = mapped_column(String(40))

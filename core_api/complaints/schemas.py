@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
-from core_api.complaints.models import DESCRIPTION_MAX, MAX_PHOTOS
+from core_api.chat_channel import SENT_BY_THE_BOT, ChannelKind
+from core_api.complaints.models import DESCRIPTION_MAX, MAX_PHOTOS, STAFF_SOURCES
 from core_api.text import FreeText
 
 Names = dict[str, str]  # {"en": ..., "hi": ..., "pa": ..., "or": ...}
@@ -46,11 +47,20 @@ class ComplaintIn(BaseModel):
     lat: float | None = Field(None, ge=-90, le=90)
     lng: float | None = Field(None, ge=-180, le=180)
     address: FreeText | None = Field(None, max_length=300)
-    source: Literal["whatsapp", "sms", "web"] | None = Field(
-        None, description="The citizen's channel (staff filings are always `csr`)")
+    source: ChannelKind | None = Field(
+        None, description="The citizen's channel: `web` or a chat channel (staff filings are "
+                          "always `csr`, and `csr` and `open311` are not accepted here). "
+                          + SENT_BY_THE_BOT)
     citizen_phone: str | None = Field(
         None, max_length=32, description="Staff (CSR) only: the citizen filed for")
     citizen_name: FreeText | None = Field(None, max_length=120)
+
+    @field_validator("source")
+    @classmethod
+    def _not_staff(cls, source: str | None) -> str | None:
+        if source in STAFF_SOURCES:  # the server sets these; a body may not claim them
+            raise ValueError(f"source {source!r} is set by the server")
+        return source
 
     @model_validator(mode="after")
     def _where(self) -> ComplaintIn:

@@ -7,6 +7,7 @@ endpoint (complaints, workflow, Open311, a timer) took the action.
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,9 +21,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core_api.auth.principal import Principal
+from core_api.chat_channel import CHANNEL_KIND_PATTERN
 from core_api.complaints.catalog import names_of
 from core_api.complaints.models import (
     MAX_PHOTOS,
+    STAFF_SOURCES,
+    WEB_SOURCE,
     Complaint,
     ComplaintCounter,
     ComplaintPhoto,
@@ -35,10 +39,10 @@ from core_api.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocess
 from core_api.events.outbox import emit
 from core_api.files.images import remove_metadata
 from core_api.files.store import IMAGE_TYPES, MAX_IMAGE_BYTES, FileStore, check_upload
+from core_api.phones import normalize_phone
 from core_api.tenants import search
 from core_api.tenants.models import Boundary, Tenant
 from core_api.users.models import Role, User, UserKind
-from core_api.users.phones import normalize_phone
 from core_api.workflow import service as workflow
 from core_api.workflow.definition import START
 from core_api.workflow.models import ProcessHistory
@@ -54,9 +58,6 @@ CLOSED_STATES = frozenset({"CLOSEDAFTERRESOLUTION", "CLOSEDAFTERREJECTION"})
 ANSWERED_STATES = CLOSED_STATES | {"RESOLVED", "REJECTED"}
 AT_LME = "PENDINGATLME"
 RETURNED = "PENDINGFORREASSIGNMENT"
-CITIZEN_SOURCES = ("whatsapp", "sms", "web")
-SOURCES = (*CITIZEN_SOURCES, "csr", "open311")
-CHAT_CHANNELS = ("whatsapp", "sms")  # the sources a notification can go back to
 # Re-routing: a GRO (or ADMIN) changes the type of a complaint nobody has finished.
 RECATEGORISE = "RECATEGORISE"
 ROUTING_ROLES = frozenset({Role.GRO, Role.ADMIN})
@@ -181,7 +182,7 @@ async def file_complaint(
     address: str | None = None,
 ) -> Complaint:
     """Create the complaint and its PGR process (APPLY); events come from the hook."""
-    if source not in SOURCES:
+    if re.fullmatch(CHANNEL_KIND_PATTERN, source) is None:
         raise BadRequest(f"Unknown source {source}.", code="unknown_source")
     now = utcnow()
     complaint = Complaint(
@@ -413,7 +414,8 @@ def _iso(moment: datetime | None) -> str | None:
 def case_channel(complaint: Complaint) -> str | None:
     """The chat channel the complaint was filed on, where its news goes back (None for a
     web, CSR or Open311 filing: the notifier then uses the citizen's last channel)."""
-    return complaint.source if complaint.source in CHAT_CHANNELS else None
+    chat = complaint.source not in (WEB_SOURCE, *STAFF_SOURCES)
+    return complaint.source if chat else None
 
 
 async def locality_name(session: AsyncSession, complaint: Complaint) -> str | None:

@@ -169,7 +169,7 @@ async def _claim(session: AsyncSession, process: ProcessInstance, now: datetime,
     result = await session.execute(
         update(ProcessInstance).where(*conditions).values(**values)
         .execution_options(synchronize_session=False))
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return result.rowcount == 1  # type: ignore[attr-defined]  # an UPDATE/INSERT's result: a CursorResult
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -304,7 +304,7 @@ async def auto_close_sweep(session: AsyncSession, now: datetime, days: int, *,
             .where(ProcessInstance.id == process_id, ProcessInstance.state == RESOLVED,
                    ProcessInstance.updated_at == seen)
             .values(updated_at=seen).execution_options(synchronize_session=False))
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]  # an UPDATE/INSERT's result: a CursorResult
             continue
         await workflow.transition(session, business_service=PGR, business_id=number,
                                   action=AUTO_CLOSE, principal=workflow.SYSTEM_PRINCIPAL)

@@ -32,7 +32,7 @@ from core_api.dashboard.endpoints import COOKIE, TABLES, resolve_scope
 from core_api.dashboard.svg import bar_chart, column_chart
 from core_api.db import SessionDep
 from core_api.errors import APIError, Forbidden, NotFound
-from core_api.events.relay import EVENTS_STREAM
+from core_api.events.contract import EVENTS_STREAM
 from core_api.tenants.models import Tenant
 
 router = APIRouter(include_in_schema=False)

@@ -168,7 +168,7 @@ async def complaint_figures(session: AsyncSession, scope: Scope, sqlite: bool,
     for type_code, locality_id, n in groups:
         total += n
         by_category[types.get(type_code, (type_code, type_code))[0]] += n
-        by_ward[wards.get(locality_id, NO_WARD)] += n
+        by_ward[wards.get(locality_id, NO_WARD) if locality_id is not None else NO_WARD] += n
 
     # Resolutions the citizen confirmed (rated) against those the system closed unanswered
     # (SAMVAD_AUTO_CLOSE_DAYS): only closed rows are read, by the status index.
@@ -232,9 +232,9 @@ async def _wards_of_localities(session: AsyncSession, scope: Scope) -> dict[int,
     names: dict[int, str] = {}
     for r in rows:
         node = r
-        while node is not None and node.kind != "ward":
-            node = by_id.get(node.parent_id) if node.parent_id else None
-        label = (node or r).name_en
+        while node.kind != "ward" and node.parent_id is not None and node.parent_id in by_id:
+            node = by_id[node.parent_id]
+        label = node.name_en if node.kind == "ward" else r.name_en
         names[r.id] = f"{label} ({r.tenant_code})" if scope.level == "state" else label
     return names
 
@@ -358,6 +358,7 @@ async def summary(session: AsyncSession, scope: Scope, sqlite: bool) -> dict[str
 async def add_chat_activity(session: AsyncSession, rows: list[dict[str, Any]],
                             sqlite: bool) -> None:
     """Add counter deltas from the bot's workers (an upsert per row)."""
+    # Two dialects' insert(): different classes, the same on_conflict_do_update.
     if sqlite:
         from sqlalchemy.dialects.sqlite import insert
     else:

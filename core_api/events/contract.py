@@ -28,6 +28,10 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+# The Redis stream the outbox relay publishes these events to and their readers (the
+# notifier, the dashboard's live feed) consume.
+EVENTS_STREAM = "samvad:events"
+
 
 class EventContractError(ValueError):
     """A payload that does not match its event type's declared schema."""

@@ -11,10 +11,10 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 
 from core_api.db import Database
+from core_api.events.contract import EVENTS_STREAM
 from core_api.events.models import OutboxEvent
 from core_api.events.outbox import mark_published
 
-EVENTS_STREAM = "samvad:events"
 STREAM_MAX_LEN = 1_000_000
 
 

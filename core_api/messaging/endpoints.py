@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core_api.auth.deps import CurrentPrincipal
 from core_api.auth.principal import Principal
+from core_api.chat_channel import SENT_BY_THE_BOT, ChannelKind
 from core_api.db import SessionDep
 from core_api.errors import ERROR_RESPONSES, Forbidden, NotFound
 from core_api.messaging.models import ChannelMessage
@@ -55,7 +56,7 @@ ServiceOnly = Annotated[Principal, Depends(_service_only)]
 class ChannelMessageIn(BaseModel):
     job_id: str = Field(min_length=1, max_length=200)
     provider: str = Field(min_length=1, max_length=16, examples=["twilio"])
-    channel: Literal["whatsapp", "sms"]
+    channel: ChannelKind = Field(description=SENT_BY_THE_BOT, examples=["sms"])
     to: str = Field(pattern=E164, examples=["+919876500001"])
     kind: str = Field("reply", max_length=40)
     status: Status

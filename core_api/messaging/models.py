@@ -44,7 +44,7 @@ class ChannelMessage(Base):
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     job_id: Mapped[str | None] = mapped_column(String(200), unique=True)
     provider: Mapped[str] = mapped_column(String(16))  # "twilio", "meta", "simulator"
-    channel: Mapped[str | None] = mapped_column(String(16))  # "whatsapp" or "sms"
+    channel: Mapped[str | None] = mapped_column(String(16))  # a ChannelKind
     to: Mapped[str | None] = mapped_column(String(20))  # E.164
     kind: Mapped[str | None] = mapped_column(String(40))  # "reply" or a notification kind
     provider_message_id: Mapped[str | None] = mapped_column(String(100))

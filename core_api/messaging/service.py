@@ -69,7 +69,7 @@ async def _advance(session: AsyncSession, where: ColumnElement[bool], status: st
     result = await session.execute(
         update(ChannelMessage).where(where).values(**values)
         .execution_options(synchronize_session=False))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]  # an UPDATE/INSERT's result: a CursorResult
 
 
 async def _reload(session: AsyncSession, where: ColumnElement[bool]) -> ChannelMessage | None:
@@ -149,7 +149,7 @@ async def record_status(session: AsyncSession, provider: str, provider_message_i
         inserted = await session.execute(_insert(session)(ChannelMessage).values(
             provider=provider, provider_message_id=provider_message_id, status=status,
             error_code=error_code, **stamp).on_conflict_do_nothing())
-        if not inserted.rowcount:  # type: ignore[attr-defined]
+        if not inserted.rowcount:  # type: ignore[attr-defined]  # an UPDATE/INSERT's result: a CursorResult
             await _advance(session, where, status, at=at, error_code=error_code, **free)
     saved = await _reload(session, where)
     assert saved is not None

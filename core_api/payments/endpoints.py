@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,6 +14,7 @@ from core_api.auth.deps import CurrentPrincipal
 from core_api.auth.principal import Principal
 from core_api.bills.models import Bill
 from core_api.bills.service import SERVICE_NAMES, can_read, get_bill, owned_by
+from core_api.chat_channel import SENT_BY_THE_BOT, ChannelKind
 from core_api.db import SessionDep
 from core_api.documents import format_inr
 from core_api.errors import (
@@ -43,8 +44,9 @@ class IntentIn(BaseModel):
     consumer_number: str | None = Field(
         None, max_length=64,
         description="When paying someone else's bill: the consumer number you searched by")
-    channel: Literal["whatsapp", "sms"] | None = Field(
-        None, description="The chat channel the link is asked for on: the receipt goes there")
+    channel: ChannelKind | None = Field(
+        None, description="The chat channel the link is asked for on: the receipt goes there. "
+                          + SENT_BY_THE_BOT)
 
 
 class IntentOut(BaseModel):
@@ -163,7 +165,7 @@ async def _receipt_view(session: Any, issuer: ReceiptIssuer, receipt: Receipt,
     )
 
 
-def _mine(principal: Principal):
+def _mine(principal: Principal) -> ColumnElement[bool]:
     """Receipts the caller paid, or of bills linked to them."""
     conditions: list[ColumnElement[bool]] = [
         Receipt.bill_id.in_(select(Bill.id).where(owned_by(principal)))]

@@ -17,25 +17,24 @@ from core_api.auth.throttle import find_login, unlock
 from core_api.auth.tokens import hash_password
 from core_api.db import SessionDep
 from core_api.errors import ERROR_RESPONSES, BadRequest, Conflict, Forbidden, NotFound
+from core_api.phones import normalize_phone
 from core_api.tenants.models import Tenant
 from core_api.text import FreeText
+from core_api.users.locales import LocaleCode, LocaleQuery
 from core_api.users.models import Role, User, UserKind, UserRole
-from core_api.users.phones import normalize_phone
 
 router = APIRouter(tags=["users"], responses=ERROR_RESPONSES)
-
-LOCALES = ("en_IN", "hi_IN", "pa_IN", "or_IN")
 
 
 class CitizenIn(BaseModel):
     phone: str = Field(examples=["+919876500001"])
     name: FreeText | None = Field(None, max_length=120)
-    locale: str | None = Field(None, pattern=r"^(en_IN|hi_IN|pa_IN|or_IN)$")
+    locale: LocaleCode | None = None
 
 
 class CitizenPatch(BaseModel):
     name: FreeText | None = Field(None, min_length=1, max_length=120)
-    locale: str | None = Field(None, pattern=r"^(en_IN|hi_IN|pa_IN|or_IN)$")
+    locale: LocaleCode | None = None
     opted_out: bool | None = None
 
 
@@ -74,7 +73,7 @@ class EmployeeIn(BaseModel):
     password: str = Field(min_length=10, max_length=128)
     tenant_code: str
     department: str | None = Field(None, max_length=40)
-    locale: str | None = Field(None, pattern=r"^(en_IN|hi_IN|pa_IN|or_IN)$")
+    locale: LocaleCode | None = None
     roles: list[RoleGrantIn] = Field(min_length=1)
 
     @field_validator("phone")
@@ -140,7 +139,7 @@ async def update_citizen_me(
 
 @router.patch("/users/me/locale", response_model=UserOut, summary="Change the caller's language")
 async def update_my_locale(
-    locale: Annotated[str, Query(pattern=r"^(en_IN|hi_IN|pa_IN|or_IN)$")],
+    locale: LocaleQuery,
     session: SessionDep,
     principal: StaffPrincipal,
 ) -> UserOut:

@@ -5,6 +5,12 @@ linked to them, payment intents, payments and receipts, certificate requests (wi
 history), the metadata of channel messages sent to them, and their Redis keys (the
 conversation session, mailboxes, inbox).
 
+Redis keys belong to the layer that writes them: core_api names its own (the bill-lookup
+counter) and knows no other layer's. The caller passes one ``Forgetter`` per other layer
+(``samvad.privacy.forgetters``: the bot's conversations and notification markers, the
+channels' mailboxes, contact windows and job markers); each names, and on erasure deletes,
+the keys its own code writes about the number.
+
 Erase keeps the city's records true while removing the person:
 
 - the user row stays as a tombstone (so complaint counts, workflow histories and foreign
@@ -20,19 +26,22 @@ Erase keeps the city's records true while removing the person:
   (user id and phone cleared); bills are unlinked the same way;
 - channel message records lose the recipient number (statuses and counts stay);
 - outbox events and payment callback payloads have the phone and name scrubbed;
-- every Redis key naming the number (session, locks, mailboxes, inbox, markers) is deleted.
+- every Redis key naming the number (session, locks, mailboxes, inbox, markers) is deleted,
+  by the layer that wrote it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Text, cast, inspect, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core_api.bills.endpoints import lookup_throttle_key
 from core_api.bills.models import Bill
 from core_api.certificates.models import CertificateRequest
 from core_api.complaints.models import Complaint, ComplaintPhoto
@@ -40,8 +49,8 @@ from core_api.errors import BadRequest, NotFound
 from core_api.events.models import OutboxEvent
 from core_api.messaging.models import ChannelMessage
 from core_api.payments.models import Payment, PaymentCallback, PaymentIntent, Receipt
+from core_api.phones import normalize_phone
 from core_api.users.models import User, UserKind
-from core_api.users.phones import normalize_phone
 from core_api.workflow.models import ProcessHistory, ProcessInstance
 
 REDACTED = "[erased]"
@@ -138,14 +147,33 @@ async def gather(session: AsyncSession, user: User) -> Holdings:
     return held
 
 
-async def _redis_keys(redis: Any, phone: str) -> list[bytes]:
-    keys: list[bytes] = []
-    async for key in redis.scan_iter(match=f"*{phone}*", count=500):
-        keys.append(key)
+class Forgetter(Protocol):
+    """Another layer's data about a phone number in Redis (the bot's, the channels'),
+    handed in by the composition root: it names the keys it holds, for an export, and
+    deletes them, for an erasure."""
+
+    async def keys(self, phone: str) -> list[str]:
+        """The keys held now about ``phone``."""
+        ...
+
+    async def forget(self, phone: str) -> int:
+        """Delete every key held about ``phone``; how many there were."""
+        ...
+
+
+def _own_keys(phone: str) -> list[str]:
+    """core_api's own Redis keys that name a citizen's number."""
+    return [lookup_throttle_key(phone)]
+
+
+async def _redis_keys(redis: Any, forgetters: Sequence[Forgetter], phone: str) -> list[str]:
+    keys = {key for key in _own_keys(phone) if await redis.exists(key)}
+    for forgetter in forgetters:
+        keys.update(await forgetter.keys(phone))
     return sorted(keys)
 
 
-async def _redis_value(redis: Any, key: bytes) -> Any:
+async def _redis_value(redis: Any, key: str) -> Any:
     kind = await redis.type(key)
     kind = kind.decode() if isinstance(kind, bytes) else kind
     if kind == "string":
@@ -169,8 +197,10 @@ async def _redis_value(redis: Any, key: bytes) -> Any:
     return text(value)
 
 
-async def export_citizen(session: AsyncSession, phone: str, redis: Any = None) -> dict[str, Any]:
-    """Everything held about the citizen with ``phone``, as JSON-ready data."""
+async def export_citizen(session: AsyncSession, phone: str, redis: Any = None,
+                         forgetters: Sequence[Forgetter] = ()) -> dict[str, Any]:
+    """Everything held about the citizen with ``phone``, as JSON-ready data (the Redis
+    keys: core_api's and those the ``forgetters`` name, read from ``redis``)."""
     user = await find_citizen(session, phone)
     held = await gather(session, user)
     photos: dict[int, list[dict[str, Any]]] = {}
@@ -194,8 +224,8 @@ async def export_citizen(session: AsyncSession, phone: str, redis: Any = None) -
         "redis": {},
     }
     if redis is not None and user.phone:
-        data["redis"] = {key.decode("utf-8", "replace"): await _redis_value(redis, key)
-                         for key in await _redis_keys(redis, user.phone)}
+        data["redis"] = {key: await _redis_value(redis, key)
+                         for key in await _redis_keys(redis, forgetters, user.phone)}
     return data
 
 
@@ -247,8 +277,9 @@ async def _scrub_payloads(session: AsyncSession, held: Holdings, report: Erasure
 
 
 async def erase_citizen(session: AsyncSession, phone: str, *, files: Any = None,
-                        redis: Any = None) -> Erasure:
-    """Remove the citizen's personal data (see the module docstring); the caller commits."""
+                        redis: Any = None, forgetters: Sequence[Forgetter] = ()) -> Erasure:
+    """Remove the citizen's personal data (see the module docstring): core_api's keys on
+    ``redis``, and every one of the ``forgetters`` forgets the number. The caller commits."""
     user = await find_citizen(session, phone)
     held = await gather(session, user)
     uid, number, name = user.id, user.phone or "", user.name or ""
@@ -313,9 +344,11 @@ async def erase_citizen(session: AsyncSession, phone: str, *, files: Any = None,
     user.active = False
     await session.flush()
 
-    if redis is not None and number:
-        keys = await _redis_keys(redis, number)
-        if keys:
-            await redis.delete(*keys)
-        report.add("redis keys deleted", len(keys))
+    if number:
+        deleted = 0
+        if redis is not None:
+            deleted += await redis.delete(*_own_keys(number))
+        for forgetter in forgetters:
+            deleted += await forgetter.forget(number)
+        report.add("redis keys deleted", deleted)
     return report

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from bot.media import MAX_PHOTO_BYTES, MediaError, MediaPolicy, fetch_media
-from samvad.dialog import media_policy
+from samvad.media import media_policy
 from samvad.settings import Settings
 
 pytestmark = pytest.mark.reliability

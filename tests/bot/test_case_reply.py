@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from bot.notifier import Notifier, SimulatorInbox
+from channels.queues import simulator_delivery
 from core_api.events.relay import relay_once
 
 RAHUL = "+919876500002"  # English citizen of the demo
@@ -47,7 +48,8 @@ class Citizen:
     async def notified(self) -> list[str]:
         await relay_once(self.app.state.db, self.app.state.redis)
         inbox = SimulatorInbox(self.app.state.redis)
-        notifier = Notifier(self.app.state.redis, self.app.state.conversations.store, inbox,
+        redis, store = self.app.state.redis, self.app.state.conversations.store
+        notifier = Notifier(redis, store, inbox, router=simulator_delivery(redis, store),
                             follow_ups=self.follow_ups)
         await notifier.consume_once()
         return [m.text for channel in ("whatsapp", "sms") for m in await inbox.take(channel, RAHUL)]

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from bot.notifier import Notifier, SimulatorInbox
+from channels.queues import simulator_delivery
 from core_api.events.relay import relay_once
 
 SUNITA = "+919876500001"  # Hindi citizen
@@ -41,8 +42,9 @@ class People:
     async def notified(self, phone: str, channel: str) -> list[str]:
         """Relay the committed events, run the notifier once, read the person's inbox."""
         await relay_once(self.app.state.db, self.app.state.redis)
-        notifier = Notifier(self.app.state.redis, self.app.state.conversations.store,
-                            SimulatorInbox(self.app.state.redis))
+        redis, store = self.app.state.redis, self.app.state.conversations.store
+        notifier = Notifier(redis, store, SimulatorInbox(redis),
+                            router=simulator_delivery(redis, store))
         await notifier.consume_once()
         inbox = await self.client.get("/simulator/messages",
                                       params={"from": phone, "channel": channel})

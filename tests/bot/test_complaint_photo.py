@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 from PIL import Image
 
-from bot import operations
-from bot.helpers import complaint_photos
 from bot.session import Session
+from bot.shared_actions import complaint_photos
+from flows.file_complaint import actions
 
 CITIZEN = "+919876500002"
 PHOTO_URL = "https://media.example.test/photo-1.jpg"
@@ -40,7 +40,7 @@ async def test_a_photo_sent_on_whatsapp_is_attached_to_the_filed_complaint(
         fetched.append(url)
         return photo, "image/jpeg"
 
-    monkeypatch.setattr(operations, "fetch_media", fake_fetch)
+    monkeypatch.setattr(actions, "fetch_media", fake_fetch)
     for text in ("hi", "1", "Streetlights", "Streetlight not working", "Send location"):
         await _say(client, {"text": text})
     assert "Is the problem in Rajpur, Dehradun?" in await _say(

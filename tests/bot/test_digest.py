@@ -13,6 +13,7 @@ import pytest
 from bot.digest import RETRY_S, GroDigest
 from bot.notifier import Notification, Notifier
 from bot.session_store import SessionStore
+from channels.queues import simulator_delivery
 from tests.event_examples import example
 
 pytestmark = pytest.mark.redis  # on one Redis and on a Redis Cluster
@@ -50,6 +51,7 @@ def _created(number: int, gros: list[dict[str, Any]]) -> dict[bytes, bytes]:
 
 def _notifier(redis: Any, clock: Clock, sink: RecordingSink, name: str) -> Notifier:
     return Notifier(redis, SessionStore(redis), sink, consumer=name,
+                    router=simulator_delivery(redis, SessionStore(redis)),
                     digest=GroDigest(redis, WINDOW, clock))
 
 
@@ -172,7 +174,8 @@ async def test_a_digest_that_cannot_be_handed_over_is_held_again_not_lost(redis_
 
 async def test_without_a_digest_each_new_complaint_goes_at_once(redis_client):
     sink = RecordingSink()
-    notifier = Notifier(redis_client, SessionStore(redis_client), sink)
+    store = SessionStore(redis_client)
+    notifier = Notifier(redis_client, store, sink, router=simulator_delivery(redis_client, store))
     assert await notifier.handle(_created(5, [GRO, OTHER_GRO])) == 2
     assert [n.kind for _channel, n in sink.delivered] == ["new_complaint", "new_complaint"]
 

@@ -16,12 +16,13 @@ import pytest
 from PIL import Image
 from sqlalchemy import update
 
-from bot import operations
+from bot.media import MediaError
 from bot.session import Session
 from bot.session_store import conversation_key
 from channels.render import sms_segments
 from core_api.certificates.models import Registration
 from core_api.complaints.models import Complaint
+from flows.employee_tasks import actions
 
 GRO = "+919876510001"  # Hindi
 LME = "+919876510002"  # Hindi, streetlights
@@ -171,10 +172,10 @@ async def test_lme_resolves_with_a_photo_and_hears_when_one_cannot_be_attached(
     async def fake_fetch(url: str, policy: Any = None) -> tuple[bytes, str]:
         fetched.append(url)
         if "broken" in url:
-            raise operations.MediaError("HTTP 404")
+            raise MediaError("HTTP 404")
         return photo, "image/jpeg"
 
-    monkeypatch.setattr(operations, "fetch_media", fake_fetch)
+    monkeypatch.setattr(actions, "fetch_media", fake_fetch)
     chat = Chat(client, LME, "whatsapp")
     await chat.say("नमस्ते", "menu")
     await chat.say("1", "pick")

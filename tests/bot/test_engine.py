@@ -7,11 +7,10 @@ from typing import Any
 import pytest
 
 from bot.engine import IDLE_SECONDS, Engine, ServiceError, unreadable
-from bot.flowspec import load_flows
-from bot.helpers import HELPERS
 from bot.messages import Inbound
 from bot.nlu import KeywordMatcher
 from bot.session import Session
+from bot.slices import load_slices
 
 
 class FakeServices:
@@ -38,7 +37,8 @@ class FakeServices:
 
 @pytest.fixture
 def engine() -> Engine:
-    return Engine(load_flows(), HELPERS)
+    slices = load_slices()
+    return Engine(slices.flows, slices.helpers)
 
 
 def text(body: str, channel: str = "sms") -> Inbound:

@@ -1,4 +1,5 @@
-"""Languages: babel formatting per locale, script detection, and the catalog check."""
+"""Languages: the locale registry, babel formatting per locale, script detection (Hindi
+told from Marathi by words), and the catalog check."""
 
 from __future__ import annotations
 
@@ -10,13 +11,24 @@ from pathlib import Path
 import pytest
 
 from bot.catalogs import check_catalogs
-from bot.i18n import LOCALES, LOCALES_DIR, format_amount, format_day, format_moment, guess_locale
+from bot.i18n import (
+    LOCALES_DIR,
+    LocaleError,
+    format_amount,
+    format_day,
+    format_moment,
+    guess_locale,
+    lang,
+    language_menu,
+    locale_codes,
+    locales,
+)
 
 
 def test_amounts_use_indian_grouping_in_every_locale():
     amount = Decimal("123456.00")
     assert format_amount(amount, "en_IN") == "₹1,23,456.00"
-    for locale in LOCALES:
+    for locale in locale_codes():
         text = format_amount(amount, locale)
         digits = "".join(c for c in text if c.isdigit())
         assert "₹" in text and text.count(",") == 2, (locale, text)
@@ -61,10 +73,82 @@ def test_the_script_of_the_first_message_suggests_the_language(text, locale):
     assert guess_locale(text) == locale
 
 
+def test_the_registry_is_read_from_the_locale_folders():
+    assert locale_codes() == ("en_IN", "hi_IN", "pa_IN", "or_IN")
+    assert [(locale.language, locale.script) for locale in locales()] == [
+        ("en", "Latin"), ("hi", "Devanagari"), ("pa", "Gurmukhi"), ("or", "Odia")]
+    assert language_menu() == [{"i": "en_IN", "l": "English"}, {"i": "hi_IN", "l": "हिंदी"},
+                               {"i": "pa_IN", "l": "ਪੰਜਾਬੀ"}, {"i": "or_IN", "l": "ଓଡ଼ିଆ"}]
+    assert (lang("pa_IN"), lang(None), lang("xx_IN")) == ("pa", "en", "en")
+
+
+MARATHI = """# Marathi shares Devanagari with Hindi: its words tell them apart.
+name: मराठी
+english_name: Marathi
+language: mr
+script: Devanagari
+order: 5
+words: [आहे, आहेत, नाही, माझा, माझी, माझे, माझ्या, मला, आणि, आम्ही, तुम्ही, झाला, झाले]
+"""
+NEPALI = """name: नेपाली
+english_name: Nepali
+language: ne
+script: Devanagari
+order: 6
+words: [छ, छन्, छैन, मेरो, हो, भयो, गर्नुहोस्, हामी, तपाईं, पनि]
+"""
+
+
+def _registry_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **extra: str) -> Path:
+    """A locales folder with the shipped registry files plus ``extra`` ({code: yaml})."""
+    root = tmp_path / "locales"
+    for code in locale_codes():
+        (root / code).mkdir(parents=True)
+        shutil.copy(LOCALES_DIR / code / "locale.yaml", root / code / "locale.yaml")
+    for code, text in extra.items():
+        (root / code).mkdir(parents=True)
+        (root / code / "locale.yaml").write_text(text, encoding="utf-8")
+    monkeypatch.setenv("SAMVAD_LOCALES_DIR", str(root))
+    return root
+
+
+@pytest.mark.parametrize(("text", "locale"), [
+    ("माझ्या घरासमोरचा दिवा बंद आहे", "mr_IN"),  # "the lamp in front of my house is off"
+    ("कचरा उचलला नाही", "mr_IN"),
+    ("मेरे घर के सामने की बत्ती बंद है", "hi_IN"),
+    ("कचरा नहीं उठाया गया", "hi_IN"),
+    ("मेरो घर अगाडिको बत्ती बलेको छैन", "ne_NP"),
+    ("नमस्ते", "hi_IN"),  # no telling word: the first Devanagari locale of the menu
+    ("ਸਤ ਸ੍ਰੀ ਅਕਾਲ", "pa_IN"),
+])
+def test_words_tell_locales_of_one_script_apart(text, locale, tmp_path, monkeypatch):
+    _registry_with(tmp_path, monkeypatch, mr_IN=MARATHI, ne_NP=NEPALI)
+    assert guess_locale(text) == locale
+
+
+def test_with_hindi_alone_devanagari_is_hindi():
+    assert guess_locale("माझ्या घरासमोरचा दिवा बंद आहे") == "hi_IN"
+
+
+def test_a_new_locale_takes_its_place_in_the_menu(tmp_path, monkeypatch):
+    _registry_with(tmp_path, monkeypatch, mr_IN=MARATHI)
+    assert locale_codes() == ("en_IN", "hi_IN", "pa_IN", "or_IN", "mr_IN")
+    assert language_menu()[-1] == {"i": "mr_IN", "l": "मराठी"}
+    assert lang("mr_IN") == "mr"
+
+
+def test_a_wrong_locale_file_is_refused_with_its_path(tmp_path, monkeypatch):
+    _registry_with(tmp_path, monkeypatch, mr_IN=MARATHI.replace("Devanagari", "Modi"))
+    with pytest.raises(LocaleError, match=r"mr_IN/locale.yaml: script 'Modi'"):
+        locales()
+    result = check_catalogs(tmp_path / "locales")
+    assert any("script 'Modi'" in problem for problem in result.problems)
+
+
 def test_the_shipped_catalogs_are_complete():
     result = check_catalogs()
     assert result.problems == []
-    assert set(result.counts) == set(LOCALES)
+    assert set(result.counts) == set(locale_codes())
     assert len(set(result.counts.values())) == 1  # every locale has every message
 
 

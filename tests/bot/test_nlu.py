@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
-from bot.nlu import KeywordMatcher, locality_hint, normalize
+from bot.i18n import LOCALES_DIR, locale_codes
+from bot.nlu import KEYWORDS_FILE, KeywordMatcher, locale_keywords, locality_hint, normalize
 
 TYPES = [
     {"code": "StreetLightNotWorking", "names": {"en": "Street light not working",
@@ -52,3 +56,27 @@ def test_normalize_and_locality_hint():
     assert normalize("  Street-Light!!  ") == "street light"
     assert locality_hint("garbage in clement town") == "clement town"
     assert locality_hint("garbage everywhere") is None
+
+
+def test_every_locale_has_keywords_for_every_intent():
+    intents = set(locale_keywords("en_IN"))
+    assert {"greet", "file_complaint", "change_language", "affirm", "deny"} <= intents
+    for code in locale_codes():
+        assert set(locale_keywords(code)) == intents, code
+    assert "bhasha badlo" in locale_keywords("hi_IN")["change_language"]  # romanised Hindi
+
+
+def test_a_locale_brings_its_own_keywords(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    root = tmp_path / "locales"
+    shutil.copytree(LOCALES_DIR, root, ignore=shutil.ignore_patterns("LC_MESSAGES"))
+    (root / "mr_IN").mkdir()
+    (root / "mr_IN" / "locale.yaml").write_text(
+        "name: मराठी\nenglish_name: Marathi\nlanguage: mr\nscript: Devanagari\norder: 5\n",
+        encoding="utf-8")
+    (root / "mr_IN" / KEYWORDS_FILE).write_text(
+        "intents:\n  file_complaint: [तक्रार नोंदवा]\n", encoding="utf-8")
+    matcher = KeywordMatcher(TYPES)
+    assert matcher.understand_now("तक्रार नोंदवा", None).intent is None
+    monkeypatch.setenv("SAMVAD_LOCALES_DIR", str(root))
+    assert matcher.understand_now("तक्रार नोंदवा", None).intent == "file_complaint"
+    assert matcher.understand_now("भाषा बदलें", None).intent == "change_language"

@@ -6,12 +6,13 @@ from __future__ import annotations
 from bot.flowcheck import check_notifications
 from bot.i18n import available_locales
 from bot.notifier import NOTIFICATION_KINDS
-from channels.queues import default_whatsapp_templates, whatsapp_templates
+from channels.queues import TemplateBook, default_whatsapp_templates, whatsapp_templates
 
 
 def test_the_bundled_mapping_covers_every_kind_in_every_locale():
     assert set(NOTIFICATION_KINDS) <= set(default_whatsapp_templates())
-    assert check_notifications(whatsapp_templates(), list(available_locales())) == []
+    assert check_notifications(TemplateBook(whatsapp_templates()),
+                               list(available_locales())) == []
 
 
 def test_a_kind_without_a_template_or_a_message_fails_the_check(monkeypatch):
@@ -19,7 +20,7 @@ def test_a_kind_without_a_template_or_a_message_fails_the_check(monkeypatch):
     mapping["payment_receipt"] = {"hi_IN": "samvad_payment_receipt"}  # Hindi only
     monkeypatch.setitem(NOTIFICATION_KINDS, "escalation",
                         (*NOTIFICATION_KINDS["escalation"], "notify.staff.no_such_message"))
-    problems = {str(p) for p in check_notifications(mapping, ["en_IN", "hi_IN"])}
+    problems = {str(p) for p in check_notifications(TemplateBook(mapping), ["en_IN", "hi_IN"])}
     assert problems == {
         "notifications.sla_warning: no WhatsApp template for en_IN",
         "notifications.sla_warning: no WhatsApp template for hi_IN",

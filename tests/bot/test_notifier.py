@@ -10,6 +10,7 @@ import pytest
 from bot.followup import CaseFollowUps, FollowUp
 from bot.notifier import Notification, Notifier, asks_fixed, notifications_for
 from bot.session_store import SessionStore
+from channels.queues import simulator_delivery
 from tests.event_examples import example
 
 pytestmark = pytest.mark.redis  # on one Redis and on a Redis Cluster
@@ -58,7 +59,8 @@ async def test_each_event_is_delivered_once_and_never_to_opted_out_people(redis_
     async def opted_out(phone: str) -> bool:
         return phone in stopped
 
-    notifier = Notifier(redis_client, SessionStore(redis_client), sink, opted_out=opted_out)
+    notifier = Notifier(redis_client, SessionStore(redis_client), sink, opted_out=opted_out,
+                        router=simulator_delivery(redis_client, SessionStore(redis_client)))
     assert await notifier.handle(fields("e4", "payment.completed", PAYMENT)) == 1
     assert await notifier.handle(fields("e4", "payment.completed", PAYMENT)) == 0  # replayed
     other = {**PAYMENT, "payer_phone": "+919876500002"}
@@ -110,7 +112,8 @@ def test_a_complaint_closed_for_want_of_an_answer_says_so():
 async def test_the_question_sent_waits_for_the_answer_of_that_phone(redis_client):
     follow_ups = CaseFollowUps(redis_client)
     sink = RecordingSink()
-    notifier = Notifier(redis_client, SessionStore(redis_client), sink, follow_ups=follow_ups)
+    notifier = Notifier(redis_client, SessionStore(redis_client), sink, follow_ups=follow_ups,
+                        router=simulator_delivery(redis_client, SessionStore(redis_client)))
     assert await notifier.handle(fields("e11", "complaint.status_changed", RESOLVED)) == 1
     pending = await follow_ups.pending("+919876500001")
     assert pending == FollowUp("PG-UK-DDN-2026-000009", "hi_IN")
@@ -131,7 +134,8 @@ async def test_an_opted_out_citizen_is_asked_nothing(redis_client):
         return True
 
     notifier = Notifier(redis_client, SessionStore(redis_client), RecordingSink(),
-                        opted_out=opted_out, follow_ups=follow_ups)
+                        opted_out=opted_out, follow_ups=follow_ups,
+                        router=simulator_delivery(redis_client, SessionStore(redis_client)))
     assert await notifier.handle(fields("e13", "complaint.status_changed", RESOLVED)) == 0
     assert await follow_ups.pending("+919876500001") is None
 

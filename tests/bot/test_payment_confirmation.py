@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from bot.notifier import Notifier, SimulatorInbox
+from channels.queues import simulator_delivery
 from core_api.bills.service import create_bill
 from core_api.events.relay import relay_once
 
@@ -87,7 +88,8 @@ async def test_receipt_arrives_in_the_chat_after_paying_on_the_link(
     assert inbox.json()["replies"] == []
     assert await relay_once(app.state.db, app.state.redis) >= 1
     notifier = Notifier(app.state.redis, app.state.conversations.store,
-                        SimulatorInbox(app.state.redis))
+                        SimulatorInbox(app.state.redis),
+                        router=simulator_delivery(app.state.redis, app.state.conversations.store))
     assert await notifier.consume_once() == 1
     assert await notifier.consume_once() == 0  # delivered once
 

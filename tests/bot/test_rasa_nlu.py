@@ -30,9 +30,7 @@ import httpx
 import pytest
 import yaml
 
-from bot.engine import INTENT_FLOWS, MENU_FLOW, Engine, ServiceError
-from bot.flowspec import load_flows
-from bot.helpers import HELPERS
+from bot.engine import MENU_FLOW, Engine, ServiceError
 from bot.messages import Inbound
 from bot.nlu import KeywordMatcher, Understanding, normalize
 from bot.rasa_nlu import RasaNLU
@@ -45,6 +43,7 @@ from bot.rasa_project import (
     rasa_executable,
 )
 from bot.session import Session
+from bot.slices import load_slices
 
 HELDOUT = Path(__file__).parent / "nlu_eval" / "heldout.yml"
 ARTIFACT = REPO_DIR / "tests" / "artifacts" / "nlu_eval.json"
@@ -345,13 +344,13 @@ ROUTED = [
 async def test_rasa_routes_intents_and_fills_slots_in_three_styles(rasa_server, rasa_http,
                                                                     matcher):
     nlu = RasaNLU(rasa_http, rasa_server.url, matcher, timeout_s=EVAL_TIMEOUT_S)
-    flows = load_flows()
+    slices = load_slices()
     for text, intent, code, place in ROUTED:
         result = await nlu.understand(text, None)
         assert (result.source, result.intent, result.confirm) == ("rasa", intent, False), text
         assert result.entities.get("complaint_type") == code, text
         assert result.entities.get("locality") == place, text
-        assert INTENT_FLOWS.get(intent, intent) in flows
+        assert slices.intents.get(intent, intent) in slices.flows
     # Chatter Samvad cannot help with goes to the built-in matcher, which knows nothing either.
     for chatter in ("who is winning the cricket today", "आज बारिश होगी क्या"):
         unsure = await nlu.understand(chatter, None)
@@ -392,7 +391,8 @@ async def first_message(engine: Engine, nlu: Any, text: str, *, at_menu: bool = 
 
 async def test_free_text_jumps_into_the_complaint_flow_with_type_and_place(rasa_server,
                                                                             rasa_http, matcher):
-    engine = Engine(load_flows(), HELPERS)
+    slices = load_slices()
+    engine = Engine(slices.flows, slices.helpers)
     nlu = RasaNLU(rasa_http, rasa_server.url, matcher, timeout_s=EVAL_TIMEOUT_S)
     session, calls = await first_message(engine, nlu, "सड़क पर गड्ढा है राजपुर में")
     assert session.flow == "file_complaint" and session.step == "pick_nlu_place"
@@ -521,7 +521,8 @@ async def test_nlu_evaluation_meets_the_targets(rasa_server, rasa_model, rasa_ht
     # `rasa test nlu` loads the model itself: let it do so while the bot reads the set.
     cli_run = asyncio.create_task(asyncio.to_thread(rasa_test_nlu, rasa_model, heldout, tmp_path))
     rasa = RasaNLU(rasa_http, rasa_server.url, matcher, timeout_s=EVAL_TIMEOUT_S)
-    engine = Engine(load_flows(), HELPERS)
+    slices = load_slices()
+    engine = Engine(slices.flows, slices.helpers)
     with_rasa, builtin_only = Tally(), Tally()
     e2e = {"rasa": Counter(), "builtin": Counter()}
     sources: Counter[str] = Counter()

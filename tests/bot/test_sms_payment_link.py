@@ -11,10 +11,10 @@ import pytest
 
 from bot.core_client import CallContext, CoreClient
 from bot.engine import Outgoing
-from bot.i18n import LOCALES, translate
+from bot.i18n import locale_codes, translate
 from bot.links import ShortLinks
-from bot.operations import OPERATIONS
 from bot.session import Session
+from bot.slices import load_actions
 from channels.render import render_sms, sms_segments
 
 PHONE = "+919876500001"
@@ -41,7 +41,7 @@ def _client(short_links_status: int, seen: list[httpx.Request]) -> CoreClient:
         return httpx.Response(404)
 
     http = httpx.AsyncClient(transport=httpx.MockTransport(handler), base_url="http://core")
-    return CoreClient(http, "service-token", OPERATIONS)
+    return CoreClient(http, "service-token", load_actions().operations)
 
 
 async def _start_payment(channel: str, short_links_status: int = 201
@@ -82,13 +82,13 @@ async def test_shorten_answers_none_when_there_is_nothing_to_link() -> None:
         return httpx.Response(409, json={"error": {"code": "bill_paid", "message": "paid"}})
 
     http = httpx.AsyncClient(transport=httpx.MockTransport(handler), base_url="http://core")
-    links = ShortLinks(CoreClient(http, "service-token", OPERATIONS))
+    links = ShortLinks(CoreClient(http, "service-token", load_actions().operations))
     assert await links.shorten("payment", "BILL-DDN-2026-000123", PHONE) is None
     assert await links.shorten("website", "https://evil.example") is None  # never asked
     await http.aclose()
 
 
-@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("locale", locale_codes())
 def test_sms_payment_messages_fit_three_segments_with_a_short_link(locale: str) -> None:
     messages = [
         translate(locale, "pay_bill.link").format(

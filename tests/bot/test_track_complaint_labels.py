@@ -6,9 +6,9 @@ from pathlib import Path
 
 import yaml
 
-from bot.helpers import complaint_shown
-from bot.operations import COMPLAINT_LABEL_MAX, _complaint_label, _latest_note
+from bot.labels import ROW_TITLE_MAX, latest_note
 from bot.session import Session
+from flows.track_complaint.actions import _complaint_label, complaint_shown
 
 CATALOGUE = Path(__file__).resolve().parents[2] / "core_api/seed/data/complaint_types.yaml"
 STATES = ("PENDINGFORASSIGNMENT", "PENDINGATLME", "PENDINGFORREASSIGNMENT", "RESOLVED",
@@ -34,7 +34,7 @@ def test_labels_fit_a_list_row_and_keep_the_status_whole() -> None:
                 for state, word in zip(STATES, words, strict=True):
                     label = _complaint_label(_row(kind["code"], category["code"], names, state),
                                              locale, categories)
-                    assert len(label) <= COMPLAINT_LABEL_MAX, label
+                    assert len(label) <= ROW_TITLE_MAX, label
                     assert label.endswith(f": {word}"), label
 
     streetlights = {"Streetlights": {"en": "Streetlights", "hi": "स्ट्रीट लाइट"}}
@@ -53,10 +53,10 @@ def test_labels_fit_a_list_row_and_keep_the_status_whole() -> None:
 
 def test_details_keep_the_latest_note_short_and_are_dropped_once_shown() -> None:
     history = [{"comment": "Please fix"}, {"comment": "  Bulb   replaced "}, {"comment": None}]
-    assert _latest_note(history) == "Bulb replaced"
-    assert _latest_note([{"comment": "word " * 40}]).endswith("…")
-    assert len(_latest_note([{"comment": "word " * 40}])) <= 80
-    assert _latest_note([]) == ""
+    assert latest_note(history) == "Bulb replaced"
+    assert latest_note([{"comment": "word " * 40}]).endswith("…")
+    assert len(latest_note([{"comment": "word " * 40}])) <= 80
+    assert latest_note([]) == ""
     slots = {"complaint_id": "PG-UK-DDN-2026-000001", "c": {"id": "x", "stage": "act"},
              "reason": "still dark", "done": {"done": "no"}}
     updates = complaint_shown(slots, Session())

@@ -60,7 +60,9 @@ import pytest
 import yaml
 
 from bot.flowspec import FLOWS_DIR, load_flows
+from bot.i18n import locale_codes
 from bot.notifier import Notifier, SimulatorInbox
+from channels.queues import simulator_delivery
 from core_api.events.relay import relay_once
 
 FILES = sorted(FLOWS_DIR.glob("*/transcripts/*.yaml"))
@@ -138,6 +140,7 @@ async def _notify(app: Any, phone: str, expected: list[str], where: str) -> None
     await relay_once(app.state.db, app.state.redis)
     inbox = SimulatorInbox(app.state.redis)
     notifier = Notifier(app.state.redis, app.state.conversations.store, inbox,
+                        router=simulator_delivery(app.state.redis, app.state.conversations.store),
                         follow_ups=app.state.conversations.client.follow_ups)
     await notifier.consume_once()
     got = [message.text for channel in ("whatsapp", "sms")
@@ -182,20 +185,26 @@ async def _setup(steps: list[dict[str, Any]], client: httpx.AsyncClient, auth: A
 @pytest.mark.parametrize(("path", "channel"), _cases())
 async def test_transcript(path: Path, channel: str, client: httpx.AsyncClient, app: Any,
                           auth: Any) -> None:
-    data = _load(path)
+    await replay(_load(path), path.name, channel, client, app, auth)
+
+
+async def replay(data: dict[str, Any], name: str, channel: str, client: httpx.AsyncClient,
+                 app: Any, auth: Any) -> None:
+    """Play the conversation ``data`` (a transcript file's content, called ``name`` in
+    failures) on ``channel`` and check every turn."""
     conversations = app.state.conversations
     clock = Clock(1_800_000_000.0)
     conversations.clock = clock
     real_http = conversations.client.http
     phone = data.get("phone", "+919876500099")
     saved: dict[str, Any] = {}
-    await _setup(data.get("setup", []), client, auth, phone, saved, f"{path.name} ({channel})",
+    await _setup(data.get("setup", []), client, auth, phone, saved, f"{name} ({channel})",
                  app)
     for number, turn in enumerate(data["turns"], start=1):
         if turn.get("only") not in (None, channel):
             continue
         await _setup(turn.get("setup", []), client, auth, phone, saved,
-                     f"{path.name} turn {number} ({channel})", app)
+                     f"{name} turn {number} ({channel})", app)
         clock.now += float(turn.get("advance", 5))
         send = turn["send"]
         body: dict[str, Any] = {"from": phone, "channel": channel}
@@ -207,7 +216,7 @@ async def test_transcript(path: Path, channel: str, client: httpx.AsyncClient, a
             response = await client.post("/simulator/messages", json=body)
         finally:
             conversations.client.http = real_http
-        where = f"{path.name} turn {number} ({channel}) sent {send!r}"
+        where = f"{name} turn {number} ({channel}) sent {send!r}"
         assert response.status_code == 200, f"{where}: {response.text}"
         result = response.json()
         seen = "\n---\n".join(_visible(r) for r in result["replies"])
@@ -231,8 +240,7 @@ def test_every_flow_has_transcripts_in_every_locale_on_both_channels() -> None:
         for flow in data["covers"]:
             for channel in data.get("channels", ["whatsapp", "sms"]):
                 covered.setdefault(flow, set()).add((data["locale"], channel))
-    needed = {(locale, channel) for locale in ("en_IN", "hi_IN", "pa_IN", "or_IN")
-              for channel in ("whatsapp", "sms")}
+    needed = {(locale, channel) for locale in locale_codes() for channel in ("whatsapp", "sms")}
     missing = {flow: sorted(needed - covered.get(flow, set())) for flow in load_flows()
                if not needed <= covered.get(flow, set())}
     assert not missing, f"flows without transcripts: {missing}"

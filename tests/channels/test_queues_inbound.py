@@ -79,7 +79,7 @@ async def test_admit_is_one_script_and_a_doorbell_and_keeps_the_whole_message(re
     assert await windows.last_inbound("whatsapp", P) == clock.now()
     assert await windows.last_inbound("sms", P) is None
     clock.t += 24 * 3600 + 1
-    assert not await windows.inside_whatsapp_window(P, clock.now())
+    assert not await windows.inside_window("whatsapp", P, clock.now())
 
 
 async def test_one_person_is_handled_in_order_by_one_worker_at_a_time(redis_client):

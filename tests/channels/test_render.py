@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.channel_kinds import UnknownChannel
 from bot.messages import Media, Option, Outgoing
 from channels.render import (
     BODY_MAX,
@@ -464,5 +465,5 @@ def test_render_simulator_for_both_channels() -> None:
     anonymous = render_simulator(Outgoing("Hi", request_location=True), "whatsapp")
     assert anonymous["request_location"] is True
     assert anonymous["rendered"][0]["to"] == ""
-    with pytest.raises(ValueError, match="channel"):
-        render_simulator(msg, "telegram")  # type: ignore[arg-type]
+    with pytest.raises(UnknownChannel, match="telegram"):
+        render_simulator(msg, "telegram")

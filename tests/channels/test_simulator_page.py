@@ -245,6 +245,10 @@ async def test_the_page_assets_and_the_photo_upload(client: httpx.AsyncClient) -
     assert page.headers["content-type"].startswith("text/html")
     assert "script-src 'self'" in page.headers["content-security-policy"]
     assert '<script src="/simulator/static/simulator.js"' in page.text
+    # The language control offers the locales of locales/, in menu order.
+    assert re.findall(r'<option value="(\w+_\w+)">', page.text) == [
+        "en_IN", "hi_IN", "pa_IN", "or_IN"]
+    assert '<option value="hi_IN">हिंदी · Hindi</option>' in page.text
     for name, content_type in (("simulator.js", "text/javascript"),
                                ("simulator.css", "text/css"),
                                ("devanagari.ttf", "font/ttf")):

@@ -19,10 +19,9 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from bot.engine import IDLE_SECONDS, Engine
-from bot.flowspec import load_flows
-from bot.helpers import HELPERS
 from bot.messages import Inbound, Location, Media
 from bot.session import Session
+from bot.slices import load_slices
 from channels.render import SMS_SEGMENT_BUDGET, render_sms, sms_segments
 from tests.bot.test_engine import FakeServices
 from tests.fuzz.strategies import any_text
@@ -78,7 +77,8 @@ conversation = st.fixed_dictionaries({
 @pytest.mark.reliability
 @pytest.mark.timeout(300)
 def test_any_conversation_is_answered_within_the_sms_budget(reliability):
-    engine = Engine(load_flows(), HELPERS)
+    slices = load_slices()
+    engine = Engine(slices.flows, slices.helpers)
     stats = {"conversations": 0, "turns": 0, "replies": 0, "silent_opted_out": 0,
              "max_segments": 0}
     flows_seen: set[str] = set()

@@ -19,7 +19,7 @@ from hypothesis import settings as hsettings
 from bot.messages import Inbound, InboundKind
 from channels.meta_whatsapp import MalformedEnvelope, parse_envelope
 from channels.twilio import Ignored, Malformed, parse_inbound, parse_status
-from core_api.users.phones import normalize_phone
+from core_api.phones import normalize_phone
 from tests.fuzz.strategies import meta_envelope, twilio_form
 
 KINDS = set(get_args(InboundKind))

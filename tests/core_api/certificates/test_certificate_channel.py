@@ -75,7 +75,7 @@ async def test_a_fee_paid_over_sms_keeps_every_event_on_sms(client, auth, app, s
 
 async def test_channel_is_optional_and_validated(client, auth, session, bnd):
     sunita = auth.service(SUNITA)
-    for bad in ("email", "WhatsApp", "", 3):
+    for bad in ("e-mail", "WhatsApp", "", 3):
         record = await bnd.recent_registration()
         refused = await client.post(REQUESTS, headers=sunita, json={
             "registration_number": record.registration_number, "relation": "parent",

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from bot.notifier import Notification, Notifier
+from channels.queues import simulator_delivery
 from core_api.events.relay import relay_once
 
 REQUESTS = "/api/v1/certificate-requests"
@@ -43,7 +44,8 @@ async def test_an_approved_certificate_reaches_the_citizen_with_the_pdf(
     channel: str, client: Any, app: Any, auth: Any, bnd: Any
 ) -> None:
     sink = RecordingSink()
-    notifier = Notifier(app.state.redis, app.state.conversations.store, sink)
+    notifier = Notifier(app.state.redis, app.state.conversations.store, sink,
+                        router=simulator_delivery(app.state.redis, app.state.conversations.store))
     if channel == "whatsapp":  # Sunita talks to Samvad on WhatsApp
         said = await client.post("/simulator/messages",
                                  json={"from": SUNITA, "channel": channel, "text": "नमस्ते"})
@@ -83,7 +85,8 @@ async def test_a_rejected_request_tells_the_citizen_why(
     client: Any, app: Any, auth: Any, bnd: Any
 ) -> None:
     sink = RecordingSink()
-    notifier = Notifier(app.state.redis, app.state.conversations.store, sink)
+    notifier = Notifier(app.state.redis, app.state.conversations.store, sink,
+                        router=simulator_delivery(app.state.redis, app.state.conversations.store))
     await _deliver_all(app, notifier)
     sink.delivered.clear()
 

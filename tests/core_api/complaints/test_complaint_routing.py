@@ -244,3 +244,17 @@ async def test_a_gro_reroutes_an_open_complaint_to_another_department(client, au
     assert (rejected.status_code, rejected.json()["error"]["details"]) == (
         409, {"state": "REJECTED"})
     assert len(await published(session, number, "complaint.recategorised")) == 2
+
+
+async def test_a_chat_channel_kind_is_any_well_formed_name_but_not_a_staff_source(
+        client, auth, session):
+    """core_api lists no channel kinds (the bot registers them): a kind it has not heard of
+    is the case channel; the sources the server sets for staff and Open311 are refused."""
+    by_telegram = await _file(client, auth.service(SUNITA), source="telegram")
+    [created] = await published(session, by_telegram, "complaint.created")
+    assert (created["source"], created["channel"]) == ("telegram", "telegram")
+    for bad in ("csr", "open311", "Tele gram", "x" * 17):
+        refused = await client.post("/api/v1/complaints", headers=auth.service(SUNITA), json={
+            "type_code": "StreetLightNotWorking", "source": bad, **RAJPUR_PIN})
+        assert refused.status_code == 422, bad
+        assert refused.json()["error"]["code"] == "validation_error"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
+
 import httpx
 from sqlalchemy import select
 
+from core_api.users.locales import BUNDLED_LOCALES, supported_locales
 from core_api.users.models import User
 
 CITIZENS = "/api/v1/citizens"
@@ -80,6 +83,7 @@ async def test_citizen_updates_own_locale_and_opt_out(client, auth):
     assert (me.status_code, me.json()["name"], me.json()["locale"]) == (
         200, "Rahul Verma", "en_IN")
 
+    assert supported_locales() == {"en_IN", "hi_IN", "pa_IN", "or_IN"}  # locales/*/locale.yaml
     for locale in ("hi_IN", "pa_IN", "or_IN", "en_IN"):
         response = await client.patch(ME, headers=headers, json={"locale": locale})
         assert (response.status_code, response.json()["locale"]) == (200, locale)
@@ -97,6 +101,21 @@ async def test_citizen_updates_own_locale_and_opt_out(client, auth):
     # The other citizen is untouched.
     other = await client.get(ME, headers=auth.service("+919876500001"))
     assert (other.json()["locale"], other.json()["opted_out"]) == ("hi_IN", False)
+
+
+async def test_a_locale_added_under_locales_is_accepted(client, auth, tmp_path, monkeypatch):
+    headers = auth.service("+919876500002")
+    refused = await client.patch(ME, headers=headers, json={"locale": "mr_IN"})
+    assert (refused.status_code, error_code(refused)) == (422, "validation_error")
+    root = tmp_path / "locales"
+    shutil.copytree(BUNDLED_LOCALES / "en_IN", root / "en_IN")
+    (root / "mr_IN").mkdir()
+    (root / "mr_IN" / "locale.yaml").write_text("name: मराठी\n", encoding="utf-8")
+    monkeypatch.setenv("SAMVAD_LOCALES_DIR", str(root))
+    accepted = await client.patch(ME, headers=headers, json={"locale": "mr_IN"})
+    assert (accepted.status_code, accepted.json()["locale"]) == (200, "mr_IN")
+    gone = await client.patch(ME, headers=headers, json={"locale": "hi_IN"})  # not in root
+    assert (gone.status_code, error_code(gone)) == (422, "validation_error")
 
 
 async def test_only_registered_citizens_have_a_profile(client, auth):

@@ -22,6 +22,8 @@ from PIL import Image
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from channels.queues import ContactWindows
+from core_api.bills.endpoints import lookup_throttle_key
 from core_api.certificates.models import Registration
 from core_api.complaints.models import Complaint, ComplaintPhoto
 from core_api.db import Base
@@ -32,6 +34,7 @@ from core_api.users import privacy
 from core_api.users.models import User
 from core_api.workflow.models import ProcessHistory
 from samvad.cli import app as cli
+from samvad.privacy import forgetters
 
 pytestmark = pytest.mark.redis  # on one Redis and on a Redis Cluster
 
@@ -90,6 +93,7 @@ async def _citizen_story(client: Any, auth: Any, session: Any, redis: Any, phone
     await session.commit()
     await redis.set(f"samvad:{{whatsapp:{phone}}}:session", b'{"v": 1, "flow": "main_menu"}')
     await redis.rpush(f"samvad:sim:inbox:whatsapp:{phone}", b'{"text": "hello"}')
+    await redis.set(ContactWindows.key("whatsapp", phone), b"1780000000.0")
     return {"complaint": number, "request": requested.json()["request_number"]}
 
 
@@ -114,7 +118,8 @@ async def test_export_holds_the_citizens_records_and_no_one_elses(client, auth, 
     rahul = await _citizen_story(client, auth, session, redis_client, RAHUL, "Rahul", 801)
     sunita = await _citizen_story(client, auth, session, redis_client, SUNITA, "Sunita", 802)
 
-    data = await privacy.export_citizen(session, RAHUL, redis=redis_client)
+    data = await privacy.export_citizen(session, RAHUL, redis=redis_client,
+                                        forgetters=forgetters(redis_client))
     text = json.dumps(data, ensure_ascii=False)
     assert data["user"]["phone"] == RAHUL and data["user"]["name"] == RAHUL_NAME
     assert "password_hash" not in data["user"]
@@ -127,7 +132,8 @@ async def test_export_holds_the_citizens_records_and_no_one_elses(client, auth, 
     assert len(data["payments"]) == 1 and len(data["receipts"]) == 1
     assert [m["provider_message_id"] for m in data["channel_messages"]] == ["SM801"]
     assert set(data["redis"]) == {f"samvad:{{whatsapp:{RAHUL}}}:session",
-                                  f"samvad:sim:inbox:whatsapp:{RAHUL}"}
+                                  f"samvad:sim:inbox:whatsapp:{RAHUL}",
+                                  f"samvad:{{inbound:whatsapp:{RAHUL}}}:lastin"}
     for foreign in (SUNITA, SUNITA_NAME, sunita["complaint"], sunita["request"], "Sunita"):
         assert foreign not in text
 
@@ -142,7 +148,7 @@ async def test_export_holds_the_citizens_records_and_no_one_elses(client, auth, 
         sent="2 citizens with complaints, photos, comments, certificate requests, bills, "
              "payments, messages, Redis sessions; export of one",
         did=f"JSON with {records} records of that citizen (user, complaint + 4 history "
-            "entries, photo, 2 bills, payment, receipt, request, message, 2 Redis keys)",
+            "entries, photo, 2 bills, payment, receipt, request, message, 3 Redis keys)",
         lost="nothing; none of the other citizen's records or identifiers in it",
     )
 
@@ -156,7 +162,8 @@ async def test_erase_removes_the_person_and_keeps_the_records(client, auth, sess
     photo_keys = list(await session.scalars(select(ComplaintPhoto.file_key)))
     assert all((settings.data_dir / "files" / k).exists() for k in photo_keys)
     before = await _counts(session)
-    sunita_before = await privacy.export_citizen(session, SUNITA, redis=redis_client)
+    sunita_before = await privacy.export_citizen(session, SUNITA, redis=redis_client,
+                                                 forgetters=forgetters(redis_client))
     old_id = await session.scalar(select(User.id).where(User.phone == RAHUL))
     session.expire_all()
 
@@ -196,7 +203,8 @@ async def test_erase_removes_the_person_and_keeps_the_records(client, auth, sess
     assert str(receipt.amount) == "3140.00"
 
     # The other citizen is untouched, and Rahul may start again as a new person.
-    assert await privacy.export_citizen(session, SUNITA, redis=redis_client) == sunita_before
+    assert await privacy.export_citizen(session, SUNITA, redis=redis_client,
+                                        forgetters=forgetters(redis_client)) == sunita_before
     assert sunita["complaint"] in json.dumps(sunita_before)
     again = await client.post("/api/v1/citizens", headers=auth.service(RAHUL),
                               json={"phone": RAHUL, "name": "R. V."})
@@ -221,3 +229,41 @@ async def test_erase_removes_the_person_and_keeps_the_records(client, auth, sess
              f"{after['payments']} payments); "
              "the other citizen's export identical",
     )
+
+
+class _Layer:
+    """A layer's keys about numbers, as a test double of ``privacy.Forgetter``."""
+
+    def __init__(self, redis: Any, name: str) -> None:
+        self.redis, self.name, self.forgotten = redis, name, []
+
+    def key(self, phone: str) -> str:
+        return f"test:{self.name}:{phone}"
+
+    async def keys(self, phone: str) -> list[str]:
+        return [self.key(phone)] if await self.redis.exists(self.key(phone)) else []
+
+    async def forget(self, phone: str) -> int:
+        self.forgotten.append(phone)
+        return await self.redis.delete(self.key(phone))
+
+
+async def test_export_and_erase_ask_every_forgetter(session, redis_client):
+    layers = [_Layer(redis_client, "bot"), _Layer(redis_client, "channels")]
+    for layer in layers:
+        await redis_client.set(layer.key(RAHUL), b"held")
+        await redis_client.set(layer.key(SUNITA), b"held")
+    await redis_client.set(lookup_throttle_key(RAHUL), b"3")  # core_api's own key
+
+    data = await privacy.export_citizen(session, RAHUL, redis=redis_client, forgetters=layers)
+    assert data["user"]["name"] == RAHUL_NAME  # a demo citizen
+    assert data["redis"] == {f"test:bot:{RAHUL}": "held", f"test:channels:{RAHUL}": "held",
+                             lookup_throttle_key(RAHUL): "3"}
+
+    report = await privacy.erase_citizen(session, RAHUL, redis=redis_client, forgetters=layers)
+    await session.commit()
+    assert [layer.forgotten for layer in layers] == [[RAHUL], [RAHUL]]
+    assert report.counts["redis keys deleted"] == 3
+    assert await redis_client.exists(f"test:bot:{RAHUL}", f"test:channels:{RAHUL}",
+                                     lookup_throttle_key(RAHUL)) == 0
+    assert await redis_client.exists(f"test:bot:{SUNITA}", f"test:channels:{SUNITA}") == 2

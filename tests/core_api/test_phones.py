@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core_api.errors import BadRequest
-from core_api.users.phones import mask_phone, normalize_phone
+from core_api.phones import mask_phone, normalize_phone
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,8 @@
-"""Phone numbers: every spelling of an Indian number becomes one E.164 identity."""
+"""Phone numbers: every spelling of an Indian number becomes one E.164 identity.
+
+A value module: the channels parse and mask numbers with it too, so it imports nothing of
+core_api but the error envelope (``core_api.errors``); the lint-imports contracts in
+pyproject.toml keep it so."""
 
 from __future__ import annotations
 

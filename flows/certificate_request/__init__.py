@@ -1,0 +1,1 @@
+"""The certificate_request slice: flow.yaml, actions.py, transcripts/ (see flows/README.md)."""

@@ -1,0 +1,1 @@
+"""The pay_bill slice: flow.yaml, actions.py, transcripts/ (see flows/README.md)."""

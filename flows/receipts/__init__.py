@@ -1,0 +1,1 @@
+"""The receipts slice: flow.yaml, actions.py, transcripts/ (see flows/README.md)."""

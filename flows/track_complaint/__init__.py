@@ -1,0 +1,1 @@
+"""The track_complaint slice: flow.yaml, actions.py, transcripts/ (see flows/README.md)."""
