@@ -25,7 +25,7 @@ from bot.rasa_project import RASA_VERSION
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUIREMENTS = ROOT / "requirements"
-OUR_PACKAGES = {"bot", "channels", "core_api", "samvad", "bench", "tests"}
+OUR_PACKAGES = {"bot", "channels", "core_api", "samvad", "bench", "flows", "tests"}
 SOURCE_DIRS = sorted(OUR_PACKAGES)
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)\s*(?:;\s*([^\\]+?))?"
                   r"\s*\\?$")

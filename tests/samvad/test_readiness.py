@@ -96,7 +96,7 @@ async def test_no_worker_ever_ran(client, app) -> None:
     response = await client.get("/readyz")
     assert response.status_code == 503
     body = response.json()
-    assert body["down"] == ["workers"]
+    assert body["down"] == ["workers"], body
     assert body["checks"]["workers"] == "missing: " + ", ".join(LOOPS)
     assert body["checks"]["database"] == body["checks"]["redis"] == "ok"
 
