@@ -24,7 +24,8 @@ from typing import Any, NamedTuple
 
 import structlog
 
-from bot.engine import IDLE_SECONDS, ServiceError, Turn
+from bot.engine import IDLE_SECONDS, Turn
+from bot.services import ServiceError
 from bot.session import Session
 
 log = structlog.get_logger(__name__)

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from bot.engine import ServiceError
+from bot.services import ServiceError
 from bot.session import Session
 
 DEFAULT_TIMEOUT = httpx.Timeout(5.0, connect=2.0)

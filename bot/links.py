@@ -8,7 +8,7 @@ case that is not theirs.
 from __future__ import annotations
 
 from bot.core_client import CoreClient
-from bot.engine import ServiceError
+from bot.services import ServiceError
 
 SHORT_LINKS_PATH = "/api/v1/short-links"
 KINDS = frozenset({"receipt", "certificate", "complaint", "payment"})

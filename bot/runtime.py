@@ -17,11 +17,12 @@ import structlog
 
 from bot.activity import ChatActivity, Position
 from bot.core_client import COMPLAINT_TYPES_PATH, CallContext, CoreClient, flatten_types
-from bot.engine import Engine, ServiceError, Turn
+from bot.engine import Engine, Turn
 from bot.i18n import translate
 from bot.messages import Inbound, Outgoing, outgoing_from_dict, outgoing_to_dict
 from bot.metrics import observe_turn
 from bot.nlu import NLU, KeywordMatcher, Understanding
+from bot.services import ServiceError
 from bot.session import Session
 from bot.session_store import SessionBusy, SessionStore, conversation_key
 

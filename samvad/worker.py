@@ -14,8 +14,8 @@ import structlog
 from fastapi import FastAPI
 
 from bot.digest import GroDigest
-from bot.engine import ServiceError
 from bot.notifier import Notifier
+from bot.services import ServiceError
 from channels.queues import Clock, InboundWorker, SendWorker, SystemClock, channels_of
 from core_api.complaints.escalation import plan_for
 from core_api.complaints.sla import PGR, sla_once

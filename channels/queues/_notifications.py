@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from bot.channel_kinds import capabilities
-from bot.engine import ServiceError
 from bot.links import ShortLinks
 from bot.messages import Outgoing
 from bot.notifier import Notification, Route
+from bot.services import ServiceError
 from channels.base import OutboundJob, outgoing_from_dict, outgoing_to_dict
 from channels.queues._outbound import OutboundQueue
 from channels.render import SMS_SEGMENT_BUDGET, fit_sms

@@ -46,7 +46,7 @@ from prometheus_client import Counter
 from redis.asyncio import Redis
 
 from bot.channel_kinds import capabilities
-from bot.engine import ServiceError
+from bot.services import ServiceError
 from channels import metrics
 from channels.base import OutboundJob, Sender, SendError, SendErrorKind, SendResult, SentLookup
 from channels.queues._clock import Clock

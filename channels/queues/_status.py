@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from bot.core_client import CoreClient
-from bot.engine import ServiceError
+from bot.services import ServiceError
 from channels.base import OutboundJob
 from channels.metrics import delivery_report
 from channels.queues._costs import MessageCosts

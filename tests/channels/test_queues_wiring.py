@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from bot.engine import ServiceError
 from bot.messages import Outgoing
 from bot.notifier import Notification, Route
+from bot.services import ServiceError
 from channels.base import OutboundJob, SendError, SendErrorKind, outgoing_to_dict
 from channels.queues import MessageCosts, NotificationSink, OutboundQueue
 from channels.render import render_sms, sms_segments

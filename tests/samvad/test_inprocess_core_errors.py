@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bot.engine import ServiceError
+from bot.services import ServiceError
 
 
 async def test_an_unexpected_api_error_reaches_the_bot_as_a_500_service_error(app: Any) -> None:
