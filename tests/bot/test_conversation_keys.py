@@ -14,6 +14,7 @@ from bot.messages import Outgoing
 from bot.notifier import NOTIFIED_PREFIX, Notification, SimulatorInbox
 from bot.personal_keys import conversation_keys
 from bot.session_store import SessionStore, conversation_key
+from tests.redis_keys import keys_naming
 
 pytestmark = pytest.mark.redis  # on one Redis and on a Redis Cluster
 
@@ -36,21 +37,16 @@ async def _traces(redis: Any, phone: str) -> None:
     await CaseFollowUps(redis).offer(phone, "PGR-1", "hi")
 
 
-async def _named(redis: Any, phone: str) -> list[str]:
-    """Every key whose name holds ``phone`` (SCAN visits each node of a cluster)."""
-    return sorted([key.decode() async for key in redis.scan_iter(match=f"*{phone}*")])
-
-
 async def test_forget_removes_every_bot_key_of_the_number_only(redis_client):
     await _traces(redis_client, P)
     await _traces(redis_client, Q)
     keys = conversation_keys(redis_client)
     held = await keys.keys(P)
     assert len(held) == 11 and all(P in key for key in held)
-    others = await _named(redis_client, Q)
+    others = await keys_naming(redis_client, Q)
 
     assert await keys.forget(P) == len(held)
 
-    assert await _named(redis_client, P) == []
-    assert await _named(redis_client, Q) == others
+    assert await keys_naming(redis_client, P) == []
+    assert await keys_naming(redis_client, Q) == others
     assert await keys.keys(Q) == others

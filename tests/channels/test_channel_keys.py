@@ -14,6 +14,7 @@ from bot.notifier import Notification
 from channels.queues import InboundQueue, JobStates, OutboundQueue, channel_keys
 from channels.queues._fallback import claim_key, notice_key
 from channels.queues._notifications import notification_job, notification_job_id
+from tests.redis_keys import keys_naming
 
 pytestmark = pytest.mark.redis  # on one Redis and on a Redis Cluster
 
@@ -37,21 +38,16 @@ async def _traces(redis: Any, phone: str) -> None:
     await redis.set(notice_key(jobs[0].job_id + ":sms"), b"1")
 
 
-async def _named(redis: Any, phone: str) -> list[str]:
-    """Every key whose name holds ``phone`` (SCAN visits each node of a cluster)."""
-    return sorted([key.decode() async for key in redis.scan_iter(match=f"*{phone}*")])
-
-
 async def test_forget_removes_every_channel_key_of_the_number_only(redis_client):
     await _traces(redis_client, P)
     await _traces(redis_client, Q)
     keys = channel_keys(redis_client)
     held = await keys.keys(P)
     assert held and all(P in key for key in held)
-    others = await _named(redis_client, Q)
+    others = await keys_naming(redis_client, Q)
 
     assert await keys.forget(P) == len(held)
 
-    assert await _named(redis_client, P) == []
-    assert await _named(redis_client, Q) == others
+    assert await keys_naming(redis_client, P) == []
+    assert await keys_naming(redis_client, Q) == others
     assert await keys.keys(Q) == others
