@@ -7,6 +7,7 @@ turns into "we could not do that now, nothing was lost, try again".
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -24,10 +25,24 @@ REFERENCE_TTL_S = 300.0  # complaint types and tenants change rarely
 
 @dataclass(frozen=True)
 class CallContext:
-    """Who a call is for: the conversation's session and its verified number."""
+    """Who a call is for: the conversation's session and its verified number.
+
+    ``request_key`` is the same each time one inbound message is handled (None when the
+    message has no id): a write that must happen once per message sends it as its
+    ``Idempotency-Key``, so a turn run again after a worker died does not do it twice.
+    """
 
     session: Session
     phone: str
+    request_key: str | None = None
+
+
+def request_key(channel: str, sender: str, message_id: str | None) -> str | None:
+    """The idempotency key of one inbound message: a digest (provider ids vary in form, and
+    the key names neither the number nor the id)."""
+    if not message_id:
+        return None
+    return hashlib.sha256(f"{channel}\0{sender}\0{message_id}".encode()).hexdigest()[:40]
 
 
 Operation = Callable[["CoreClient", dict[str, Any], CallContext], Awaitable[Any]]
@@ -55,11 +70,14 @@ class CoreClient:
         json: Any = None,
         params: dict[str, Any] | None = None,
         not_found_ok: bool = False,
+        idempotency_key: str | None = None,
     ) -> Any:
         """One API call; 4xx become ServiceError with the API's code, 5xx and timeouts too."""
         headers = {"Authorization": f"Bearer {self.service_token}"}
         if phone:
             headers["X-On-Behalf-Of"] = phone
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
         try:
             response = await self.http.request(method, path, json=json, params=params,
                                                headers=headers)

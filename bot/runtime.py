@@ -16,7 +16,13 @@ import orjson
 import structlog
 
 from bot.activity import ChatActivity, Position
-from bot.core_client import COMPLAINT_TYPES_PATH, CallContext, CoreClient, flatten_types
+from bot.core_client import (
+    COMPLAINT_TYPES_PATH,
+    CallContext,
+    CoreClient,
+    flatten_types,
+    request_key,
+)
 from bot.engine import Engine, Turn
 from bot.i18n import translate
 from bot.messages import Inbound, Outgoing, outgoing_from_dict, outgoing_to_dict
@@ -39,9 +45,11 @@ class BoundServices:
     nlu: NLU
     phone: str
     clock: Callable[[], float]
+    request_key: str | None = None  # the same each time this inbound message is handled
 
     async def call(self, op: str, args: dict[str, Any], session: Session) -> Any:
-        return await self.client.call(op, args, CallContext(session, self.phone))
+        return await self.client.call(op, args,
+                                      CallContext(session, self.phone, self.request_key))
 
     def now(self) -> float:
         return self.clock()
@@ -99,7 +107,9 @@ class Conversations:
         assert begin.token is not None
         session = Session.loads(begin.data)
         before = Position.of(session)
-        services = BoundServices(self.client, self.nlu, inbound.sender, self.clock)
+        services = BoundServices(self.client, self.nlu, inbound.sender, self.clock,
+                                 request_key(inbound.channel, inbound.sender,
+                                             inbound.message_id))
         try:
             async with self.store.held(key, begin.token):
                 turn = await self.engine.turn(session, inbound, services)

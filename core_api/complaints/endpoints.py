@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Path, Query, Request, UploadFile
+from fastapi import APIRouter, File, Header, Path, Query, Request, Response, UploadFile
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core_api.auth.deps import CurrentPrincipal
@@ -36,6 +36,13 @@ from core_api.users.models import User
 router = APIRouter(tags=["complaints"], responses=ERROR_RESPONSES)
 
 ComplaintId = Annotated[str, Path(max_length=40, examples=["PG-UK-DDN-2026-000123"])]
+# A filer's key for one filing: sent again with a repeated request, it finds the complaint
+# the first request filed (the bot sends one per inbound message, so a turn run again
+# after a worker died does not file twice).
+IdempotencyKey = Annotated[str | None, Header(
+    alias="Idempotency-Key", min_length=8, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$",
+    description="Repeat it with a repeated request: the complaint filed by the first one "
+                "is answered (200) instead of a new one (201). Kept per citizen.")]
 
 
 def _signer(request: Request) -> Signer:
@@ -90,9 +97,12 @@ async def _filer(session: AsyncSession, body: ComplaintIn, principal: Principal,
 
 @router.post("/complaints", response_model=ComplaintDetail, status_code=201,
              summary="File a complaint (citizen through the bot, or CSR for a citizen)")
-async def create_complaint(body: ComplaintIn, request: Request, session: SessionDep,
-                           principal: CurrentPrincipal) -> ComplaintDetail:
-    """Numbers the complaint (PG-UK-DDN-2026-000123), starts PGR and sets the SLA due date."""
+async def create_complaint(body: ComplaintIn, request: Request, response: Response,
+                           session: SessionDep, principal: CurrentPrincipal,
+                           idempotency_key: IdempotencyKey = None) -> ComplaintDetail:
+    """Numbers the complaint (PG-UK-DDN-2026-000123), starts PGR and sets the SLA due date.
+    With an ``Idempotency-Key`` the citizen used before, that filing's complaint is answered
+    with 200 and nothing is filed."""
     if not (principal.is_staff or principal.is_citizen):
         raise Forbidden("File complaints as a citizen (through the bot) or as CSR staff.",
                         code="citizen_or_csr_only")
@@ -101,10 +111,15 @@ async def create_complaint(body: ComplaintIn, request: Request, session: Session
                                     locality_id=body.locality_id, lat=body.lat, lng=body.lng)
     citizen, applicant, source = await _filer(session, body, principal,
                                               placement.tenant.code)
+    if idempotency_key is not None:
+        earlier = await service.filed_with_key(session, citizen, idempotency_key)
+        if earlier is not None:
+            response.status_code = 200
+            return await detail(session, earlier, applicant, _signer(request))
     complaint = await service.file_complaint(
         session, placement=placement, complaint_type=complaint_type, citizen=citizen,
         principal=applicant, source=source, description=body.description,
-        lat=body.lat, lng=body.lng, address=body.address,
+        lat=body.lat, lng=body.lng, address=body.address, request_key=idempotency_key,
     )
     return await detail(session, complaint, applicant, _signer(request))
 

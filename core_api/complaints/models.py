@@ -98,6 +98,10 @@ class Complaint(Base):
         # Dashboard: the oldest open complaints of a ULB.
         Index("ix_complaints_tenant_status_created", "tenant_code", "status", "created_at"),
         CheckConstraint("rating IS NULL OR (rating >= 1 AND rating <= 5)", name="rating_range"),
+        # A filing repeated with the same Idempotency-Key (a bot turn run again after a
+        # worker died) finds the first complaint instead of filing a second one.
+        Index("uq_complaints_citizen_request_key", "citizen_user_id", "request_key",
+              unique=True),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
@@ -111,6 +115,8 @@ class Complaint(Base):
     address: Mapped[str | None] = mapped_column(String(300))
     source: Mapped[str] = mapped_column(String(16))  # a chat channel kind | web | csr | open311
     citizen_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    # The filer's Idempotency-Key, unique per citizen; None when none was given.
+    request_key: Mapped[str | None] = mapped_column(String(64))
     filed_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     status: Mapped[str] = mapped_column(String(40))
     assignee_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

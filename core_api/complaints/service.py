@@ -180,8 +180,11 @@ async def file_complaint(
     lat: float | None = None,
     lng: float | None = None,
     address: str | None = None,
+    request_key: str | None = None,
 ) -> Complaint:
-    """Create the complaint and its PGR process (APPLY); events come from the hook."""
+    """Create the complaint and its PGR process (APPLY); events come from the hook.
+    ``request_key`` (the filer's Idempotency-Key) is unique per citizen: the same key filed
+    at the same moment by a second request is refused (409) when the first one is stored."""
     if re.fullmatch(CHANNEL_KIND_PATTERN, source) is None:
         raise BadRequest(f"Unknown source {source}.", code="unknown_source")
     now = utcnow()
@@ -196,6 +199,7 @@ async def file_complaint(
         address=address,
         source=source,
         citizen_user_id=citizen.id,
+        request_key=request_key,
         filed_by_user_id=principal.user_id,
         status=START,
         sla_due_at=now + timedelta(hours=complaint_type.sla_hours),
@@ -203,13 +207,26 @@ async def file_complaint(
         updated_at=now,
     )
     session.add(complaint)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        if request_key is None:
+            raise
+        raise Conflict("This filing is being stored by an earlier request; ask again in a "
+                       "moment for its complaint.", code="request_in_progress") from exc
     await workflow.start(
         session, business_service=PGR, business_id=complaint.complaint_no,
         tenant_code=complaint.tenant_code, principal=principal, owner_user_id=citizen.id,
         sla_hours=complaint_type.sla_hours,
     )
     return complaint
+
+
+async def filed_with_key(session: AsyncSession, citizen: User,
+                         request_key: str) -> Complaint | None:
+    """The citizen's complaint filed with this Idempotency-Key, if any."""
+    return await session.scalar(select(Complaint).where(
+        Complaint.citizen_user_id == citizen.id, Complaint.request_key == request_key))
 
 
 def can_view(principal: Principal, complaint: Complaint) -> bool:

@@ -149,8 +149,11 @@ async def complaint_names(client: CoreClient, args: dict[str, Any], ctx: CallCon
 
 
 async def complaint_file(client: CoreClient, args: dict[str, Any], ctx: CallContext) -> Any:
-    """File the complaint for the citizen: ``{id, due}`` (its number and the SLA due date).
-    ``lat``/``lng`` (a pin) are kept with it when the citizen sent one."""
+    """File the complaint for the citizen: ``{id, due, photos}`` (its number, the SLA due
+    date and how many photos it has). ``lat``/``lng`` (a pin) are kept with it when the
+    citizen sent one. The message's request key goes with it: the same message handled
+    again (its worker died before the turn was saved) finds the same complaint, with the
+    photos that turn attached already."""
     body: dict[str, Any] = {"type_code": str(args["type"]), "locality_id": int(args["locality"]),
                             "source": channel_of(ctx.session).kind}
     if args.get("lat") is not None and args.get("lng") is not None:
@@ -158,17 +161,19 @@ async def complaint_file(client: CoreClient, args: dict[str, Any], ctx: CallCont
     description = str(args.get("description") or "").strip()
     if description:
         body["description"] = description[:500]
-    row = await client.request("POST", "/api/v1/complaints", ctx.phone, json=body)
-    return {"id": row["id"], "due": row["sla_due_at"]}
+    row = await client.request("POST", "/api/v1/complaints", ctx.phone, json=body,
+                               idempotency_key=ctx.request_key)
+    return {"id": row["id"], "due": row["sla_due_at"], "photos": len(row.get("photos") or [])}
 
 
 async def complaint_attach_photos(client: CoreClient, args: dict[str, Any],
                                   ctx: CallContext) -> Any:
     """Fetch the photos the citizen sent (``photos``: links) and attach them to the filed
     complaint ``id``: ``{added, failed}``. It never raises: the complaint is filed already,
-    and a photo that cannot be fetched or stored in time only counts as failed."""
+    and a photo that cannot be fetched or stored in time only counts as failed. The first
+    ``already`` photos were attached by an earlier run of the same turn, and are skipped."""
     links = [link for link in args.get("photos") or [] if isinstance(link, str)]
-    links = links[:MAX_COMPLAINT_PHOTOS]
+    links = links[int(args.get("already") or 0):MAX_COMPLAINT_PHOTOS]
     added = 0
     try:
         async with asyncio.timeout(PHOTOS_DEADLINE_S):

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 from PIL import Image
 
+from bot.core_client import CallContext
 from bot.session import Session
 from bot.shared_actions import complaint_photos
 from flows.file_complaint import actions
@@ -85,3 +86,31 @@ def test_photo_links_of_every_provider_are_kept_and_anything_else_dropped() -> N
     assert kept == {"photos": [PHOTO_URL, "meta-media:1479537139650973",
                                "http://x.test/2.jpg"]}
     assert complaint_photos({"photos": None}, Session()) == {"photos": []}
+
+
+async def test_photos_attached_by_an_earlier_run_of_the_turn_are_not_attached_again(
+        monkeypatch: Any) -> None:
+    """The filing answered again (its turn re-run after a worker died) says how many photos
+    the complaint has; only the rest are fetched and attached."""
+    fetched: list[str] = []
+    posted: list[str] = []
+
+    async def fake_fetch(url: str, policy: Any = None) -> tuple[bytes, str]:
+        fetched.append(url)
+        return b"jpeg", "image/jpeg"
+
+    async def fake_post(client: Any, number: str, phone: str, data: bytes,
+                        content_type: str) -> httpx.Response:
+        posted.append(number)
+        return httpx.Response(201)
+
+    monkeypatch.setattr(actions, "fetch_media", fake_fetch)
+    monkeypatch.setattr(actions, "post_complaint_photo", fake_post)
+    client: Any = type("Client", (), {"media_policy": None})()
+    second = "https://media.example.test/photo-2.jpg"
+    ctx = CallContext(Session(), CITIZEN)
+    result = await actions.complaint_attach_photos(
+        client, {"id": "PG-UK-DDN-2026-000001", "photos": [PHOTO_URL, second],
+                 "already": "1"}, ctx)
+    assert result == {"added": 1, "failed": 0}
+    assert fetched == [second] and posted == ["PG-UK-DDN-2026-000001"]

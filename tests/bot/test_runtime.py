@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from typing import Any
+
+from sqlalchemy import select
 
 from bot.messages import Inbound
 from bot.session import Session
 from bot.session_store import conversation_key
+from core_api.complaints.models import Complaint
+from core_api.users.models import User
 from tests.redis_counting import round_trips
 
 CITIZEN = "+919876500002"  # English demo citizen
@@ -83,3 +88,42 @@ async def test_simulator_reports_duplicates_and_validates_input(client):
     bad = await client.post("/simulator/messages", json={"from": "12", "text": "hi"})
     assert bad.status_code == 400
     assert bad.json()["error"]["code"] == "invalid_phone"
+
+
+async def test_a_turn_run_again_after_a_worker_died_files_its_complaint_once(app, session):
+    """A worker that died after filing but before saving the turn leaves the message to
+    be handled again (its lease runs out); the same message's request key finds the same
+    complaint instead of filing a second one."""
+    conversations = app.state.conversations
+    for n, text in enumerate(["hi", "1", "1", "1", "1", "1", "rajpur", "1", "skip"]):
+        turn = await conversations.handle(message(text, f"m-file-{n}"))
+        assert turn is not None
+    assert "Problem: Streetlight not working" in turn.replies[0].text, turn.replies
+
+    store = conversations.store
+    commit = store.commit
+
+    async def killed(key: str, token: str, *_args: Any, **_kwargs: Any) -> bool:
+        # The process dies here: nothing saved; the lease running out frees the lock.
+        await store.release(key, token, "m-file-yes")
+        raise SystemExit("worker killed")
+
+    store.commit = killed
+    try:
+        try:
+            await conversations.handle(message("yes", "m-file-yes"))
+        except SystemExit:
+            pass
+        else:
+            raise AssertionError("the kill did not happen")
+    finally:
+        store.commit = commit
+    again = await conversations.handle(message("yes", "m-file-yes"))
+    assert again is not None and again.session.flow == "main_menu"
+    filed = re.search(r"PG-UK-DDN-\d{4}-\d{6}", again.replies[0].text)
+    assert filed is not None, again.replies
+
+    citizen = await session.scalar(select(User.id).where(User.phone == CITIZEN))
+    numbers = list(await session.scalars(
+        select(Complaint.complaint_no).where(Complaint.citizen_user_id == citizen)))
+    assert numbers == [filed.group(0)]

@@ -386,3 +386,41 @@ async def test_send_back_reopen_and_reject(client, auth, session):
                         "CLOSEDAFTERREJECTION"]
     row = await session.scalar(select(Complaint).where(Complaint.complaint_no == cid))
     assert (row.status, row.reopen_count, row.source) == ("CLOSEDAFTERREJECTION", 1, "sms")
+
+
+async def test_a_filing_repeated_with_its_idempotency_key_is_not_filed_twice(client, auth,
+                                                                           session):
+    """The bot sends one key per inbound message: a turn run again after a worker died
+    gets the first complaint back (200), with no second complaint and no second event."""
+    key = {"Idempotency-Key": "3f9a0c1d2e4b5a6978c0d1e2f3a4b5c6d7e8f901"}
+    first = await _file(client, {**auth.service(SUNITA), **key})
+    again = await _file(client, {**auth.service(SUNITA), **key}, description="a retry")
+    assert first.status_code == 201, first.text
+    assert again.status_code == 200, again.text
+    assert again.json()["id"] == first.json()["id"]
+    assert again.json()["description"] is None  # the stored filing, not the retry's body
+
+    # The key is kept per citizen: another citizen's filing with it is a filing of its own.
+    other = await _file(client, {**auth.service(RAHUL), **key})
+    assert other.status_code == 201, other.text
+    assert other.json()["id"] != first.json()["id"]
+    # Without a key, or with another key, every filing is new.
+    plain = await _file(client, auth.service(SUNITA))
+    fresh = await _file(client, {**auth.service(SUNITA), "Idempotency-Key": "another-key-01"})
+    assert plain.status_code == fresh.status_code == 201
+    assert len({first.json()["id"], plain.json()["id"], fresh.json()["id"]}) == 3
+
+    sunita = await session.scalar(select(User.id).where(User.phone == SUNITA))
+    filed = await session.scalar(select(func.count()).select_from(Complaint)
+                                 .where(Complaint.citizen_user_id == sunita))
+    assert filed == 3
+    created = await session.scalar(select(func.count()).select_from(OutboxEvent).where(
+        OutboxEvent.aggregate_id == first.json()["id"], OutboxEvent.topic == "complaint.created"))
+    assert created == 1
+
+
+async def test_a_malformed_idempotency_key_is_refused(client, auth):
+    for bad in ["short", "x" * 65, "has space in it", "semi;colon;key"]:
+        response = await _file(client, {**auth.service(SUNITA), "Idempotency-Key": bad})
+        assert response.status_code == 422, (bad, response.text)
+        assert response.json()["error"]["code"] == "validation_error"
