@@ -37,10 +37,10 @@ lock: $(STAMP) ## re-resolve requirements/*.txt from pyproject.toml and requirem
 	    requirements/rasa.in -o requirements/rasa.txt $(LOCK_ARGS)
 	@git diff --stat -- requirements/ 2>/dev/null || true
 
-run: $(STAMP) ## migrate, load the demo data and serve on http://127.0.0.1:8000
+run: $(STAMP) ## migrate, load the demo data and serve on http://127.0.0.1:8000 (with Rasa once `make rasa` built it)
 	$(BIN)/samvad db upgrade
 	$(BIN)/samvad seed --demo
-	$(BIN)/samvad serve
+	$(BIN)/samvad serve --rasa
 
 test: $(STAMP) rasa ## ruff, mypy, import-linter, catalogs, flows, then the whole suite (PostgreSQL, SQLite, Redis, Rasa)
 	@echo "==> ruff (style and common bugs)"

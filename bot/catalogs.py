@@ -322,6 +322,7 @@ def check_catalogs(
             if msgid.startswith("words.") and not all(_word_list(text)):
                 problems.append(f"{locale}: {msgid} has an empty word: {text!r}")
         problems.extend(_clashes(locale, messages, source))
+    problems.extend(_global_clashes(found))
     if sms_check is not None:
         problems.extend(sms_check())
     counts = {locale: sum(1 for text in messages.values() if text.strip())
@@ -356,6 +357,21 @@ def _clashes(locale: str, messages: Mapping[str, str], source: Mapping[str, str]
             for word in _word_list(messages.get(msgid, "")) + _word_list(source.get(msgid, "")):
                 if word and meaning.setdefault(word, msgid) != msgid:
                     problems.append(f"{locale}: {word!r} is in both {meaning[word]} and {msgid}")
+    return sorted(set(problems))
+
+
+def _global_clashes(found: Mapping[str, Mapping[str, str]]) -> list[str]:
+    """A word that means two global words in two locales: the engine reads the global
+    words of every locale in every conversation (``bot.i18n.global_word``)."""
+    meaning: dict[str, tuple[str, str]] = {}
+    problems = []
+    for locale, messages in found.items():
+        for msgid in GLOBAL_WORDS:
+            for word in _word_list(messages.get(msgid, "")):
+                first_locale, first_msgid = meaning.setdefault(word, (locale, msgid))
+                if word and first_msgid != msgid:
+                    problems.append(f"{locale}: {word!r} is in {msgid}, and in {first_msgid} "
+                                    f"of {first_locale}")
     return sorted(set(problems))
 
 

@@ -21,21 +21,24 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from bot import history, taps
 from bot.channel_kinds import Capabilities, capabilities
 from bot.flowspec import FlowDef, StepDef, intent_flows
 from bot.followup import ANSWERS, CASE_REPLY_FLOW
-from bot.i18n import guess_locale, translate, words
+from bot.i18n import global_word, guess_locale, language_named, start_words, translate, words
 from bot.inputs import TEXT_INPUTS, ascii_digits
 from bot.messages import Inbound, Option, Outgoing
 from bot.nlu import normalize
+from bot.screen import said
 from bot.services import Helper, ServiceError, Services
 from bot.session import Session
 from bot.steps import STEP_KINDS, ask
-from bot.steps.context import WAIT, Here, next_target
+from bot.steps.context import WAIT, Here, Next, next_target
 from bot.steps.expressions import value
+from bot.steps.options import options
 
 IDLE_SECONDS = 30 * 60
 MAX_TEXT_CHARS = 1000
@@ -45,7 +48,8 @@ ONBOARDING_FLOW = "onboarding"
 LANGUAGE_FLOW = "change_language"
 HELP_FLOW = "help"
 EMPLOYEE_FLOW = "employee_tasks"
-MAX_BACK = 5
+SET_LANGUAGE_STEP = "set_language"  # onboarding's and change_language's: takes the choice
+CHOSEN_LOCALE = "chosen_locale"  # the slot it reads
 MAYBE = "_maybe"  # a guessed request waiting for "did you mean ...?" to be answered
 
 
@@ -88,7 +92,9 @@ class Engine:
 
     async def turn(self, session: Session | None, inbound: Inbound, services: Services) -> Turn:
         """Handle one inbound message with ``services`` bound to the sender."""
-        return await _TurnRunner(self, services, session or Session(), inbound).run(inbound)
+        turn = await _TurnRunner(self, services, session or Session(), inbound).run(inbound)
+        history.prune_loads(turn.session)
+        return turn
 
 
 class _TurnRunner:
@@ -101,6 +107,7 @@ class _TurnRunner:
         self.services = services
         self.turn = Turn(session)
         self.channel: Capabilities = capabilities(inbound.channel)
+        self._history_kept = True  # False once an answer left the history it belongs to
 
     @property
     def session(self) -> Session:
@@ -124,7 +131,7 @@ class _TurnRunner:
         folded = ascii_digits(unicodedata.normalize("NFC", text).casefold())
 
         if s.opted_out:
-            if folded in words(s.locale, "words.start"):
+            if global_word(folded) == "start":  # START in any language
                 s.opted_out = False
                 await self._safe_call("update_profile", {"opted_out": False})
                 turn.replies.append(Outgoing(translate(s.locale, "global.started")))
@@ -138,8 +145,9 @@ class _TurnRunner:
             s.step is not None and s.step not in self.flows[s.flow].steps
         ):
             restarted = s.flow is not None
+            named = language_named(text) if inbound.kind == "text" else None
             if s.locale is None:
-                s.locale = inbound.extra.get("locale") or guess_locale(text)
+                s.locale = inbound.extra.get("locale") or named or guess_locale(text)
             s.flow, s.step, s.slots, s.stack, s.back = None, None, {}, [], []
             if restarted:
                 turn.effects.append("restarted")
@@ -149,7 +157,7 @@ class _TurnRunner:
                 # Not taken as a request (nor fed to the NLU): asked again, in a few words.
                 turn.replies.append(Outgoing(translate(s.locale, "hint.too_long")))
                 text = ""
-            if target == ONBOARDING_FLOW and inbound.kind == "text" and text:
+            if target == ONBOARDING_FLOW and inbound.kind == "text" and text and not named:
                 s.pending = text[:MAX_TEXT_CHARS]  # "street light broken" as a first message
             if s.user_id is not None and inbound.kind == "text" and text:
                 # A returning person whose session ended: a free-text request goes straight on.
@@ -168,7 +176,8 @@ class _TurnRunner:
 
         if MAYBE in s.slots and await self._maybe_answer(inbound, folded):
             return turn
-        if inbound.kind == "text" and not inbound.option_id and await self._global(folded):
+        if inbound.kind == "text" and not inbound.option_id and (
+                await self._global(inbound, folded)):
             return turn
 
         hint = unreadable(inbound)
@@ -176,9 +185,15 @@ class _TurnRunner:
         if hint is None and needs_text and inbound.kind != "text" and not inbound.option_id:
             hint = "hint.need_text"
         if hint:
-            turn.replies.append(Outgoing(translate(s.locale, hint)))
+            turn.replies.append(said(s.locale, hint))
             turn.replies.append(ask.prompt(self, step))
             return turn
+        if taps.from_earlier_question(inbound, s.flow, s.step):
+            if not await taps.rewind(self, inbound, self._home()):
+                turn.replies.append(said(s.locale, taps.EARLIER_LIST_HINT))
+                turn.replies.append(ask.prompt(self, step))
+                return turn
+            step = self._step()
         await self._answer(step, inbound)
         return turn
 
@@ -234,39 +249,108 @@ class _TurnRunner:
 
     # ------------------------------------------------------------ global words
 
-    async def _global(self, folded: str) -> bool:
+    async def _global(self, inbound: Inbound, folded: str) -> bool:
+        """A global word or a language's name, typed alone, in any of the locales.
+
+        So that they do not swallow answers, only a whole message counts, and it is the
+        answer instead where the question takes it: a number the question asks for or an
+        option number shown (``_wants_digits``); and, at a free-text question (a name, an
+        area, a description), a romanised word of another language ("band", "chalu",
+        "madad"), which may be a name. The conversation's own words, English ones and
+        words in another script ("भाषा" at the English name question) are global words
+        there too, and so is a language's name ("hindi", "ਪੰਜਾਬੀ"): it switches at once.
+        """
         s, turn = self.session, self.turn
         if not folded:
             return False
         if folded.isdigit() and self._wants_digits(int(folded)):
             return False  # "9" answers a number question or picks option 9; it is not "back"
-        if folded in words(s.locale, "words.menu"):
+        kind = global_word(folded)
+        if kind is None:
+            named = language_named(folded)
+            if named is not None:
+                await self._switch_language(inbound, named)
+            return named is not None
+        if self._free_text_answer(folded, kind):
+            return False
+        if kind in ("menu", "start"):  # START when not opted out: the menu, as at the start
             await self.go_home()
             return True
-        if folded in words(s.locale, "words.back"):
-            if s.back:
-                s.flow, s.step = s.back.pop()
-                s.retries = 0
-                turn.replies.append(ask.prompt(self, self._step()))
-            else:
-                await self.go_home()
+        if kind == "back":
+            await self._back()
             return True
-        if folded in words(s.locale, "words.help"):
-            turn.replies.append(Outgoing(translate(s.locale, "global.help")))
+        if kind == "help":
+            turn.replies.append(said(s.locale, "global.help"))
             turn.replies.append(ask.prompt(self, self._step()))
             return True
-        if folded in words(s.locale, "words.language") and s.flow != LANGUAGE_FLOW:
-            s.stack.append([s.flow or MENU_FLOW, s.step or "", s.slots, s.back])
-            await self._goto(f"@{LANGUAGE_FLOW}", keep_stack=True)
+        if kind == "language" and s.flow != LANGUAGE_FLOW:
+            await self._enter_language()
             return True
-        if folded in words(s.locale, "words.stop"):
+        if kind == "stop":
             await self._safe_call("update_profile", {"opted_out": True})
             s.opted_out = True
             s.flow, s.step, s.slots, s.stack, s.back = MENU_FLOW, None, {}, [], []
             turn.effects.append("opted_out")
-            turn.replies.append(Outgoing(translate(s.locale, "global.stopped")))
+            # One confirmation naming START in every language; then silence until START.
+            turn.replies.append(Outgoing(translate(s.locale, "global.stopped",
+                                                   start=start_words())))
             return True
         return False
+
+    def _free_text_answer(self, folded: str, kind: str) -> bool:
+        """True when a global word is rather the answer to a free-text question: a
+        romanised word of another language, not the conversation's own nor English."""
+        spec = self._step().input
+        return (spec is not None and spec.type == "text" and folded.isascii()
+                and folded not in words(self.session.locale, f"words.{kind}"))
+
+    async def _enter_language(self, slots: dict[str, Any] | None = None) -> None:
+        """The language flow, over the current question: it comes back to it (``^``) and
+        asks it again in the new language. ``chosen_locale`` in ``slots`` skips the
+        language question."""
+        s = self.session
+        s.stack.append([s.flow or MENU_FLOW, s.step or "", s.slots, s.back, s.loaded])
+        await self._goto(f"@{LANGUAGE_FLOW}", slots=slots, keep_stack=True)
+
+    async def _switch_language(self, inbound: Inbound, code: str) -> None:
+        """Talk in the language the person named. At a question offering it (the language
+        question) it is that answer; a flow that asks for the language itself (onboarding)
+        takes it at its ``set_language`` step; anywhere else the language flow switches,
+        says so and asks the current question again, wholly in the new language."""
+        s, step = self.session, self._step()
+        if step.input is not None and step.input.type == "choice" and code in {
+                option.id for option in options(self, step.input)}:
+            await self._answer(step, replace(inbound, option_id=code))
+        elif SET_LANGUAGE_STEP in self.flows[s.flow or MENU_FLOW].steps:
+            s.slots[CHOSEN_LOCALE] = code
+            await self._goto(SET_LANGUAGE_STEP)
+        else:
+            await self._enter_language({CHOSEN_LOCALE: code})
+
+    async def _back(self) -> None:
+        """The previous question again, with the answers given before it (``bot.history``);
+        with none remembered (a flow's first question), the menu. Lists it showed are
+        fetched again: when that fails, the person hears "could not do that now" and stays
+        where they are."""
+        s = self.session
+        entry = history.last(s)
+        flow = self.flows.get(entry.flow) if entry else None
+        if entry is None or flow is None or entry.step not in flow.steps:
+            await self.go_home()
+            return
+        fetched: dict[str, Any] = {}
+        try:
+            for slot, (step_id, values) in entry.reload.items():
+                step = flow.steps[step_id]
+                args = history.call_args(step.args, values)
+                fetched[slot] = await self.services.call(step.call or "", args, s)
+        except (ServiceError, KeyError):
+            self.effects.append("api_failed")
+            self.replies.append(Outgoing(translate(s.locale, "global.try_again")))
+            self.replies.append(ask.prompt(self, self._step()))
+            return
+        history.go_back(s, entry, flow.steps[entry.step].save, fetched)
+        self.replies.append(ask.prompt(self, self._step()))
 
     def _carry(self, step: StepDef) -> dict[str, Any]:
         """The slots a step hands to the flow it enters."""
@@ -296,7 +380,7 @@ class _TurnRunner:
             labels = {"continue": translate(s.locale, "global.resume_continue"),
                       "restart": translate(s.locale, "global.resume_restart")}
             choice = next((k for k, v in labels.items() if v.casefold() == folded), None)
-        if choice is None and folded in words(s.locale, "words.menu"):
+        if choice is None and global_word(folded) == "menu":
             choice = "restart"
         if choice == "continue":
             s.resume = False
@@ -305,7 +389,7 @@ class _TurnRunner:
             s.resume = False
             await self.go_home()
         else:
-            turn.replies.append(Outgoing(translate(s.locale, "hint.pick_option")))
+            turn.replies.append(said(s.locale, "hint.pick_option"))
             turn.replies.append(self._resume_prompt())
         return turn
 
@@ -316,8 +400,12 @@ class _TurnRunner:
         s = self.session
         spec = step.input
         assert spec is not None
+        flow_id, step_id = s.flow or "", s.step or ""
+        before, loaded = history.snapshot(s.slots), dict(s.loaded)
         reading = await ask.read(self, step, inbound)
         if reading is None:
+            if before.get("_page") != s.slots.get("_page"):  # "More": a page is a position
+                history.remember(s, flow_id, step_id, step.save, before, loaded)
             return
         answer, error = reading
         if error is not None:
@@ -327,19 +415,21 @@ class _TurnRunner:
                 await self.go_home()
                 return
             hint = spec.hint if spec.hint and error != "hint.pick_option" else error
-            self.replies.append(Outgoing(translate(s.locale, hint)))
+            self.replies.append(said(s.locale, hint))
             self.replies.append(ask.prompt(self, step))
             return
         s.retries = 0
         s.slots.pop("_page", None)
         if step.save:
             s.slots[step.save] = answer
-        s.back = [*s.back, [s.flow or "", s.step or ""]][-MAX_BACK:]
         target = next_target(step, answer)
+        self._history_kept = True
         if step.carry and target and target.startswith("@"):
             await self._goto(target, slots=self._carry(step), carry=True)
         else:
             await self._goto(target)
+        if self._history_kept and "api_failed" not in self.effects:
+            history.remember(s, flow_id, step_id, step.save, before, loaded)
 
     async def understood(self, text: str, *, allowed: Sequence[str] | None = None) -> bool:
         """Route free text by intent; True when it moved the conversation."""
@@ -396,6 +486,16 @@ class _TurnRunner:
         flow = self.flows[s.flow or MENU_FLOW]
         return flow.steps[s.step or flow.start]
 
+    async def _relabel(self) -> None:
+        """A flow resumed (after a language switch): its ``relabel`` operation puts the
+        names it holds from data (option lists, chosen places) in the session's language,
+        so the question is asked again wholly in it. On failure they stay as they were."""
+        s = self.session
+        operation = self.flows[s.flow or MENU_FLOW].relabel
+        if operation and await self._safe_call(operation, {}):
+            for slot, (step, args, _checksum) in list(s.loaded.items()):
+                history.note_load(s, slot, step, args)  # relabelled: as its call gives it now
+
     async def go_home(self) -> None:
         """Enter the person's home flow (the main menu, or an employee's tasks)."""
         await self._goto(f"@{self._home()}")
@@ -429,6 +529,9 @@ class _TurnRunner:
                 s.slots = saved_slots
                 if s.flow in self.flows and s.step in self.flows[s.flow].steps:
                     s.back = saved_back[0] if saved_back else []
+                    s.loaded = saved_back[1] if len(saved_back) > 1 else {}
+                    self._history_kept = False  # the answer was the returning flow's
+                    await self._relabel()
                     self.replies.append(ask.prompt(self, self._step()))
                     return
                 cursor = f"@{self._home()}"
@@ -442,16 +545,31 @@ class _TurnRunner:
                 s.slots = dict(slots or {})
                 if inbound is not None and inbound.profile_name:
                     s.slots["profile_name"] = inbound.profile_name
+                s.loaded = {}
                 if not carried:
                     s.back = []  # a flow entered with carried slots is a sub-task: BACK leaves it
+                    self._history_kept = False
                 slots, carried = None, False
                 cursor = flow.start
                 s.retries = 0
             step = self.flows[flow_id].steps[cursor]
             if step.carry and step.kind != "ask":
                 slots, carried = self._carry(step), True
-            following = await STEP_KINDS[step.kind](self, Here(flow_id, cursor, step))
+            following = await self._run_step(Here(flow_id, cursor, step))
             if following is WAIT:
                 return
             cursor = following
         raise RuntimeError(f"flow {flow_id} ran {MAX_STEPS_PER_TURN} steps without a question")
+
+    async def _run_step(self, here: Here) -> Next:
+        """Run one step. What a call step saves is noted with its arguments, so that BACK
+        can fetch a big list again rather than keep it in the session (``bot.history``)."""
+        s, step = self.session, here.step
+        if step.kind != "call" or not step.save:
+            return await STEP_KINDS[step.kind](self, here)
+        args = {name: value(s, expr) for name, expr in step.args.items()}
+        old = s.slots.get(step.save)
+        following = await STEP_KINDS[step.kind](self, here)
+        if step.save in s.slots and s.slots[step.save] is not old:
+            history.note_load(s, step.save, here.step_id, history.arg_values(args))
+        return following

@@ -42,7 +42,8 @@ SPEC_VERSION = 1
 InputType = Literal["choice", "text", "number", "phone", "consumer_number", "date",
                     "location", "image", "yes_no"]
 FILTERS = ("amount", "day", "moment", "name", "upper", "count", "mask")
-_EXPRESSION = re.compile(r"\{([a-zA-Z_][\w.]*)(?:\|(\w+))?\}")
+# A ``{slot.path|filter}`` expression: the path, and the filter if any.
+EXPRESSION = re.compile(r"\{([a-zA-Z_][\w.]*)(?:\|(\w+))?\}")
 
 
 class _Strict(BaseModel):
@@ -64,6 +65,10 @@ class DynamicOptions(_Strict):
     source: str  # slot path of a list of dicts
     id: str  # field holding the option id
     label: str  # field holding the label: a string or {"en": .., "hi": ..}
+    # An operation that gives the items' other names (every language, romanised spellings),
+    # called with ``{ids: [...]}`` when a typed answer names no label; it answers
+    # ``{id: [name, ...]}`` ("dehradun" at the Hindi city list). The session keeps none.
+    names: str | None = None
     description: str | None = None
     limit: int = Field(10, ge=1, le=10)
 
@@ -80,6 +85,9 @@ class InputDef(_Strict):
     optional: bool = False  # the citizen may answer "skip"
     nlu: Literal["intents", "complaint_types"] | None = None  # free text understood
     hint: str | None = None  # message id shown for a wrong answer instead of the type's own
+    # A choice: typed text that names no option is kept in this slot and answers ``typed``
+    # (another place typed at "did you mean": ``next: {typed: search_place}``).
+    typed: str | None = None
 
 
 class StepDef(_Strict):
@@ -114,6 +122,10 @@ class StepDef(_Strict):
             self.input.options or self.input.options_from
         ):
             raise ValueError("a choice needs options or options_from")
+        if self.input and self.input.typed and not (
+            self.input.type == "choice" and isinstance(self.next, dict) and "typed" in self.next
+        ):
+            raise ValueError("typed is for a choice whose next maps the answer typed")
         if self.branch and not (self.cases or self.default):
             raise ValueError("a branch needs cases or a default")
         return self
@@ -161,6 +173,10 @@ class FlowDef(_Strict):
     # NLU intents (``locales/<code>/nlu.yaml``, the Rasa domain) that start this flow when
     # their name is not the flow's id: ``intents: [view_receipts]`` on flow receipts.
     intents: list[str] = Field(default_factory=list)
+    # An operation that puts the names the flow's slots hold from data (option lists built
+    # by ``options_from``, chosen places) in the session's language: run when the flow is
+    # resumed after a language switch, which asks the question again in the new language.
+    relabel: str | None = None
     steps: dict[str, StepDef]
 
     @model_validator(mode="after")
@@ -172,7 +188,7 @@ class FlowDef(_Strict):
 
 def expressions(text: str) -> list[tuple[str, str | None]]:
     """The (path, filter) pairs of ``{path|filter}`` expressions in ``text``."""
-    return [(m.group(1), m.group(2)) for m in _EXPRESSION.finditer(text)]
+    return [(m.group(1), m.group(2)) for m in EXPRESSION.finditer(text)]
 
 
 def load_flow(path: Path) -> FlowDef:

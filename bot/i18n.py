@@ -75,6 +75,8 @@ class _LocaleFile(BaseModel):
     script: str
     order: int  # its place in the language menus
     words: list[str] = Field(default_factory=list)  # tell it from others of its script
+    # What people type to ask for this language, in any script ("hindi me", "ਹਿੰਦੀ").
+    names: list[str] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ class Locale:
     script: str  # Devanagari
     order: int
     words: frozenset[str]  # normalised as messages are (NFC, casefolded)
+    names: frozenset[str]  # its own and English names and what people type for it
 
 
 def locales_dir() -> Path:
@@ -102,9 +105,11 @@ def _read_locale(path: Path) -> Locale:
         raise LocaleError(f"{path}: {exc}") from exc
     if entry.script not in SCRIPTS:
         raise LocaleError(f"{path}: script {entry.script!r} is not one of {sorted(SCRIPTS)}")
+    names = (entry.name, entry.english_name, *entry.names)
     return Locale(path.parent.name, entry.name, entry.english_name, entry.language,
                   entry.script, entry.order,
-                  frozenset(_normal(word) for word in entry.words if word.strip()))
+                  frozenset(_normal(word) for word in entry.words if word.strip()),
+                  frozenset(_normal(name) for name in names if name.strip()))
 
 
 @cache
@@ -213,6 +218,45 @@ def words(locale: str | None, msgid: str) -> list[str]:
     return found
 
 
+# The words that work at any question, whatever the language (``words.<kind>`` messages).
+GLOBAL_WORDS = ("menu", "back", "help", "language", "stop", "start")
+
+
+def global_word(text: str) -> str | None:
+    """Which global word (``menu``, ``back``, ``stop``, ...) a whole message is, in any
+    registered locale: a Hindi word typed in an English conversation ("भाषा", "रुकें")
+    works as well as the conversation's own. None when it is none of them."""
+    return _global_words(locales_dir()).get(_normal(text))
+
+
+@cache
+def _global_words(directory: Path) -> dict[str, str]:
+    """Every locale's global words -> their kind; a word two kinds claim (a catalog
+    mistake, caught by the tests) keeps the first, in menu order."""
+    found: dict[str, str] = {}
+    for locale in locales(directory):
+        catalog = _load_catalog(directory, locale.code)
+        for kind in GLOBAL_WORDS:
+            for word in catalog.get(f"words.{kind}", "").split(","):
+                if word.strip():
+                    found.setdefault(_normal(word), kind)
+    return found
+
+
+def start_words() -> str:
+    """The first START word of every locale ("START / शुरू / ..."), for the opt-out
+    confirmation: whoever reads it later, in whatever language, finds the way back."""
+    firsts = (load_catalog(code).get("words.start", "").split(",")[0].strip()
+              for code in locale_codes())
+    return " / ".join(dict.fromkeys(word.upper() for word in firsts if word))
+
+
+def language_named(text: str) -> str | None:
+    """The locale a whole message names ("hindi", "हिंदी में", "ਪੰਜਾਬੀ", "odia"), if any."""
+    normal = _normal(text)
+    return next((locale.code for locale in locales() if normal in locale.names), None)
+
+
 def lang(locale: str | None) -> str:
     """The language code of a locale (hi for hi_IN; en when unknown)."""
     found = locale_of(locale or SOURCE_LOCALE)
@@ -235,25 +279,32 @@ def format_number(value: int | Decimal, locale: str | None) -> str:
 
 
 def format_day(value: date | datetime | str, locale: str | None) -> str:
-    """A date as the locale writes it (12 Apr 2019 / 12 अप्रैल 2019)."""
+    """A date as the locale writes it, day first (12 Apr 2019 / 12 अप्रैल 2019).
+
+    The pattern is our catalogs' ``format.day`` (babel's syntax), not CLDR's medium date:
+    CLDR clips Hindi and Punjabi months (दिस॰, ਦਸੰ) and puts the month first in Odia
+    (ଡିସେମ୍ବର 7, 2026); the month names themselves come from babel.
+    """
     if isinstance(value, str):
         value = datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
     if isinstance(value, datetime):
         value = value.astimezone(TIMEZONE).date() if value.tzinfo else value.date()
-    return format_date(value, format="medium", locale=babel_locale(locale))
+    return format_date(value, format=translate(locale, "format.day"),
+                       locale=babel_locale(locale))
 
 
 def format_moment(value: datetime | str, locale: str | None) -> str:
     """A point in time in Asia/Kolkata (12 Apr 2019, 4:05 pm).
 
-    The day and the clock come from babel; the am/pm marker comes from our catalogs
+    The day and the clock come from babel in our patterns (the day as ``format_day``
+    writes it); the am/pm marker comes from our catalogs
     (``format.time_am``/``format.time_pm``): it is the product's choice, not CLDR's, whose
     case and wording change between babel releases (2.19 writes en_IN "PM", 2.18 "pm").
     """
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     local = value.astimezone(TIMEZONE)
-    day = format_date(local.date(), format="d MMM y", locale=babel_locale(locale))
+    day = format_day(local.date(), locale)
     clock = format_time(local.time(), format="h:mm", locale=babel_locale(locale))
     half = "format.time_pm" if local.hour >= 12 else "format.time_am"
     return f"{day}, {translate(locale, half, time=clock)}"

@@ -40,6 +40,26 @@ def short_tenant_name(tenant: dict[str, Any], locale: str | None) -> str:
     return (tenant.get("short_names") or {}).get(code) or english
 
 
+def every_name(*sources: Any) -> list[str]:
+    """The distinct names in ``sources`` (strings, lists of them, ``{"en": .., "hi": ..}``
+    dicts), in order: all that a citizen may type to mean one thing, whatever the language
+    of the question (an option row keeps them under ``a``, ``options_from: {names: a}``)."""
+    found: dict[str, None] = {}
+    for source in sources:
+        if isinstance(source, dict):
+            source = list(source.values())
+        for name in [source] if isinstance(source, str) else source or ():
+            if isinstance(name, str) and name.strip():
+                found.setdefault(name.strip(), None)
+    return list(found)
+
+
+def tenant_names(tenant: dict[str, Any]) -> list[str]:
+    """Every name of a ULB: short and full, in each language it has."""
+    return every_name(tenant.get("short_en"), tenant.get("name_en"), tenant.get("short_hi"),
+                      tenant.get("name_hi"), tenant.get("short_names"), tenant.get("names"))
+
+
 def status_name(status: str, form: str, locale: str | None) -> str:
     """A PGR state in words: ``form`` ``short`` (option labels) or ``status`` (details)."""
     msgid = f"track_complaint.{form}.{status}"

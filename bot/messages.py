@@ -46,6 +46,12 @@ class Outgoing:
     list_button: str | None = None
     # Footer line (e.g. "0 Menu · 9 Back" hint on SMS, footer text on WhatsApp).
     footer: str | None = None
+    # The text where the options are tapped (buttons, a list, a "send location" button)
+    # rather than typed by number: a renderer that shows them so uses it (``bot.screen``).
+    tap_text: str | None = None
+    # The question the options answer ("flow.step"): tapped options carry it back, so a
+    # tap on an earlier list is told from an answer to the current one (``bot.taps``).
+    question: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,7 @@ class Inbound:
     location: Location | None = None
     media: tuple[Media, ...] = ()
     option_id: str | None = None  # a WhatsApp button/list reply carries the option id
+    asked: str | None = None  # the question ("flow.step") of the tapped option, when known
     profile_name: str | None = None
     received_at: float | None = None  # unix seconds
     to: str | None = None  # the number the citizen wrote to
@@ -92,4 +99,6 @@ def outgoing_from_dict(data: dict[str, Any]) -> Outgoing:
         request_location=data.get("request_location", False),
         list_button=data.get("list_button"),
         footer=data.get("footer"),
+        tap_text=data.get("tap_text"),
+        question=data.get("question"),
     )

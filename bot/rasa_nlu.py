@@ -9,6 +9,12 @@
 - low, Rasa's own ``nlu_fallback``, ``out_of_scope`` (chatter), an error, a timeout, or no
   server: the fallback's answer.
 
+"Low" depends on the writing system (``LOW_BY_SCRIPT``, calibrated on the development split
+of the evaluation set): a model is surer of itself in the scripts it saw most. An intent
+Rasa has no training example of in the text's script is a guess and never overrides the
+fallback, and a yes or a no is read only in a message shaped like an answer
+(``bot.nlu.is_yes_no_answer``: "ਲਾਈਟ ਨਹੀਂ ਜਗਦੀ" is a complaint, not a "no").
+
 The complaint type of a complaint is the one Rasa's response selector reads in the whole
 message (``file_complaint/<code>``) when it is confident. Otherwise (or when it sees no
 type but the model tagged a problem phrase) the tagged ``complaint_type`` phrases decide:
@@ -22,13 +28,16 @@ Nothing here blocks the event loop: the call is async and bounded by ``timeout_s
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from functools import cache
 from typing import Any
 
 import httpx
 import structlog
+import yaml
 
-from bot.nlu import NLU, Understanding
+from bot.nlu import NLU, YES_NO, Understanding, is_yes_no_answer, normalize, script_of
+from bot.rasa_project import PROJECT_DIR
 
 log = structlog.get_logger(__name__)
 
@@ -39,6 +48,22 @@ NO_TYPE = "none"  # file_complaint/none: a complaint that names no type ("I want
 TYPE_CONFIDENCE = 0.3  # the selector picks one of ~35 types; below this it is guessing
 SYNONYM_MAPPER = "EntitySynonymMapper"
 MIN_ENTITY_CONFIDENCE = 0.5
+# The lowest confidence acted on, per writing system of the text (see the module docstring).
+LOW_BY_SCRIPT: Mapping[str, float] = {"latin": 0.45, "devanagari": 0.45, "gurmukhi": 0.45,
+                                      "odia": 0.45}
+
+
+@cache
+def trained_intents() -> dict[str, frozenset[str]]:
+    """Writing system -> the intents Rasa's training data (bot/rasa/data) has examples of."""
+    found: dict[str, set[str]] = {}
+    for path in sorted((PROJECT_DIR / "data").glob("*.yml")):
+        for block in yaml.safe_load(path.read_text(encoding="utf-8")).get("nlu") or ():
+            intent = str(block.get("intent") or "").partition("/")[0]
+            for line in str(block.get("examples") or "").splitlines() if intent else ():
+                if line.strip().startswith("- "):
+                    found.setdefault(script_of(line), set()).add(intent)
+    return {script: frozenset(intents) for script, intents in found.items()}
 
 
 class RasaUnavailable(Exception):
@@ -49,8 +74,10 @@ class RasaNLU:
     """The NLU protocol over a Rasa server, falling back to ``fallback`` (the built-in)."""
 
     def __init__(self, http_client: httpx.AsyncClient, base_url: str, fallback: NLU, *,
-                 timeout_s: float = 0.3, high: float = 0.75, low: float = 0.45) -> None:
-        if not 0 <= low <= high <= 1:
+                 timeout_s: float = 0.3, high: float = 0.75,
+                 low: Mapping[str, float] = LOW_BY_SCRIPT,
+                 trained: Mapping[str, frozenset[str]] | None = None) -> None:
+        if not all(0 <= value <= high <= 1 for value in low.values()):
             raise ValueError("need 0 <= low <= high <= 1")
         self.http = http_client
         self.parse_url = base_url.rstrip("/") + "/model/parse"
@@ -58,6 +85,18 @@ class RasaNLU:
         self.timeout_s = timeout_s
         self.high = high
         self.low = low
+        self.trained = trained_intents() if trained is None else trained
+
+    def _acts_on(self, text: str, intent: str | None, confidence: float) -> bool:
+        """Whether Rasa's reading may decide (otherwise the fallback's does)."""
+        if not intent or intent in UNSURE_INTENTS:
+            return False
+        script = script_of(text)
+        if confidence < self.low.get(script, max(self.low.values())):
+            return False
+        if intent not in self.trained.get(script, ()):
+            return False  # never taught in this script: a guess
+        return intent not in YES_NO or is_yes_no_answer(normalize(text))
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -89,7 +128,7 @@ class RasaNLU:
             return await self.fallback.understand(text, locale)
         intent = body["intent"].get("name")
         confidence = float(body["intent"].get("confidence") or 0.0)
-        if not intent or intent in UNSURE_INTENTS or confidence < self.low:
+        if not self._acts_on(text, intent, confidence):
             log.info("rasa_unsure", intent=intent, confidence=round(confidence, 3))
             return await self.fallback.understand(text, locale)
 

@@ -20,7 +20,7 @@ _WIRE = {
     "flow": "f", "step": "s", "slots": "d", "stack": "k", "locale": "l", "user_id": "u",
     "name": "n", "employee": "e", "retries": "r", "last_at": "t", "shown": "o",
     "resume": "z", "opted_out": "x", "back": "b", "tenant": "c", "channel": "h",
-    "pending": "p",
+    "pending": "p", "loaded": "w",
 }
 _FROM_WIRE = {short: long for long, short in _WIRE.items()}
 
@@ -44,7 +44,8 @@ class Session:
     shown: list[str] = field(default_factory=list)  # option ids of the last prompt, in order
     resume: bool = False  # waiting for "continue or start over"
     opted_out: bool = False
-    back: list[list[str]] = field(default_factory=list)  # earlier questions, for "back"
+    back: list[list[Any]] = field(default_factory=list)  # earlier questions (bot.history)
+    loaded: dict[str, list[Any]] = field(default_factory=dict)  # how big slots were loaded
     pending: str | None = None  # a first message's request, answered once onboarding is done
 
     def dumps(self) -> bytes:

@@ -19,9 +19,15 @@ import httpx
 import structlog
 
 from bot.channel_kinds import Capabilities, capabilities
-from bot.core_client import COMPLAINT_TYPES_PATH, CallContext, CoreClient, Operation
+from bot.core_client import (
+    COMPLAINT_TYPES_PATH,
+    CallContext,
+    CoreClient,
+    Operation,
+    flatten_types,
+)
 from bot.i18n import format_moment, language_menu, locale_codes, translate
-from bot.labels import in_each_locale, local_name, yes_no
+from bot.labels import every_name, in_each_locale, local_name, tenant_names, yes_no
 from bot.links import ShortLinks
 from bot.media import PHOTO_TYPES, MediaError, is_media_link
 from bot.services import Helper, ServiceError
@@ -255,6 +261,30 @@ async def complaint_subtypes(client: CoreClient, args: dict[str, Any], ctx: Call
             for t in category.get("types", [])]
 
 
+# --- every name of an option, for a typed answer (``options_from: {names: ...}``) ----------
+
+
+async def category_names(client: CoreClient, args: dict[str, Any], ctx: CallContext) -> Any:
+    """``{code: [names]}``: the complaint categories ``ids`` in every language."""
+    wanted = set(args.get("ids") or [])
+    return {c["code"]: every_name(c.get("names")) for c in await complaint_catalogue(client)
+            if c["code"] in wanted}
+
+
+async def type_names(client: CoreClient, args: dict[str, Any], ctx: CallContext) -> Any:
+    """``{code: [names]}``: the complaint types ``ids`` in every language."""
+    wanted = set(args.get("ids") or [])
+    return {row["code"]: every_name(row.get("names"))
+            for row in flatten_types(await complaint_catalogue(client)) if row["code"] in wanted}
+
+
+async def city_names(client: CoreClient, args: dict[str, Any], ctx: CallContext) -> Any:
+    """``{code: [names]}``: the ULBs ``ids``, short and full, in every language."""
+    wanted = set(args.get("ids") or [])
+    return {t["code"]: tenant_names(t) for t in await client.reference("tenants", TENANTS_PATH)
+            or [] if t["code"] in wanted}
+
+
 def complaint_photos(slots: dict[str, Any], session: Session) -> dict[str, Any]:
     """Keep only the links of the photos sent (at most three); none when skipped. A link is
     an http(s) URL (Twilio, the simulator) or a provider's reference (Meta's
@@ -272,6 +302,9 @@ OPERATIONS: dict[str, Operation] = {
     "complaint_action": complaint_action,
     "complaint_categories": complaint_categories,
     "complaint_subtypes": complaint_subtypes,
+    "category_names": category_names,
+    "type_names": type_names,
+    "city_names": city_names,
 }
 HELPERS: dict[str, Helper] = {
     "offer_languages": offer_languages,

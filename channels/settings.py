@@ -33,3 +33,6 @@ class ChannelSettings(Protocol):
 
     @property
     def twilio_whatsapp_from(self) -> str | None: ...
+
+    @property
+    def twilio_content_sids(self) -> dict[str, str]: ...

@@ -14,6 +14,7 @@ from bot.channel_kinds import channel_kinds
 from bot.i18n import locales
 
 if TYPE_CHECKING:
+    from samvad.rasa_server import LocalRasa
     from samvad.settings import Settings
 
 app = typer.Typer(
@@ -93,6 +94,10 @@ def serve(
         "--i-know-this-is-development",
         help="Serve development mode (demo logins, simulator, sandbox payments) on a "
              "non-loopback address anyway (also SAMVAD_ALLOW_PUBLIC_DEVELOPMENT=true)")] = False,
+    rasa: Annotated[bool, typer.Option(
+        "--rasa", help="Also start the Rasa NLU server (when .venv-rasa and the trained "
+                       "model exist: `make rasa`) unless SAMVAD_RASA_URL names one; "
+                       "`make run` does")] = False,
 ) -> None:
     """Serve the web application (core API, webhooks, simulator, dashboard)."""
     import os
@@ -134,11 +139,36 @@ def serve(
     console.print(f"  API docs   {base}/docs")
     console.print(f"  Open311    {base}/open311/v2/services.json")
     console.print(f"  Health     {base}/readyz")
-    # log_config=None: uvicorn's records (the access log too) go through samvad.logs, which
-    # masks phone numbers in query strings and adds the request id.
-    uvicorn.run("samvad.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level=settings.log_level.lower(), log_config=None, proxy_headers=True,
-                forwarded_allow_ips=settings.forwarded_allow_ips)
+    local_rasa = _free_text_reader(settings, start_rasa=rasa)
+    try:
+        # log_config=None: uvicorn's records (the access log too) go through samvad.logs,
+        # which masks phone numbers in query strings and adds the request id.
+        uvicorn.run("samvad.app:create_app", factory=True, host=host, port=port,
+                    workers=workers, log_level=settings.log_level.lower(), log_config=None,
+                    proxy_headers=True, forwarded_allow_ips=settings.forwarded_allow_ips)
+    finally:
+        if local_rasa is not None:
+            local_rasa.stop()
+
+
+def _free_text_reader(settings: Settings, *, start_rasa: bool) -> LocalRasa | None:
+    """Say once who reads free text; with ``start_rasa``, start Rasa beside the server when
+    it can (``samvad.rasa_server``) and point the app at it. The ``LocalRasa`` started, or
+    None."""
+    from samvad import rasa_server
+
+    if settings.rasa_url:
+        console.print(f"  Free text  Rasa NLU at {settings.rasa_url} (SAMVAD_RASA_URL)")
+        return None
+    reason = rasa_server.why_not() if start_rasa else "SAMVAD_RASA_URL is not set"
+    if reason is not None:
+        console.print(f"  Free text  read by the built-in matcher ({reason})")
+        return None
+    local = rasa_server.start(settings.data_dir / "rasa.log")
+    os.environ["SAMVAD_RASA_URL"] = local.url  # the app's settings are read in its process
+    console.print(f"  Free text  Rasa NLU on {local.url} ({local.model.name}; log {local.log}); "
+                  "the built-in matcher answers until its model is loaded")
+    return local
 
 
 @db_app.command("upgrade")
@@ -532,6 +562,7 @@ def flows_check() -> None:
         operations=set(actions.operations), helpers=set(actions.helpers),
         segments=message_segments,
         whatsapp_templates=TemplateBook(whatsapp_templates(_settings().whatsapp_templates)),
+        public_url=_settings().public_url,
     )
     for problem in problems:
         console.print(f"[red]✗[/] {problem}")
@@ -632,6 +663,164 @@ def nlu_train(
     size = trained.stat().st_size / 1e6
     console.print(f"    Trained {trained} in {time.monotonic() - start:.0f} s ({size:.0f} MB)",
                   highlight=False, soft_wrap=True)
+
+
+@nlu_app.command("eval")
+def nlu_eval(
+    reader: Annotated[str, typer.Option(help="builtin, rasa or both")] = "both",
+    split: Annotated[str, typer.Option(help="heldout (measure) or dev (tune)")] = "heldout",
+    rasa_url: Annotated[str, typer.Option(envvar="SAMVAD_RASA_URL",
+                                          help="A running Rasa server (`samvad nlu serve`)")
+                        ] = "http://127.0.0.1:5005",
+    misses: Annotated[bool, typer.Option(help="List every request read wrongly")] = False,
+    calibrate: Annotated[bool, typer.Option(
+        help="Rasa's flow accuracy per script at each lowest confidence (dev split)")] = False,
+) -> None:
+    """Measure how free text is understood on the evaluation set (tests/bot/nlu_eval).
+
+    Prints flow accuracy per language and per flow, complaint-type accuracy and a confusion
+    matrix, for the built-in matcher and for Rasa (the bot's reading: Rasa first, the
+    matcher standing by), as the main menu would act on each request. With --calibrate,
+    the figures bot/rasa_nlu.py's LOW_BY_SCRIPT is chosen from.
+    """
+    from bot.nlu_eval import read_examples, split_path
+
+    if reader not in ("builtin", "rasa", "both") or split not in ("heldout", "dev"):
+        console.print("[red]--reader is builtin, rasa or both; --split is heldout or dev[/]")
+        raise typer.Exit(2)
+    path = split_path("dev" if calibrate else split)
+    examples = read_examples(path)
+    console.print(f"[bold]{path.stem}[/] split: {len(examples)} requests ({path})",
+                  highlight=False)
+    if calibrate:
+        if not asyncio.run(_nlu_calibration(examples, rasa_url)):
+            raise typer.Exit(1)
+        return
+    results = asyncio.run(_nlu_readings(examples, reader, rasa_url))
+    _print_nlu_scores(results, misses)
+    if reader != "builtin" and "Rasa" not in results:
+        raise typer.Exit(1)
+
+
+async def _rasa_answers(http: Any, rasa_url: str) -> bool:
+    """True when a Rasa server answers at ``rasa_url``; otherwise says how to start one."""
+    import httpx
+
+    try:
+        (await http.get(rasa_url.rstrip("/") + "/status", timeout=5.0)).raise_for_status()
+    except httpx.HTTPError as exc:
+        console.print(f"[red]Rasa is not answering at {rasa_url}[/] ({type(exc).__name__}): "
+                      "start it with `samvad nlu serve` (the model comes from `make rasa`), "
+                      "or pass --rasa-url.", highlight=False)
+        return False
+    return True
+
+
+async def _nlu_readings(examples: list[Any], reader: str, rasa_url: str) -> dict[str, Any]:
+    """Scores per reader name; Rasa is left out (and said so) when no server answers."""
+    import httpx
+
+    from bot.nlu import KeywordMatcher, Understanding
+    from bot.nlu_eval import evaluate, seed_complaint_types
+    from bot.rasa_nlu import RasaNLU
+
+    matcher = KeywordMatcher(seed_complaint_types())
+    results: dict[str, Any] = {}
+    if reader in ("builtin", "both"):
+
+        async def builtin(text: str) -> Understanding:
+            return matcher.understand_now(text, None)
+
+        results["built-in"] = await evaluate(examples, builtin)
+    if reader in ("rasa", "both"):
+        async with httpx.AsyncClient() as http:
+            if await _rasa_answers(http, rasa_url):
+                rasa = RasaNLU(http, rasa_url, matcher, timeout_s=30.0)
+                results["Rasa"] = await evaluate(examples,
+                                                 lambda text: rasa.understand(text, None))
+    return results
+
+
+async def _nlu_calibration(examples: list[Any], rasa_url: str) -> bool:
+    """Print Rasa's flow accuracy per script at each candidate lowest confidence."""
+    import httpx
+
+    from bot.nlu import KeywordMatcher
+    from bot.nlu_eval import CANDIDATE_LOWS, calibrate, seed_complaint_types
+    from bot.rasa_nlu import LOW_BY_SCRIPT, RasaNLU
+
+    matcher = KeywordMatcher(seed_complaint_types())
+    async with httpx.AsyncClient() as http:
+        if not await _rasa_answers(http, rasa_url):
+            return False
+        rasa = RasaNLU(http, rasa_url, matcher, timeout_s=30.0)
+        found = await calibrate(examples, rasa.parse, matcher)
+    table = Table(title="Flow accuracy with Rasa by its lowest acted-on confidence "
+                        "(* the best)")
+    table.add_column("lowest", justify="right")
+    for script in found:
+        table.add_column(f"{script} (now {LOW_BY_SCRIPT.get(script)})", justify="right")
+    for low in CANDIDATE_LOWS:
+        cells = []
+        for figures in found.values():
+            best = max(figures.values())
+            cells.append(f"{figures[low] * 100:.1f} %{' *' if figures[low] == best else ''}")
+        table.add_row(f"{low:.2f}", *cells)
+    console.print(table)
+    return True
+
+
+def _print_nlu_scores(results: dict[str, Any], misses: bool) -> None:
+    """Per language, per flow, and each reader's confusion of flows."""
+    from bot.nlu_eval import STYLE_NAMES
+
+    if not results:
+        return
+
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{value * 100:.1f} %"
+
+    first = next(iter(results.values()))
+    by_language = Table(title="Per language (flow accuracy; complaint type right)")
+    by_language.add_column("Language")
+    by_language.add_column("n", justify="right")
+    for name in results:
+        by_language.add_column(f"{name} flow", justify="right")
+        by_language.add_column(f"{name} type", justify="right")
+    for key, label in [*((f"style:{s}", STYLE_NAMES.get(s, s)) for s in first.styles()),
+                       ("all", "All")]:
+        row = [label, str(first.row(key)["n"])]
+        for scores in results.values():
+            figures = scores.row(key)
+            row += [pct(figures["flow_accuracy"]), pct(figures["type_accuracy"])]
+        by_language.add_row(*row, end_section=key == f"style:{first.styles()[-1]}")
+    console.print(by_language)
+    by_flow = Table(title="Per flow (intent) accuracy")
+    by_flow.add_column("Intent")
+    by_flow.add_column("n", justify="right")
+    for name in results:
+        by_flow.add_column(name, justify="right")
+    for intent in first.intents():
+        key = f"intent:{intent}"
+        by_flow.add_row(intent, str(first.row(key)["n"]),
+                        *(pct(scores.row(key)["flow_accuracy"]) for scores in results.values()))
+    console.print(by_flow)
+    labels = first.intents()
+    for name, scores in results.items():
+        matrix = Table(title=f"Confusion, {name}: rows what was meant, columns what was read "
+                             "(- nothing)")
+        matrix.add_column("meant \\ read", no_wrap=True)
+        for number in range(1, len(labels) + 1):
+            matrix.add_column(str(number), justify="right")
+        matrix.add_column("-", justify="right")
+        for number, gold in enumerate(labels, start=1):
+            cells = [scores.confusion[(gold, got)] for got in [*labels, "-"]]
+            matrix.add_row(f"{number} {gold}", *(str(c) if c else "." for c in cells))
+        console.print(matrix, width=max(console.width, 110))  # whole, even in a narrow pipe
+        if misses:
+            console.print(f"[bold]Misses, {name}[/] ({len(scores.misses)})")
+            for line in scores.misses:
+                console.print(f"  {line}", highlight=False, markup=False)
 
 
 @nlu_app.command("serve")

@@ -129,6 +129,11 @@ class Settings(BaseSettings):
     twilio_api_base: str = Field("https://api.twilio.com", alias="TWILIO_API_BASE")
     twilio_sms_from: str | None = Field(None, alias="TWILIO_SMS_FROM")
     twilio_whatsapp_from: str | None = Field(None, alias="TWILIO_WHATSAPP_FROM")
+    # Menus on Twilio WhatsApp as Content API templates inside the session, as JSON:
+    # {"quick-reply-2": "HX...", "list-picker-7": "HX...", ...} (channels/twilio/content.py
+    # says what each holds); a menu without its template goes as numbered text.
+    twilio_content_sids: dict[str, str] = Field(default_factory=dict,
+                                                alias="TWILIO_CONTENT_SIDS")
 
     whatsapp_api_base: str = Field("https://graph.facebook.com", alias="WHATSAPP_API_BASE")
     whatsapp_access_token: str | None = Field(None, alias="WHATSAPP_ACCESS_TOKEN")
@@ -278,6 +283,16 @@ class Settings(BaseSettings):
                 "The Razorpay gateway needs RAZORPAY_KEY_ID, RAZORPAY_KEY_SECRET and "
                 "RAZORPAY_WEBHOOK_SECRET"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _twilio_content_sids_are_known(self) -> Settings:
+        from channels.twilio.content import check_content_sids
+
+        try:
+            check_content_sids(self.twilio_content_sids)
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from exc
         return self
 
     @model_validator(mode="after")

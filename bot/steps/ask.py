@@ -19,8 +19,11 @@ Reaching an ``ask`` sends the question and ends the turn (options become buttons
 or numbered lines; a ``location`` question carries a "send location" request where the
 channel has one).
 The next message is the answer: a choice is read from a tapped option, its number on
-the page shown, its label, a fuzzy match of the label, or what the NLU understood; other
-types are parsed by ``bot.inputs``. The engine then saves it and goes on at ``next``, or
+the page shown, one of its names in any language (for options from data, as the
+``names`` operation gives them), what the NLU understood, or a name typed with typos
+(``bot.steps.options``); with ``typed: slot`` text that names no option is kept there and
+answers ``typed`` (a new place search at "did you mean"). Other types are parsed by
+``bot.inputs``. The engine then saves it and goes on at ``next``, or
 (a wrong answer) sends the type's hint and the question again.
 """
 
@@ -28,18 +31,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from rapidfuzz import fuzz
-
 from bot.flowspec import StepDef
 from bot.i18n import translate
 from bot.inputs import ascii_digits, parse
 from bot.messages import Inbound, Option, Outgoing
-from bot.nlu import normalize
+from bot.screen import tap_id
+from bot.services import ServiceError
 from bot.steps.context import WAIT, Here, Next, StepContext
 from bot.steps.expressions import step_media, step_text
-from bot.steps.options import MORE, options, page, turn_page
+from bot.steps.options import MORE, closest, named, option_names, options, page, turn_page
 
-FUZZY_OPTION_SCORE = 82.0
+TYPED = "typed"  # the answer when text naming no option is kept (``input.typed``)
+MIN_TYPED_LETTERS = 2
 
 
 async def run(ctx: StepContext, here: Here) -> Next:
@@ -71,6 +74,8 @@ def prompt(ctx: StepContext, step: StepDef) -> Outgoing:
         # Short option sets may still become a list (descriptions, long labels).
         list_button=translate(s.locale, "common.choose") if shown else None,
         media=step_media(s, step),
+        tap_text=step_text(s, tapped, step) if (tapped := tap_id(step.ask or "")) else None,
+        question=f"{s.flow}.{s.step}" if s.flow and s.step else None,
     )
 
 
@@ -101,36 +106,52 @@ async def _choose(ctx: StepContext, step: StepDef, inbound: Inbound) -> tuple[An
         return inbound.option_id, None
     text = (inbound.text or "").strip()
     digits = ascii_digits(text).rstrip(".) ")
-    chosen: str | None = inbound.option_id if inbound.option_id == MORE else None
+    if inbound.option_id == MORE:
+        return _more(ctx, offered)
     if digits.isdigit():
         index = int(digits) - 1
         if not 0 <= index < len(visible):
             return None, "hint.pick_option"
-        chosen = visible[index].id
+        return _more(ctx, offered) if visible[index].id == MORE else (visible[index].id, None)
+    names = option_names(ctx, spec, visible)
+    chosen = named(text, names)
+    if chosen is None and spec.options_from is not None and spec.options_from.names:
+        names = await _with_data_names(ctx, spec.options_from.names, names)
+        chosen = named(text, names)
+    if chosen is None:
+        if spec.nlu == "intents":
+            if await ctx.understood(text, allowed=ids):
+                return None, None
+        elif spec.nlu == "complaint_types":
+            found = _type_from_text(ctx, text)
+            if found and found in ids:
+                return found, None
+        chosen = closest(text, names)
     if chosen == MORE:
-        turn_page(ctx, offered)
-        return MORE, None
+        return _more(ctx, offered)
     if chosen is not None:
         return chosen, None
-    normal = normalize(text)
-    for option in offered:
-        if normalize(option.label) == normal or option.id == normal:
-            return option.id, None
-    if spec.nlu == "intents":
-        if await ctx.understood(text, allowed=ids):
-            return None, None
-    elif spec.nlu == "complaint_types":
-        found = _type_from_text(ctx, text)
-        if found and found in ids:
-            return found, None
-    best, best_score = None, 0.0
-    for option in offered:
-        score = fuzz.WRatio(normal, normalize(option.label))
-        if score > best_score:
-            best, best_score = option.id, score
-    if best is not None and best_score >= FUZZY_OPTION_SCORE:
-        return best, None
+    if spec.typed and sum(char.isalpha() for char in text) >= MIN_TYPED_LETTERS:
+        ctx.session.slots[spec.typed] = text  # e.g. another place: searched for next
+        return TYPED, None
     return None, "hint.pick_option"
+
+
+async def _with_data_names(ctx: StepContext, operation: str,
+                           names: dict[str, list[str]]) -> dict[str, list[str]]:
+    """``names`` with what ``operation`` gives for the options (their names in every
+    language); as they were when it cannot answer now."""
+    try:
+        found = await ctx.services.call(operation, {"ids": list(names)}, ctx.session)
+    except ServiceError:
+        return names
+    return {option: [*known, *(found or {}).get(option, [])] for option, known in names.items()}
+
+
+def _more(ctx: StepContext, offered: list[Option]) -> tuple[Any, str | None]:
+    """"More" was chosen: the next page of options is shown."""
+    turn_page(ctx, offered)
+    return MORE, None
 
 
 def _type_from_text(ctx: StepContext, text: str) -> str | None:

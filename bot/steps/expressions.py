@@ -20,12 +20,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from bot.flowspec import StepDef, expressions
+from bot.flowspec import EXPRESSION, StepDef, expressions
 from bot.i18n import format_amount, format_day, format_moment, lang, translate
 from bot.messages import Media
 from bot.session import Session
-
-_EXPRESSION = re.compile(r"\{([a-zA-Z_][\w.]*)(?:\|(\w+))?\}")
 
 
 def value(s: Session, expr: Any, scope: dict[str, Any] | None = None) -> Any:
@@ -50,7 +48,7 @@ def display(s: Session, expr: str, scope: dict[str, Any] | None = None) -> str:
         found = apply_filter(match.group(2), found, s.locale) if match.group(2) else found
         return "" if found is None else str(found)
 
-    return _EXPRESSION.sub(replace, expr)
+    return EXPRESSION.sub(replace, expr)
 
 
 def session_scope(s: Session) -> dict[str, Any]:

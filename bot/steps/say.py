@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 from bot.messages import Outgoing
+from bot.screen import tap_id
 from bot.steps.context import Here, Next, StepContext, next_target
 from bot.steps.expressions import step_media, step_text
 
@@ -24,5 +25,7 @@ async def run(ctx: StepContext, here: Here) -> Next:
     ids = [step.say] if isinstance(step.say, str) else list(step.say or [])
     for index, msgid in enumerate(ids):
         media = step_media(s, step) if index == len(ids) - 1 else ()
-        ctx.replies.append(Outgoing(step_text(s, msgid, step), media=media))
+        tapped = tap_id(msgid)
+        ctx.replies.append(Outgoing(step_text(s, msgid, step), media=media,
+                                    tap_text=step_text(s, tapped, step) if tapped else None))
     return next_target(step, None)

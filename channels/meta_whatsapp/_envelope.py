@@ -9,7 +9,9 @@ What a message becomes (``Inbound``):
 
 - ``text`` -> kind ``text``;
 - ``interactive`` ``button_reply`` / ``list_reply`` -> kind ``text`` with ``option_id``
-  and the tapped title as ``text``; other interactive replies -> ``unsupported``;
+  and the tapped title as ``text``; the question the id names (``read_option_id``: also
+  of a list sent earlier than the last one) as ``asked``; other interactive replies ->
+  ``unsupported``;
 - ``button`` (quick reply of a template) -> kind ``text`` with ``option_id`` = payload;
 - ``location`` -> kind ``location``;
 - ``image`` / ``document`` / ``audio`` / ``video`` / ``sticker`` -> that kind with one
@@ -31,6 +33,7 @@ from typing import Any, Literal
 import phonenumbers
 
 from bot.messages import Inbound, InboundKind, Location, Media
+from channels.render import read_option_id
 
 MEDIA_URL_PREFIX = "meta-media:"
 MEDIA_KINDS: frozenset[InboundKind] = frozenset({"image", "document", "audio", "video",
@@ -181,9 +184,9 @@ def _interactive(message: Json, kind: str, where: str) -> Fields:
     if reply_type not in ("button_reply", "list_reply"):
         return {"kind": "unsupported", "extra": {"interactive": reply_type}}
     reply = _obj(body, reply_type, f"{where}.interactive")
-    option_id = _str(reply, "id", f"{where}.interactive.{reply_type}")
+    asked, option_id = read_option_id(_str(reply, "id", f"{where}.interactive.{reply_type}"))
     return {"kind": "text", "text": _opt_str(reply, "title"), "option_id": option_id,
-            "extra": {"interactive": reply_type}}
+            "asked": asked, "extra": {"interactive": reply_type}}
 
 
 def _button(message: Json, kind: str, where: str) -> Fields:

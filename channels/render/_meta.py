@@ -9,8 +9,11 @@ Layout chosen for the options of one ``Outgoing``:
   (see ``option_from_reply``); several lists would scatter one question;
 - ``request_location``: a location request whose body carries the numbered options.
 
-Text longer than an interactive body allows goes ahead as ``text`` messages, so nothing
-is lost. Media are separate messages: before an interactive prompt (the question stays
+Where the options (or the location) are tapped, the message's ``tap_text`` is shown
+when it has one ("choose", "tap" instead of "reply with a number"); numbered text keeps
+``text``. Buttons and rows carry ``wire_option_id``: the question they answer, then the
+option id. Text longer than an interactive body allows goes ahead as ``text`` messages, so
+nothing is lost. Media are separate messages: before an interactive prompt (the question stays
 last in the chat), after plain text, or a single medium carries the text as its caption.
 """
 
@@ -36,6 +39,7 @@ from channels.render._limits import (
     TEXT_MAX,
 )
 from channels.render._plain import option_lines
+from channels.render._replies import wire_option_id
 from channels.render._text import (
     ELLIPSIS,
     has_url,
@@ -84,8 +88,9 @@ def meta_messages(msg: Outgoing, *, list_button: str | None = None) -> list[Payl
     for option in msg.options:
         if not one_line(option.label):
             raise ValueError(f"option {option.id!r} has an empty label")
-    text = msg.text.strip()
     prompt = bool(msg.options) or msg.request_location
+    numbered = len(msg.options) > LIST_ROWS_MAX and not msg.request_location
+    text = (msg.text if numbered else msg.tap_text or msg.text).strip()
     if not prompt and len(msg.media) == 1:
         caption = join_lines(text, msg.footer)
         if _media_kind(msg.media[0]) != "audio" and len(caption) <= CAPTION_MAX:
@@ -145,28 +150,28 @@ def _prompt(msg: Outgoing, text: str, list_button: str | None) -> list[Payload]:
     if len(footer) > FOOTER_MAX:  # keep a long footer whole, in the body
         text, footer = join_lines(text, footer), ""
     head, tail = split_tail(text, BODY_MAX)
-    buttons = _button_titles(options)
+    buttons = button_titles(options)
     if buttons is not None:
-        _check_ids(options, BUTTON_ID_MAX)
+        ids = wire_ids(msg, BUTTON_ID_MAX)
         interactive: Payload = {
             "type": "button",
             "body": {"text": tail or ELLIPSIS},
             "action": {
                 "buttons": [
-                    {"type": "reply", "reply": {"id": option.id, "title": title}}
-                    for option, title in zip(options, buttons, strict=True)
+                    {"type": "reply", "reply": {"id": wire, "title": title}}
+                    for wire, title in zip(ids, buttons, strict=True)
                 ]
             },
         }
     else:
-        _check_ids(options, LIST_ROW_ID_MAX)
+        ids = wire_ids(msg, LIST_ROW_ID_MAX)
         label = one_line(msg.list_button or list_button or DEFAULT_LIST_BUTTON)
         interactive = {
             "type": "list",
             "body": {"text": tail or ELLIPSIS},
             "action": {
                 "button": truncate(label, LIST_BUTTON_MAX),
-                "sections": [{"rows": _rows(options)}],
+                "sections": [{"rows": list_rows(options, ids)}],
             },
         }
     if footer:
@@ -178,7 +183,7 @@ def _distinct(titles: Sequence[str]) -> bool:
     return len({title.casefold() for title in titles}) == len(titles)
 
 
-def _button_titles(options: Sequence[Option]) -> list[str] | None:
+def button_titles(options: Sequence[Option]) -> list[str] | None:
     """Reply-button titles, or None when the options need a list instead."""
     if len(options) > BUTTONS_MAX or any(option.description for option in options):
         return None
@@ -189,7 +194,9 @@ def _button_titles(options: Sequence[Option]) -> list[str] | None:
     return titles if _distinct(titles) else None
 
 
-def _rows(options: Sequence[Option]) -> list[Payload]:
+def list_rows(options: Sequence[Option], ids: Sequence[str]) -> list[Payload]:
+    """List rows ``{id, title, description?}``: titles cut to fit (numbered when the cut
+    ones would look alike), a cut label shown whole as the description when it is free."""
     labels = [one_line(option.label) for option in options]
     titles = [truncate(label, LIST_ROW_TITLE_MAX) for label in labels]
     if not _distinct(titles):
@@ -198,8 +205,8 @@ def _rows(options: Sequence[Option]) -> list[Payload]:
             for number, label in enumerate(labels, start=1)
         ]
     rows = []
-    for option, label, title in zip(options, labels, titles, strict=True):
-        row = {"id": option.id, "title": title}
+    for option, wire, label, title in zip(options, ids, labels, titles, strict=True):
+        row = {"id": wire, "title": title}
         # A cut label shows whole in the description line when that line is free.
         description = option.description or (None if title.endswith(label) else label)
         if description:
@@ -208,11 +215,17 @@ def _rows(options: Sequence[Option]) -> list[Payload]:
     return rows
 
 
-def _check_ids(options: Sequence[Option], limit: int) -> None:
+def wire_ids(msg: Outgoing, limit: int) -> list[str]:
+    """The ids the options are sent with (``wire_option_id``); ``ValueError`` for ids
+    WhatsApp would refuse: empty, padded, too long with their question, or twice."""
     seen: set[str] = set()
-    for option in options:
-        if not option.id or option.id != option.id.strip() or len(option.id) > limit:
-            raise ValueError(f"option id {option.id!r} must be 1-{limit} characters, unpadded")
+    ids = []
+    for option in msg.options:
+        wire = wire_option_id(msg.question, option.id)
+        if not option.id or option.id != option.id.strip() or len(wire) > limit:
+            raise ValueError(f"option id {wire!r} must be 1-{limit} characters, unpadded")
         if option.id in seen:
             raise ValueError(f"option id {option.id!r} is used twice")
         seen.add(option.id)
+        ids.append(wire)
+    return ids

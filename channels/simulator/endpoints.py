@@ -12,7 +12,7 @@ from pydantic import AfterValidator, BaseModel, Field
 from bot.channel_kinds import channel_kinds, registered_kind
 from bot.messages import Inbound, Location, Media
 from bot.notifier import SimulatorInbox
-from channels.render import render_simulator
+from channels.render import read_option_id, render_simulator
 from core_api.phones import normalize_phone
 
 router = APIRouter(tags=["simulator"])
@@ -36,7 +36,8 @@ class SimMessage(BaseModel):
     sender: str = Field(alias="from", examples=["+919876500001"])
     channel: SimChannel = "whatsapp"
     text: str | None = Field(None, max_length=5000)
-    option_id: str | None = Field(None, max_length=256, description="A tapped button or row")
+    option_id: str | None = Field(None, max_length=256, description="A tapped button or row: "
+                                  "its id as rendered (``question~id``), or the bare id")
     location: SimLocation | None = None
     media: list[SimMedia] = Field(default_factory=list, max_length=5)
     kind: Literal["text", "location", "image", "audio", "video", "sticker", "document"] | None = (
@@ -73,6 +74,7 @@ def to_inbound(body: SimMessage) -> Inbound:
             kind = "image" if body.media[0].content_type.startswith("image/") else "document"
         else:
             kind = "text"
+    asked, option_id = read_option_id(body.option_id) if body.option_id else (None, None)
     return Inbound(
         channel=body.channel,
         sender=normalize_phone(body.sender),
@@ -81,7 +83,8 @@ def to_inbound(body: SimMessage) -> Inbound:
         message_id=body.message_id or f"sim-{uuid.uuid4().hex}",
         location=Location(body.location.lat, body.location.lng) if body.location else None,
         media=tuple(Media(m.url, m.content_type) for m in body.media),
-        option_id=body.option_id,
+        option_id=option_id,
+        asked=asked,
         received_at=time.time(),
     )
 

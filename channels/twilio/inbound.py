@@ -3,8 +3,9 @@
 Handled: SMS and WhatsApp text (``Body``), media (``NumMedia``, ``MediaUrlN``,
 ``MediaContentTypeN``; the kind follows the first medium's content type, ``Body`` is the
 caption), WhatsApp location (``Latitude``/``Longitude`` with ``Address``/``Label``),
-quick-reply buttons (``ButtonPayload`` = the option id, ``ButtonText``), list-picker
-replies (``ListId``, ``ListTitle``), the WhatsApp ``ProfileName`` and ``WaId``.
+quick-reply buttons (``ButtonPayload``, ``ButtonText``) and list-picker replies
+(``ListId``, ``ListTitle``): the option id, and the question it answers when the id
+carries one (``read_option_id``), the WhatsApp ``ProfileName`` and ``WaId``.
 
 Ignored (answered 200 with a reason): status callbacks posted to the inbound URL,
 channels other than SMS and WhatsApp (``messenger:``, ``rcs:``), reactions, and messages
@@ -19,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bot.messages import Channel, Inbound, InboundKind, Location, Media
+from channels.render import read_option_id
 from core_api.errors import BadRequest
 from core_api.phones import normalize_phone
 
@@ -122,7 +124,8 @@ def parse_inbound(form: Mapping[str, str], *, now: float | None = None) -> Inbou
     media = _media(form)
     location = _location(form)
     text = form.get("Body") or None
-    option_id = form.get("ButtonPayload") or form.get("ListId") or None
+    tapped = form.get("ButtonPayload") or form.get("ListId") or None
+    asked, option_id = read_option_id(tapped) if tapped else (None, None)
     if option_id:
         text = form.get("ButtonText") or form.get("ListTitle") or text
     kind: InboundKind = "text"
@@ -144,6 +147,7 @@ def parse_inbound(form: Mapping[str, str], *, now: float | None = None) -> Inbou
         location=location,
         media=media,
         option_id=option_id,
+        asked=asked,
         profile_name=form.get("ProfileName") or None,
         received_at=time.time() if now is None else now,
         to=to,

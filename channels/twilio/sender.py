@@ -10,6 +10,9 @@
 - ``Body``: ``render_sms`` on SMS, ``render_whatsapp_text`` on WhatsApp (numbered
   options); WhatsApp media go as ``MediaUrl`` (Twilio takes one per WhatsApp message:
   the first, further links join the text), SMS carries media links in its text;
+- a WhatsApp menu, when ``TWILIO_CONTENT_SIDS`` names a template that fits it: a
+  quick-reply or list-picker template (``ContentSid`` + ``ContentVariables``, no ``Body``;
+  see ``channels.twilio.content``);
 - ``StatusCallback``: ``SAMVAD_PUBLIC_URL`` + ``/webhooks/twilio/status``.
 
 Templates (WhatsApp outside the 24-hour window, set by the send worker): when
@@ -45,9 +48,11 @@ import httpx
 import orjson
 import structlog
 
+from bot.i18n import translate
 from channels.base import OutboundJob, SendError, SendErrorKind, SendResult
 from channels.render import render_sms, render_whatsapp_text
 from channels.settings import ChannelSettings
+from channels.twilio.content import session_content
 from channels.twilio.endpoints import STATUS_PATH
 from channels.twilio.errors import AMBIGUOUS, error_from_response, error_from_transport
 from core_api.phones import mask_phone
@@ -101,6 +106,7 @@ class TwilioSender:
         public_url: str,
         sms_from: str | None = None,
         whatsapp_from: str | None = None,
+        content_sids: dict[str, str] | None = None,
     ) -> None:
         self.http = http
         self.account_sid = account_sid
@@ -108,6 +114,7 @@ class TwilioSender:
         self.api_base = api_base.rstrip("/")
         self.status_callback = public_url.rstrip("/") + STATUS_PATH
         self.default_from = {"sms": sms_from, "whatsapp": whatsapp_from}
+        self.content_sids = dict(content_sids or {})
 
     @classmethod
     def from_settings(cls, settings: ChannelSettings, http: httpx.AsyncClient,
@@ -119,7 +126,8 @@ class TwilioSender:
         return cls(http, account_sid=settings.twilio_account_sid,
                    auth_token=settings.twilio_auth_token, api_base=settings.twilio_api_base,
                    public_url=settings.public_url, sms_from=settings.twilio_sms_from,
-                   whatsapp_from=settings.twilio_whatsapp_from)
+                   whatsapp_from=settings.twilio_whatsapp_from,
+                   content_sids=settings.twilio_content_sids)
 
     @property
     def messages_url(self) -> str:
@@ -156,6 +164,11 @@ class TwilioSender:
         message = job.outgoing
         if job.channel == "sms":
             form["Body"] = render_sms(message)
+            return form
+        content = session_content(message, self.content_sids,
+                                  list_button=translate(job.locale, "common.choose"))
+        if content is not None:
+            form.update(content.form())
             return form
         media = message.media
         if len(media) > 1:
@@ -213,7 +226,7 @@ class TwilioSender:
             messages = [m for m in page.get("messages") or () if isinstance(m, dict)]
             for message in messages:
                 if (message.get("sid") and _created(message) >= oldest
-                        and _is_ours(form, message)):
+                        and _is_ours(form, message, self._is_menu(form))):
                     log.info("twilio_found_sent", job_id=job.job_id, sid=message["sid"],
                              to=mask_phone(job.to))
                     return SendResult(str(message["sid"]), str(message.get("status")
@@ -225,6 +238,10 @@ class TwilioSender:
             url, query = self.api_base + str(next_uri), None
         raise SendError(SendErrorKind.REJECTED, "lookup_inconclusive",
                         f"more than {LOOKUP_PAGES * LOOKUP_PAGE_SIZE} messages to the address")
+
+    def _is_menu(self, form: Form) -> bool:
+        """True when ``form`` sends a menu as one of the session's content templates."""
+        return form.get("ContentSid") in self.content_sids.values()
 
     async def _get_page(self, url: str, query: dict[str, str] | None) -> dict[str, Any]:
         """One page of the Messages list; a GET is safe to repeat, so every transport
@@ -259,13 +276,16 @@ def _text(value: object) -> str:
     return " ".join(str(value or "").split())
 
 
-def _is_ours(form: Form, message: dict[str, Any]) -> bool:
+def _is_ours(form: Form, message: dict[str, Any], menu: bool = False) -> bool:
     """Whether ``message`` is what ``form`` sends: the same body (whitespace aside) and a
     medium when one was attached; for a Content template, a body holding every variable
-    (Twilio lists the rendered text)."""
+    (Twilio lists the rendered text), for a menu's template its body (``{{1}}``: the
+    buttons and rows are not in the listed text)."""
     if "ContentSid" in form:
         variables = orjson.loads(str(form.get("ContentVariables") or "{}"))
         body = _text(message.get("body"))
+        if menu:
+            return _text(variables.get("1")) in body
         return all(_text(value) in body for value in variables.values())
     if _text(message.get("body")) != _text(form.get("Body")):
         return False

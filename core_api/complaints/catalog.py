@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core_api.complaints.models import ComplaintCategory, ComplaintType, Department
 
 CATALOG_FILE = Path(__file__).resolve().parents[1] / "seed" / "data" / "complaint_types.yaml"
-KEYWORD_LANGUAGES = ("en", "hi", "hinglish")
+KEYWORD_LANGUAGES = ("en", "hi", "hinglish", "pa", "pa_latn", "or")
 
 
 class Report(Protocol):

@@ -6,13 +6,30 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from core_api.errors import Forbidden
-from core_api.files.signing import verify_signature
+from core_api.errors import Forbidden, NotFound
+from core_api.files.signing import named_like, verify_signature
 from core_api.files.store import DOCUMENT_TYPES, IMAGE_TYPES
 
 router = APIRouter(tags=["files"])
 
 _TYPES_BY_EXTENSION = {ext: ctype for ctype, ext in (IMAGE_TYPES | DOCUMENT_TYPES).items()}
+
+
+@router.get("/files/{key:path}/as/{name}", summary="Download a file by signed link, "
+            "under a file name", response_class=Response)
+async def download_named(
+    key: str,
+    name: str,
+    request: Request,
+    exp: Annotated[int, Query()],
+    sig: Annotated[str, Query(max_length=64)],
+) -> Response:
+    """The file of ``key`` (as ``download``), named ``name`` for the person who gets it."""
+    if not named_like(key, name):
+        raise NotFound("No such file.")
+    response = await download(key, request, exp, sig)
+    response.headers["Content-Disposition"] = f'inline; filename="{name}"'
+    return response
 
 
 @router.get("/files/{key:path}", summary="Download a file by signed link",

@@ -46,7 +46,7 @@ class ReceiptIssuer:
         if receipt.file_key is None:
             return None
         return signed_url(self.public_url, self.secret_key, receipt.file_key,
-                          RECEIPT_LINK_LIFETIME_S)
+                          RECEIPT_LINK_LIFETIME_S, name=f"{receipt.receipt_number}.pdf")
 
     def verify_url(self, receipt_number: str) -> str:
         return (f"{self.public_url.rstrip('/')}/receipts/verify/"

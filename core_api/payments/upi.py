@@ -7,6 +7,7 @@ from io import BytesIO
 from urllib.parse import quote, urlencode
 
 import segno
+from PIL import Image
 
 NOTE_MAX = 50  # UPI apps cut the transaction note around here
 
@@ -28,7 +29,13 @@ def upi_link(*, vpa: str, payee: str, amount: Decimal, note: str, reference: str
 
 
 def qr_png(data: str, scale: int = 6) -> bytes:
-    """A PNG QR code of ``data`` (error correction M, quiet zone of 2 modules)."""
-    buffer = BytesIO()
-    segno.make(data, error="m").save(buffer, kind="png", scale=scale, border=2)
-    return buffer.getvalue()
+    """A PNG QR code of ``data`` (error correction M, quiet zone of 2 modules), as 8-bit
+    RGB: segno writes a 1-bit greyscale PNG, which some WhatsApp clients and UPI apps'
+    scanners show or read badly; RGB is what every image pipeline takes."""
+    drawn = BytesIO()
+    segno.make(data, error="m").save(drawn, kind="png", scale=scale, border=2)
+    drawn.seek(0)
+    out = BytesIO()
+    with Image.open(drawn) as image:
+        image.convert("RGB").save(out, format="PNG", optimize=True)
+    return out.getvalue()

@@ -173,8 +173,22 @@ def certificate_match(slots: dict[str, Any], session: Session) -> dict[str, Any]
     return {"match": match, "found": None} if len(results) <= 1 else {"match": match}
 
 
+async def certificate_relabel(client: CoreClient, args: dict[str, Any],
+                              ctx: CallContext) -> Any:
+    """After a language switch mid-request (the flow's ``relabel``): the city list and the
+    citizen's requests listed again in the session's language (both are reads; the records
+    found keep their labels: searching again would count as one more lookup)."""
+    slots = ctx.session.slots
+    if "cities" in slots:
+        slots["cities"] = await tenants(client, args, ctx)
+    if "mine" in slots:
+        slots["mine"] = await my_certificate_requests(client, args, ctx)
+    return {}
+
+
 OPERATIONS: dict[str, Operation] = {
     "tenants": tenants,
+    "certificate_relabel": certificate_relabel,
     "search_registration": search_registration,
     "create_certificate_request": create_certificate_request,
     "my_certificate_requests": my_certificate_requests,

@@ -37,7 +37,6 @@ from bot.shared_actions import (
     post_complaint_photo,
 )
 
-EMPLOYEE_TASKS = "employee_tasks"
 TASKS_PER_PAGE = 6  # rows with a description (WhatsApp)
 # Numbered text billed by segment (SMS), by the encoding the employee's language needs.
 TASKS_PER_TEXT_PAGE = {"gsm7": 5, "ucs2": 4}
@@ -58,9 +57,6 @@ COMPLAINT_ACTS = {"ASSIGN": "assign", "REJECT": "reject", "RESOLVE": "resolve"}
 CERTIFICATE_ACTS = {"APPROVE": "approve", "REJECT": "reject"}
 STAFF_ACT_ORDER = ("assign", "resolve", "approve", "send_back", "reject", "recategorise")
 NEXT_PAGE, PREVIOUS_PAGE = "next", "prev"  # the list's paging rows (never a task number)
-# The list questions of employee_tasks and the slot that holds each one's options.
-_STAFF_LISTS = {"pick": "tasks", "pick_page": "tasks", "pick_lme": "lmes",
-                "pick_category": "cats", "pick_type": "types"}
 
 _staff_log = structlog.get_logger("bot.employee_tasks")
 
@@ -469,13 +465,11 @@ async def staff_recategorise(client: CoreClient, args: dict[str, Any], ctx: Call
 # --- helpers --------------------------------------------------------------------------------
 
 
-def _staff_forget(slots: dict[str, Any], session: Session, *keys: str) -> None:
-    """Drop slots (in place) and the "back" entries of list questions whose options went."""
+def _staff_forget(slots: dict[str, Any], *keys: str) -> None:
+    """Drop slots, in place (BACK still shows a question whose list went: ``bot.history``
+    fetches it again)."""
     for key in keys:
         slots.pop(key, None)
-    session.back = [entry for entry in session.back
-                    if not (entry[0] == EMPLOYEE_TASKS and entry[1] in _STAFF_LISTS
-                            and _STAFF_LISTS[entry[1]] not in slots)]
 
 
 def staff_task_picked(slots: dict[str, Any], session: Session) -> dict[str, Any]:
@@ -507,18 +501,16 @@ def staff_first_page(slots: dict[str, Any], session: Session) -> dict[str, Any]:
 
 def staff_change_start(slots: dict[str, Any], session: Session) -> dict[str, Any]:
     """Before the category menu: of the task only its number and type stay (the menu takes
-    the room; the task is loaded again when the change is refused or changes nothing), and
-    BACK no longer returns to its actions, which went with it."""
+    the room; the task is loaded again when the change is refused or changes nothing)."""
     task = slots.get("t") or {}
-    _staff_forget(slots, session, "action", "task_kind")
-    session.back = [entry for entry in session.back if entry != [EMPLOYEE_TASKS, "act"]]
+    _staff_forget(slots, "action", "task_kind")
     return {"t": {"id": task.get("id"), "ty": task.get("ty")}}
 
 
 def staff_types_loaded(slots: dict[str, Any], session: Session) -> dict[str, Any]:
     """The chosen category's types are at hand: the category menu goes ("Other category"
     shows it again from its first page)."""
-    _staff_forget(slots, session, "cats", "category")
+    _staff_forget(slots, "cats", "category")
     return {}
 
 
@@ -527,7 +519,7 @@ def staff_type_picked(slots: dict[str, Any], session: Session) -> dict[str, Any]
     "" when it is the type the complaint has already; the type list goes."""
     rows = slots.get("types") or []
     row = option_row(rows, slots.get("type_code")) or (rows[0] if len(rows) == 1 else None)
-    _staff_forget(slots, session, "types", "type_code")
+    _staff_forget(slots, "types", "type_code")
     if row is None or str(row["i"]) == str((slots.get("t") or {}).get("ty")):
         return {"type_code": ""}
     return {"type_code": row["i"]}
@@ -537,7 +529,7 @@ def staff_task_shown(slots: dict[str, Any], session: Session) -> dict[str, Any]:
     """Once a task is shown, only what acting on it needs stays (number, kind, state, city,
     department, actions); the task list and the details go, to keep the session small."""
     task = slots.get("t") or {}
-    _staff_forget(slots, session, "tasks")
+    _staff_forget(slots, "tasks")
     return {"t": {key: task[key] for key in ("id", "k", "s", "tn", "dp", "ty", "a")
                   if key in task}}
 
@@ -545,7 +537,7 @@ def staff_task_shown(slots: dict[str, Any], session: Session) -> dict[str, Any]:
 def staff_reset(slots: dict[str, Any], session: Session) -> dict[str, Any]:
     """Before the task list (again): everything about the last task goes (the list's
     ``page`` stays)."""
-    _staff_forget(slots, session, "tasks", "t", "lmes", "assignee", "reason", "note",
+    _staff_forget(slots, "tasks", "t", "lmes", "assignee", "reason", "note",
                   "photos", "done", "task_id", "task_kind", "error", "cats", "types",
                   "category", "type_code")
     return {}

@@ -5,6 +5,7 @@ type lists and the photo links, which employee_tasks uses too, are in
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -12,7 +13,8 @@ import httpx
 import structlog
 
 from bot.core_client import CallContext, CoreClient, Operation, flatten_types
-from bot.labels import local_name, short_tenant_name
+from bot.i18n import translate
+from bot.labels import every_name, local_name, short_tenant_name
 from bot.media import MediaError, fetch_media
 from bot.services import Helper, ServiceError
 from bot.session import Session
@@ -29,14 +31,10 @@ from bot.shared_actions import (
     post_complaint_photo,
 )
 
-FILE_COMPLAINT = "file_complaint"
 PLACE_MATCHES = 5  # "did you mean" rows; one more says "None of these"
 PLACE_MIN_SCORE = 70.0  # weaker locality matches are not worth offering
 PLACE_SCORE_SPREAD = 20.0  # nor those much weaker than the best one
 COMPLAINT_BRIEF = 50  # characters of the description the summary repeats (SMS budget)
-# The list questions of file_complaint and the slot that holds each one's options.
-_COMPLAINT_LISTS = {"category": "cats", "subtype": "types", "city": "cities",
-                    "pick_place": "found", "pick_nlu_place": "found", "pick_area": "areas"}
 
 _complaint_log = structlog.get_logger("bot.file_complaint")
 
@@ -48,6 +46,13 @@ def _place_name(boundary: dict[str, Any], locale: str | None) -> str:
     """A locality's name in the citizen's language (English when it has none)."""
     return local_name({"en": boundary.get("name_en", ""), "hi": boundary.get("name_hi", ""),
                        **(boundary.get("names") or {})}, locale)
+
+
+def _place_names(boundary: dict[str, Any]) -> list[str]:
+    """Every name a citizen may type for a locality: each language's, and the romanised
+    spellings residents use (``aliases``)."""
+    return every_name(boundary.get("name_en"), boundary.get("name_hi"), boundary.get("names"),
+                      boundary.get("aliases"))
 
 
 async def complaint_type(client: CoreClient, args: dict[str, Any], ctx: CallContext) -> Any:
@@ -85,7 +90,8 @@ async def complaint_find_places(client: CoreClient, args: dict[str, Any],
                                 ctx: CallContext) -> Any:
     """Localities named like ``q`` in the city ``tenant`` (or, without one, in every city):
     ``{n, items: [{i, l, city?}]}`` with up to five good matches, best first (and close to
-    the best one). Matches from every city carry their ``city`` (``{c: code, n: name}``)."""
+    the best one). Matches from every city carry
+    their ``city`` (``{c: code, n: name}``)."""
     query = " ".join(str(args.get("q") or "").split())[:100]
     tenant = args.get("tenant") or None
     params: dict[str, Any] = {"q": query, "limit": PLACE_MATCHES}
@@ -122,6 +128,21 @@ async def complaint_areas(client: CoreClient, args: dict[str, Any], ctx: CallCon
     return paged(options, args.get("after"), "file_complaint.more_areas", ctx.session)
 
 
+async def place_names(client: CoreClient, args: dict[str, Any], ctx: CallContext) -> Any:
+    """``{id: [names]}``: every name of the localities ``ids`` offered now (each language's
+    and the romanised spellings), found among the localities of the city chosen or of the
+    cities the offered places are in."""
+    slots = ctx.session.slots
+    wanted = {str(i) for i in args.get("ids") or []}
+    offered = [*((slots.get("found") or {}).get("items") or []),
+               *((slots.get("areas") or {}).get("items") or [])]
+    cities = {str(code) for code in [(slots.get("city") or {}).get("c"),
+                                     *((item.get("city") or {}).get("c") for item in offered)]
+              if code}
+    return {str(b["id"]): _place_names(b) for code in sorted(cities)
+            for b in await _localities(client, code) if str(b["id"]) in wanted}
+
+
 async def _localities(client: CoreClient, tenant: str) -> list[dict[str, Any]]:
     """A ULB's localities (reference data, cached in the process like the types)."""
     code = quote(tenant, safe="")
@@ -146,6 +167,57 @@ async def complaint_names(client: CoreClient, args: dict[str, Any], ctx: CallCon
             if locality["id"] == place.get("i"):
                 place["n"] = _place_name(locality, locale)
     return {}
+
+
+async def complaint_relabel(client: CoreClient, args: dict[str, Any], ctx: CallContext) -> Any:
+    """After a language switch mid-complaint (the flow's ``relabel``): the names the slots
+    hold, in the session's language, so the question is asked again wholly in it: the
+    category, type, city and area lists with their "More" rows, the places found, the
+    place at the pin, and (``complaint_names``) the chosen type, city and place. All of
+    it comes from the cached reference data the lists were built from."""
+    slots, locale = ctx.session.slots, ctx.session.locale
+    catalogue = await complaint_catalogue(client)
+    categories = {c["code"]: c.get("names") for c in catalogue}
+    kinds = {t["code"]: t.get("names") for t in flatten_types(catalogue)}
+    tenants = {t["code"]: t for t in await client.reference("tenants", TENANTS_PATH) or []}
+    at, found = slots.get("at") or {}, slots.get("found") or {}
+    codes = {(slots.get("city") or {}).get("c"), (at.get("city") or {}).get("c"),
+             *((row.get("city") or {}).get("c") for row in found.get("items") or [])}
+    places = {b["id"]: b for code in codes if code for b in await _localities(client, code)}
+
+    def city_name(code: Any) -> str | None:
+        return short_tenant_name(tenants[code], locale) if code in tenants else None
+
+    def place_name(place_id: Any) -> str | None:
+        return _place_name(places[place_id], locale) if place_id in places else None
+
+    _relabel_rows((slots.get("cats") or {}).get("items"),
+                  lambda code: local_name(categories.get(code), locale),
+                  "file_complaint.more_categories", locale)
+    _relabel_rows(slots.get("types"), lambda code: local_name(kinds.get(code), locale),
+                  None, locale)
+    _relabel_rows((slots.get("cities") or {}).get("items"), city_name,
+                  "file_complaint.more_cities", locale)
+    _relabel_rows((slots.get("areas") or {}).get("items"), place_name,
+                  "file_complaint.more_areas", locale)
+    _relabel_rows(found.get("items"), place_name, None, locale)
+    for row in [*(found.get("items") or []), at]:
+        if row.get("city"):
+            row["city"]["n"] = city_name(row["city"].get("c")) or row["city"].get("n")
+    if at.get("i") is not None:
+        at["n"] = place_name(at["i"]) or at.get("n")
+    return await complaint_names(client, args, ctx)
+
+
+def _relabel_rows(rows: list[dict[str, Any]] | None, name_of: Callable[[Any], str | None],
+                  more: str | None, locale: str | None) -> None:
+    """Option rows ``{i, l}`` renamed in place: ``name_of(id)`` (a row it cannot name
+    keeps its label), the "More" row by its message ``more``."""
+    for row in rows or []:
+        if row.get("i") == "more" and more:
+            row["l"] = translate(locale, more)
+        else:
+            row["l"] = name_of(row.get("i")) or row.get("l")
 
 
 async def complaint_file(client: CoreClient, args: dict[str, Any], ctx: CallContext) -> Any:
@@ -199,27 +271,17 @@ async def complaint_attach_photos(client: CoreClient, args: dict[str, Any],
 # --- helpers --------------------------------------------------------------------------------
 
 
-def _forget(slots: dict[str, Any], session: Session, *keys: str) -> None:
-    """Drop slots no longer needed (in place, so the session keeps no empty keys), and the
-    "back" entries of list questions whose options went with them: BACK then returns to the
-    last question that can still be shown, never to a question without options (the same
-    question answered twice in a row is kept once)."""
+def _forget(slots: dict[str, Any], *keys: str) -> None:
+    """Drop slots no longer needed, in place, so the session keeps no empty keys (BACK
+    still shows a question whose list went: ``bot.history`` fetches it again)."""
     for key in keys:
         slots.pop(key, None)
-    back: list[list[str]] = []
-    for entry in session.back:
-        if entry[0] == FILE_COMPLAINT and entry[1] in _COMPLAINT_LISTS and (
-                _COMPLAINT_LISTS[entry[1]] not in slots):
-            continue
-        if not back or back[-1] != entry:  # a question answered twice in a row: once
-            back.append(entry)
-    session.back = back
 
 
 def complaint_types_loaded(slots: dict[str, Any], session: Session) -> dict[str, Any]:
     """The types of the chosen category are at hand: the category list goes (the type
     question ends in an "Other category" row instead)."""
-    _forget(slots, session, "cats", "category")
+    _forget(slots, "cats", "category")
     return {}
 
 
@@ -228,14 +290,14 @@ def complaint_take_type(slots: dict[str, Any], session: Session) -> dict[str, An
     one); the category and type lists go."""
     rows = slots.get("types") or []
     row = option_row(rows, slots.get("type_code")) or (rows[0] if len(rows) == 1 else None)
-    _forget(slots, session, "cats", "types", "category", "type_code", "nlu_complaint_type")
+    _forget(slots, "cats", "types", "category", "type_code", "nlu_complaint_type")
     return {"type": {"c": row["i"], "n": row["l"]}} if row else {}
 
 
 def complaint_take_pin(slots: dict[str, Any], session: Session) -> dict[str, Any]:
     """The citizen confirmed the locality found at their pin: ``place`` and ``city``."""
     at = slots.get("at") or {}
-    _forget(slots, session, "at", "cities", "found", "areas", "misses", "nlu_locality",
+    _forget(slots, "at", "cities", "found", "areas", "misses", "nlu_locality",
             "nlu_complaint_type")
     return {"place": {"i": at.get("i"), "n": at.get("n")}, "city": at.get("city")}
 
@@ -244,16 +306,16 @@ def complaint_pin_refused(slots: dict[str, Any], session: Session) -> dict[str, 
     """Not that locality: the pin's city stays, and the area name is asked for (with no
     city known, the city question comes first)."""
     city = (slots.get("at") or {}).get("city")
-    _forget(slots, session, "at", "pin", "city")
+    _forget(slots, "at", "pin", "city")
     return {"city": city} if city else {}
 
 
 def complaint_take_city(slots: dict[str, Any], session: Session) -> dict[str, Any]:
-    """``city`` = ``{c: code, n: name}`` of the chosen ULB (or of the only one). The city
-    list stays until the area is found, so that BACK from the area question shows it again."""
+    """``city`` = ``{c: code, n: name}`` of the chosen ULB (or of the only one); the city
+    list goes (BACK fetches it again)."""
     rows = (slots.get("cities") or {}).get("items") or []
     row = option_row(rows, slots.get("tenant")) or (rows[0] if len(rows) == 1 else None)
-    slots.pop("tenant", None)
+    _forget(slots, "tenant", "cities")
     return {"city": {"c": row["i"], "n": row["l"]}} if row else {}
 
 
@@ -263,7 +325,7 @@ def complaint_take_place(slots: dict[str, Any], session: Session) -> dict[str, A
     picked = slots.get("place_id")
     row = (option_row((slots.get("found") or {}).get("items"), picked)
            or option_row((slots.get("areas") or {}).get("items"), picked))
-    _forget(slots, session, "found", "areas", "cities", "place_id", "place_text", "misses",
+    _forget(slots, "found", "areas", "cities", "place_id", "place_text", "misses",
             "nlu_locality", "nlu_complaint_type", "pin")
     if row is None:
         return {}
@@ -277,7 +339,7 @@ def complaint_miss(slots: dict[str, Any], session: Session) -> dict[str, Any]:
     """The typed area was not found (or none of the matches was it): ask again once, then
     offer the city's areas as a list (the city list goes then: the session holds one list)."""
     misses = int(slots.get("misses") or 0) + 1
-    _forget(slots, session, "found", "place_id", "place_text",
+    _forget(slots, "found", "place_id", "place_text",
             *(("cities",) if misses >= 2 else ()))
     return {"misses": misses}
 
@@ -286,9 +348,13 @@ def complaint_summary(slots: dict[str, Any], session: Session) -> dict[str, Any]
     """How the summary shows the description, in slots that exclude each other so that a
     message can join them: ``description`` itself when short; else its start ``head``
     (whole words) with ``more`` = "…", the remainder kept in ``rest`` (``head + rest`` is
-    the text as typed, stored once); or ``dash`` when it was skipped."""
-    text = slots.pop("description", None)
-    _forget(slots, session, "head", "rest", "more", "dash")
+    the text as typed, stored once); or ``dash`` when it was skipped. Coming back to the
+    summary after a change (``fix``), a description not asked again stays as it was."""
+    if "description" in slots:
+        text = slots.pop("description")
+    else:
+        text = str(slots.get("head") or "") + str(slots.get("rest") or "")
+    _forget(slots, "head", "rest", "more", "dash", "fix")
     if not text:
         return {"dash": "\u2014"}
     if len(text) <= COMPLAINT_BRIEF:
@@ -303,7 +369,7 @@ def complaint_summary(slots: dict[str, Any], session: Session) -> dict[str, Any]
 def complaint_where(slots: dict[str, Any], session: Session) -> dict[str, Any]:
     """Before asking where the problem is: a place named in the request that was not
     found (or not the right one) is forgotten."""
-    _forget(slots, session, "found", "nlu_locality", "nlu_complaint_type", "place_id")
+    _forget(slots, "found", "nlu_locality", "nlu_complaint_type", "place_id")
     return {}
 
 
@@ -313,7 +379,9 @@ OPERATIONS: dict[str, Operation] = {
     "complaint_cities": complaint_cities,
     "complaint_find_places": complaint_find_places,
     "complaint_areas": complaint_areas,
+    "place_names": place_names,
     "complaint_names": complaint_names,
+    "complaint_relabel": complaint_relabel,
     "complaint_file": complaint_file,
     "complaint_attach_photos": complaint_attach_photos,
 }

@@ -93,8 +93,18 @@ async def bill_details(client: CoreClient, args: dict[str, Any], ctx: CallContex
             "total": bill["total"], "due": bill["due_date"], "status": bill["status"]}
 
 
+async def bills_relabel(client: CoreClient, args: dict[str, Any], ctx: CallContext) -> Any:
+    """After a language switch mid-flow (the flow's ``relabel``): the citizen's unpaid
+    bills listed again, labelled in the session's language. Bills found by a consumer
+    number keep their labels: searching again would count as one more lookup."""
+    if "mine" in ctx.session.slots:
+        ctx.session.slots["mine"] = await unpaid_bills(client, args, ctx)
+    return {}
+
+
 OPERATIONS: dict[str, Operation] = {
     "unpaid_bills": unpaid_bills,
+    "bills_relabel": bills_relabel,
     "find_bills": find_bills,
     "bill_details": bill_details,
 }

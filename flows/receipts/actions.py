@@ -52,7 +52,17 @@ async def get_receipt(client: CoreClient, args: dict[str, Any], ctx: CallContext
             "amount": row["amount"], "paid_at": row["issued_at"], "pdf": _receipt_pdf(row)}
 
 
+async def receipts_relabel(client: CoreClient, args: dict[str, Any],
+                           ctx: CallContext) -> Any:
+    """After a language switch at the list (the flow's ``relabel``): the receipts listed
+    again, their labels in the session's language."""
+    if "receipts" in ctx.session.slots:
+        ctx.session.slots["receipts"] = await list_receipts(client, args, ctx)
+    return {}
+
+
 OPERATIONS: dict[str, Operation] = {
     "list_receipts": list_receipts,
+    "receipts_relabel": receipts_relabel,
     "get_receipt": get_receipt,
 }

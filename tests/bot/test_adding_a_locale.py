@@ -41,6 +41,7 @@ MARATHI = {
     "onboarding.ask_name": "आपले नाव काय आहे?",
     "onboarding.welcome": "धन्यवाद, {name}.",
     "menu.prompt": "आम्ही आपली काय मदत करू? क्रमांक पाठवा.",
+    "tap.menu.prompt": "आम्ही आपली काय मदत करू? एक पर्याय निवडा.",  # under a WhatsApp list
     "language.prompt": "आपली भाषा निवडा / Choose your language",
     "language.changed": "ठीक आहे, आता मी तुमच्याशी मराठीत बोलेन.",
     "common.yes": "होय",
@@ -48,6 +49,18 @@ MARATHI = {
     "words.yes": "होय,हो,yes",
     "words.no": "नाही,नको,no",
     "words.language": "भाषा,भाषा बदला,language",
+    # Summaries with dates in Devanagari are UCS-2 SMS: translated, short, they fit 3
+    # segments with every value at its longest (English text would not).
+    "file_complaint.confirm_sms": "तक्रार तपासा:\nसमस्या: {type}\nठिकाण: {place}, {city}\n"
+                                  "तपशील: {description}\nनोंदवू?",
+    "pay_bill.summary": "{type} बिल\nग्राहक: {consumer}\n{owner}\n"
+                        "कालावधी: {period}\nरक्कम: {amount}\nदेय: {due}\nभरायचे?",
+    "employee_tasks.complaint_note": "तक्रार {id}\n{type}, {place}\n{who}, {phone}\n"
+                                     "तपशील: {text}\nस्थिती: {status}\nमुदत: {due}\n"
+                                     "टीप: {note}",
+    "employee_tasks.certificate": "अर्ज {id}\n{kind}: {name}, {date}\nनोंदणी {reg}, "
+                                  "{copies} प्रती, शुल्क {fee}\nअर्जदार: {relation}\n"
+                                  "मुदत: {due}",
 }
 KEYWORDS = {
     "greet": ["नमस्कार"],

@@ -66,7 +66,8 @@ async def test_twins_free_copy_and_issued_certificate_in_my_requests(client, aut
     assert found["step"] == "pick"
     [listing] = [p for p in _payloads(found) if p["type"] == "interactive"]
     rows = listing["interactive"]["action"]["sections"][0]["rows"]
-    assert [row["id"] for row in rows] == ["B-DDN-2026-00951", "B-DDN-2026-00952"]
+    assert [row["id"] for row in rows] == [  # each row's id names its question
+        "certificate_request.pick~B-DDN-2026-00951", "certificate_request.pick~B-DDN-2026-00952"]
     assert all("I** R**** (female)" in row["title"] for row in rows)  # masked
     assert rows[1]["description"] == "V**** R**** · B-DDN-2026-00952"
 
@@ -107,8 +108,9 @@ async def test_twins_free_copy_and_issued_certificate_in_my_requests(client, aut
     [listing] = [p for p in _payloads(listed) if p["type"] == "interactive"]
     rows = listing["interactive"]["action"]["sections"][0]["rows"]
     assert [(row["id"], row["title"]) for row in rows] == [
-        (second.json()["request_number"], "Birth: fee due"),
-        (mine["request_number"], "Birth: issued")]
+        (f"certificate_request.pick_request~{second.json()['request_number']}",
+         "Birth: fee due"),
+        (f"certificate_request.pick_request~{mine['request_number']}", "Birth: issued")]
     issued = await wa.send(option_id=mine["request_number"])
     [document] = [p for p in _payloads(issued) if p["type"] == "document"]
     assert document["document"]["filename"] == f"{certificate}.pdf"

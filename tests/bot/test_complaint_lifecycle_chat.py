@@ -74,7 +74,8 @@ async def test_filed_by_sms_assigned_and_resolved_in_staff_chat_rated_by_the_cit
     people = People(client, app)
     # The citizen files by SMS.
     await people.say(SUNITA, "sms", "नमस्ते", "menu")
-    await people.say(SUNITA, "sms", "स्ट्रीट लाइट खराब है", "city")
+    await people.say(SUNITA, "sms", "स्ट्रीट लाइट खराब है", "confirm_type")
+    await people.say(SUNITA, "sms", "हाँ", "city")
     await people.say(SUNITA, "sms", "देहरादून", "ask_locality")
     await people.say(SUNITA, "sms", "राजपुर", "pick_place")
     await people.say(SUNITA, "sms", "1", "ask_description")
@@ -90,7 +91,7 @@ async def test_filed_by_sms_assigned_and_resolved_in_staff_chat_rated_by_the_cit
     tasks = await people.say(GRO, "whatsapp", "मेरे काम", "pick")
     assert "आपके काम: 1" in tasks and "स्ट्रीट लाइट" in tasks
     details = await people.say(GRO, "whatsapp", "1", "act")
-    assert f"शिकायत {number}" in details and "नागरिक: सुनीता देवी" in details
+    assert f"शिकायत {number}" in details and "सुनीता देवी, +91" in details
     assert "विवरण: खंभा 14 की बत्ती बंद है" in details
     await people.say(GRO, "whatsapp", "सौंपें", "pick_lme")
     assigned = await people.say(GRO, "whatsapp", "Ramesh Negi", "none")

@@ -47,8 +47,8 @@ def test_dates_are_in_the_citizens_language_and_in_india_time():
 
 @pytest.mark.parametrize(("locale", "morning", "afternoon"), [
     ("en_IN", "23 Nov 2026, 12:05 am", "23 Nov 2026, 12:35 pm"),
-    ("hi_IN", "23 नव॰ 2026, 12:05 am", "23 नव॰ 2026, 12:35 pm"),
-    ("pa_IN", "23 ਨਵੰ 2026, 12:05 ਪੂ.ਦੁ.", "23 ਨਵੰ 2026, 12:35 ਬਾ.ਦੁ."),
+    ("hi_IN", "23 नवंबर 2026, 12:05 am", "23 नवंबर 2026, 12:35 pm"),
+    ("pa_IN", "23 ਨਵੰਬਰ 2026, 12:05 ਪੂ.ਦੁ.", "23 ਨਵੰਬਰ 2026, 12:35 ਬਾ.ਦੁ."),
     ("or_IN", "23 ନଭେମ୍ବର 2026, 12:05 AM", "23 ନଭେମ୍ବର 2026, 12:35 PM"),
 ])
 def test_the_time_of_day_is_written_as_the_product_decided(locale, morning, afternoon):

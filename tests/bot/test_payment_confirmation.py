@@ -131,7 +131,8 @@ async def test_receipt_arrives_in_the_chat_after_paying_on_the_link(
     assert other["step"] == "confirm"
     assert "M**** L**** S****" in _seen(other) and "₹1,018.00" in _seen(other)
     assert "Mohan" not in _seen(other)
-    assert (await say("2"))["flow"] == "main_menu"  # not now
+    assert (await say("3"))["step"] == "not_yet"  # "no": another bill, or cancel
+    assert (await say("2"))["flow"] == "main_menu"  # cancel
 
     # Too many consumer-number lookups from this number (20 an hour): a polite message.
     for n in range(19):

@@ -14,11 +14,13 @@ from bot.slices import SliceError, actions_modules, load_slices, merge_actions
 
 
 def _users() -> dict[str, set[str]]:
-    """Operation or helper name -> the flows whose steps name it."""
+    """Operation or helper name -> the flows whose steps name it (``call``, ``do``, the
+    ``names`` of options from data)."""
     users: dict[str, set[str]] = defaultdict(set)
     for flow in load_slices().flows.values():
         for step in flow.steps.values():
-            for name in (step.call, step.do):
+            source = step.input.options_from if step.input else None
+            for name in (step.call, step.do, source.names if source else None):
                 if name:
                     users[name].add(flow.id)
     return users

@@ -42,7 +42,7 @@ def test_assignment_tells_the_assignee_and_the_citizen() -> None:
     # The GRO's reassignment (from PENDINGFORREASSIGNMENT) is an assignment too, in Hindi.
     [_, lme] = _sent("complaint.status_changed", _status(
         action="REASSIGN", previous_status="PENDINGFORREASSIGNMENT", assignee_locale="hi_IN"))
-    assert lme[1] == "task_assigned" and "नया काम: शिकायत" in lme[2] and "26 नव॰ 2026" in lme[2]
+    assert lme[1] == "task_assigned" and "नया काम: शिकायत" in lme[2] and "26 नवंबर 2026" in lme[2]
     # Other moves tell no employee.
     resolved = _sent("complaint.status_changed", _status(status="RESOLVED", action="RESOLVE"))
     assert [kind for _phone, kind, _text in resolved] == ["complaint_update"]
@@ -67,7 +67,7 @@ def test_sla_warning_and_escalation_go_to_their_recipients() -> None:
     [(phone, kind, text), (_, _, english)] = _sent("complaint.sla_warning", unassigned)
     assert (phone, kind) == (GRO["phone"], "sla_warning")
     assert text == (f"याद दिलाना: शिकायत {NUMBER} अब तक किसी को सौंपी नहीं गई है; "
-                    "समय-सीमा 26 नव॰ 2026, 6:00 pm।")
+                    "समय-सीमा 26 नवंबर 2026, 6:00 pm।")
     assert english.startswith(f"Reminder: complaint {NUMBER} is still waiting to be assigned")
     assigned = {**unassigned, "status": "PENDINGATLME", "assignee_user_id": 4,
                 "assignee_name": "Ramesh Negi",
@@ -96,7 +96,7 @@ def test_a_new_complaint_tells_its_gros_with_type_place_and_deadline() -> None:
         (STATE_GRO["phone"], "new_complaint", ("complaint", NUMBER))]  # each GRO once
     # Each GRO reads the type and the place in their own language.
     assert sent[0].message.text == (f"नई शिकायत {NUMBER}: स्ट्रीट लाइट खराब है, राजपुर। "
-                                    "समय-सीमा 26 नव॰ 2026, 6:00 pm। इसे सौंपने के लिए मेनू भेजें।")
+                                    "समय-सीमा 26 नवंबर 2026, 6:00 pm। इसे सौंपने के लिए मेनू भेजें।")
     assert sent[1].message.text == (f"New complaint {NUMBER}: Streetlight not working, "
                                     "Rajpur. Due by 26 Nov 2026, 6:00 pm. Send MENU to assign it.")
     # An event without names (an older publisher) still reads: the type code in words.

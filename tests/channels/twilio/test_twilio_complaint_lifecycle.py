@@ -93,7 +93,8 @@ async def test_a_hindi_sms_complaint_is_assigned_resolved_and_rated_over_twilio(
         phones = Phones(client, app, fake)
 
         assert "शिकायत दर्ज करें" in await phones.text(SUNITA, "नमस्ते")
-        await phones.text(SUNITA, "स्ट्रीट लाइट खराब है")
+        assert "क्या यही समस्या है?" in await phones.text(SUNITA, "स्ट्रीट लाइट खराब है")
+        await phones.text(SUNITA, "हाँ")
         await phones.text(SUNITA, "देहरादून")
         assert "राजपुर" in await phones.text(SUNITA, "राजपुर")
         await phones.text(SUNITA, "1")

@@ -156,3 +156,7 @@ def test_complaint_types():
         assert sub["keywords_hinglish"] and all(k.isascii() for k in sub["keywords_hinglish"]), code
         assert sub["keywords_hi"], code
         assert all(_in_script(k, SCRIPTS["name_hi"]) for k in sub["keywords_hi"]), code
+        assert sub["keywords_pa_latn"] and all(k.isascii() for k in sub["keywords_pa_latn"]), code
+        for lang in ("pa", "or"):  # Punjabi in Gurmukhi, Odia
+            words = sub[f"keywords_{lang}"]
+            assert words and all(_in_script(k, SCRIPTS[f"name_{lang}"]) for k in words), code
