@@ -338,18 +338,11 @@ class _TurnRunner:
         if entry is None or flow is None or entry.step not in flow.steps:
             await self.go_home()
             return
-        fetched: dict[str, Any] = {}
         try:
-            for slot, (step_id, values) in entry.reload.items():
-                step = flow.steps[step_id]
-                args = history.call_args(step.args, values)
-                fetched[slot] = await self.services.call(step.call or "", args, s)
+            await history.step_back(s, entry, flow.steps, self.services)
         except (ServiceError, KeyError):
             self.effects.append("api_failed")
             self.replies.append(Outgoing(translate(s.locale, "global.try_again")))
-            self.replies.append(ask.prompt(self, self._step()))
-            return
-        history.go_back(s, entry, flow.steps[entry.step].save, fetched)
         self.replies.append(ask.prompt(self, self._step()))
 
     def _carry(self, step: StepDef) -> dict[str, Any]:

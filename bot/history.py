@@ -34,6 +34,8 @@ from typing import Any
 
 import orjson
 
+from bot.flowspec import StepDef
+from bot.services import Services
 from bot.session import Session
 
 MAX_BACK = 5
@@ -149,3 +151,15 @@ def go_back(session: Session, entry: Entry, save: str | None, fetched: dict[str,
     for slot, (step, values) in entry.reload.items():
         note_load(session, slot, step, values)
     session.flow, session.step, session.retries = entry.flow, entry.step, 0
+
+
+async def step_back(session: Session, entry: Entry, steps: dict[str, StepDef],
+                    services: Services) -> None:
+    """Go back to ``entry``'s question in the flow whose ``steps`` these are, fetching
+    again the lists it showed (a ``ServiceError`` of that call changes nothing)."""
+    fetched: dict[str, Any] = {}
+    for slot, (call_step, values) in entry.reload.items():
+        call = steps[call_step]
+        fetched[slot] = await services.call(call.call or "", call_args(call.args, values),
+                                            session)
+    go_back(session, entry, steps[entry.step].save, fetched)

@@ -49,7 +49,7 @@ async def rewind(ctx: StepContext, inbound: Inbound, home: str) -> bool:
              list(s.stack))
     if flow_id == s.flow and _answered_before(s, flow_id, step_id):
         while (entry := history.last(s)) is not None:
-            await _back_once(ctx, entry)
+            await history.step_back(s, entry, ctx.flows[entry.flow].steps, ctx.services)
             if (entry.flow, entry.step) == (flow_id, step_id):
                 break
     elif flow_id == home and step_id == flow.start:
@@ -71,18 +71,6 @@ def _answered_before(s: Session, flow_id: str, step_id: str) -> bool:
             return True
         probe.back, probe.flow = probe.back[:-1], entry.flow
     return False
-
-
-async def _back_once(ctx: StepContext, entry: history.Entry) -> None:
-    """One question back, as ``Engine._back`` goes (its lists fetched again)."""
-    s = ctx.session
-    steps = ctx.flows[entry.flow].steps
-    fetched = {}
-    for slot, (call_step, values) in entry.reload.items():
-        call = steps[call_step]
-        fetched[slot] = await ctx.services.call(call.call or "",
-                                                history.call_args(call.args, values), s)
-    history.go_back(s, entry, steps[entry.step].save, fetched)
 
 
 def _offers(ctx: StepContext, step: StepDef, option_id: str | None) -> bool:
