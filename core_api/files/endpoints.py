@@ -15,8 +15,8 @@ router = APIRouter(tags=["files"])
 _TYPES_BY_EXTENSION = {ext: ctype for ctype, ext in (IMAGE_TYPES | DOCUMENT_TYPES).items()}
 
 
-@router.get("/files/{key:path}/as/{name}", summary="Download a file by signed link, "
-            "under a file name", response_class=Response)
+@router.get("/files/{key:path}/as/{name}", summary="Download a named file (signed link)",
+            response_class=Response)
 async def download_named(
     key: str,
     name: str,

@@ -103,7 +103,9 @@ def test_the_server_says_once_who_reads_free_text(
         assert local.log == tmp_path / "var" / "rasa.log"
     finally:
         local.stop()
-        monkeypatch.delenv("SAMVAD_RASA_URL")
+        # Not monkeypatch.delenv: it would put the URL back when the test ends, and the
+        # tests after this one would find a Rasa that is gone.
+        os.environ.pop("SAMVAD_RASA_URL", None)
 
     configured = Settings(SAMVAD_ENV="development", SAMVAD_RASA_URL="http://rasa:5005")
     said, local = _said(configured, start_rasa=True)

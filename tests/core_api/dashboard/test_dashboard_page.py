@@ -151,6 +151,9 @@ async def test_dashboard_counts_a_complaint_filed_in_the_simulator(
             await say("skip")
             await expect(simulator.locator("#state-step")).to_have_text("ask_description")
             await say('<b>Pole 14</b> & "dark"')
+            # Tap "Yes" under the summary only once it is shown: the "Yes" of the earlier
+            # place question would take the citizen back there (bot/taps.py).
+            await expect(thread).to_contain_text("File it now?")
             await thread.locator("button.reply").filter(has_text="Yes").last.click()
             await expect(thread).to_contain_text(re.compile(r"PG-UK-DDN-\d{4}-\d{6}"))
             await simulator.screenshot(path=str(ARTIFACTS / "02-simulator-complaint.png"))
