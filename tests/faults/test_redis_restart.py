@@ -72,7 +72,10 @@ def test_redis_restart_without_persistence_restarts_the_conversation_politely(
 
     cluster.redis_server.kill()
     cluster.redis_server.start()  # empty: sessions, groups, dedupe marks are gone
-    assert cluster.redis.dbsize() == 0
+    # Nothing of the conversation is left (the processes may have written a heartbeat or
+    # made a stream again already, in the moment since the restart).
+    left = [key.decode() for key in cluster.redis.scan_iter()]
+    assert not [key for key in left if ravi.number in key], left
 
     # The workers make their consumer groups again and the citizen starts over politely:
     # he is known (PostgreSQL), so no onboarding, the menu in his language.
