@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -140,6 +141,10 @@ def serve(
     console.print(f"  Open311    {base}/open311/v2/services.json")
     console.print(f"  Health     {base}/readyz")
     local_rasa = _free_text_reader(settings, start_rasa=rasa)
+    if local_rasa is not None:
+        # uvicorn ends a SIGTERM by raising it again once it has shut down: with the default
+        # handler the process would die before the ``finally`` stops Rasa.
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         # log_config=None: uvicorn's records (the access log too) go through samvad.logs,
         # which masks phone numbers in query strings and adds the request id.
@@ -149,6 +154,10 @@ def serve(
     finally:
         if local_rasa is not None:
             local_rasa.stop()
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _free_text_reader(settings: Settings, *, start_rasa: bool) -> LocalRasa | None:
