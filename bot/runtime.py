@@ -1,7 +1,9 @@
 """One conversation turn with its I/O: load and lock the session, run the engine, save.
 
 A turn costs two Redis round trips (dedupe + lock + load, then save + unlock) plus
-the core-API calls its steps make; menu steps make none.
+the core-API calls its steps make; menu steps make none. The inbound worker saves both
+on one Redis server: its mailbox step began the turn already (``begun``), and its next
+step goes in the commit's round trip (``along``).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from bot.metrics import observe_turn
 from bot.nlu import NLU, KeywordMatcher, Understanding
 from bot.services import ServiceError
 from bot.session import Session
-from bot.session_store import SessionBusy, SessionStore, conversation_key
+from bot.session_store import Along, Begin, SessionBusy, SessionStore, conversation_key
 
 log = structlog.get_logger(__name__)
 
@@ -68,19 +70,24 @@ class Conversations:
         self.activity = ChatActivity(clock)  # dashboard counters, flushed by the worker
 
     async def handle(self, inbound: Inbound, *,
-                     when_busy: Literal["answer", "raise"] = "answer") -> Turn | None:
+                     when_busy: Literal["answer", "raise"] = "answer",
+                     begun: Begin | None = None,
+                     along: Callable[[Turn], Along] | None = None) -> Turn | None:
         """Run one turn; None when the message was already handled (a provider retry).
 
         When the conversation stays locked past the wait (its previous turn still runs),
         the turn answers "try again" (``when_busy="answer"``: the simulator, the console)
         or raises ``SessionBusy`` (``"raise"``: the inbound worker, which keeps the
-        message and runs it a moment later). The turn's log lines carry a ``turn_id``;
-        it is counted and timed for /metrics.
+        message and runs it a moment later). ``begun``: the session store's begin for
+        this message, made by the caller (``SessionStore.begun``); ``along(turn)``: the
+        caller's commands sent with the commit (``SessionStore.commit``), when the turn
+        commits. The turn's log lines carry a ``turn_id``; it is counted and timed for
+        /metrics.
         """
         started = time.perf_counter()
         with structlog.contextvars.bound_contextvars(turn_id=uuid.uuid4().hex[:16],
                                                      message_id=inbound.message_id):
-            turn = await self._turn(inbound, when_busy)
+            turn = await self._turn(inbound, when_busy, begun, along)
             if turn is None:
                 observe_turn(inbound.channel, None, "repeat")
                 log.info("turn_repeat", channel=inbound.channel)
@@ -92,10 +99,11 @@ class Conversations:
                      step=turn.session.step, outcome=outcome, ms=round(seconds * 1000, 1))
         return turn
 
-    async def _turn(self, inbound: Inbound, when_busy: str) -> Turn | None:
+    async def _turn(self, inbound: Inbound, when_busy: str, begun: Begin | None,
+                    along: Callable[[Turn], Along] | None) -> Turn | None:
         key = conversation_key(inbound.channel, inbound.sender)
         try:
-            begin = await self.store.begin(key, inbound.message_id)
+            begin = begun or await self.store.begin(key, inbound.message_id)
         except SessionBusy:
             # The person's previous message is still being handled after the wait bound.
             log.warning("session_busy", channel=inbound.channel)
@@ -122,8 +130,10 @@ class Conversations:
             return Turn(session or Session(), [Outgoing(translate(locale, "global.try_again"))],
                         ["failed"])
         if not await self.store.commit(key, begin.token, turn.session.dumps(),
-                                       inbound.message_id, replies=_kept(turn)):
-            # The lock lease ran out mid-turn and another turn took over: its state wins.
+                                       inbound.message_id, replies=_kept(turn),
+                                       along=along(turn) if along else None, began=begin):
+            # The lock lease ran out mid-turn and another turn took over (or changed the
+            # session): its state wins.
             log.warning("session_lease_lost", channel=inbound.channel)
             turn.effects.append("lease_lost")
         else:

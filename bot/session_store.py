@@ -13,7 +13,10 @@ A turn is ``begin`` -> (the engine runs) -> ``commit`` (or ``release`` when it f
     await store.commit(key, turn.token, new_state, inbound.message_id)  # 1 round trip
 
 Keys of one conversation share a Redis Cluster hash tag, so each Lua script touches one
-slot (``samvad:{whatsapp:+919876500001}:session``, ``...:lock``, ``...:msg:<id>``).
+slot (``samvad:{whatsapp:+919876500001}:session``, ``...:lock``, ``...:msg:<id>``). On one
+Redis server the inbound worker saves both round trips: its mailbox's open step runs
+``BEGIN_LUA`` (``begin_args``, ``begun``), and its next step rides in the commit's
+pipeline (``commit(along=)``).
 
 Dedupe means "seen and committed". ``begin`` marks the message id ``processing``;
 ``commit`` turns that into ``done`` (kept ``dedupe_ttl_s``); ``release`` deletes it so a
@@ -37,41 +40,59 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import re
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import NamedTuple, cast
+from typing import Any, NamedTuple, Protocol, cast
 
 import structlog
 from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
-__all__ = ["Begin", "SessionBusy", "SessionKeys", "SessionStore", "conversation_key"]
+__all__ = ["Along", "Begin", "SessionBusy", "SessionKeys", "SessionStore", "conversation_key"]
 
 log = structlog.get_logger(__name__)
 
-# begin: KEYS = session, lock[, message mark]; ARGV = token, lease ms, dedupe ttl ms.
+# session_begin(session, lock, message mark or nil, token, lease ms, dedupe ttl ms).
 # Returns {0} duplicate, {1, session-or-nil} lock taken, {2} locked by another turn.
-_BEGIN = """
-if KEYS[3] and redis.call('GET', KEYS[3]) == 'done' then
-  return {0}
+# Also run inside the inbound mailbox's open step (``channels.queues``, one server).
+BEGIN_LUA = """
+local function session_begin(session, lock, mark, token, lease_ms, dedupe_ms)
+  if mark and redis.call('GET', mark) == 'done' then
+    return {0}
+  end
+  if not redis.call('SET', lock, token, 'NX', 'PX', lease_ms) then
+    return {2}
+  end
+  if mark then
+    redis.call('SET', mark, 'processing', 'PX', dedupe_ms)
+  end
+  return {1, redis.call('GET', session)}
 end
-if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return {2}
-end
-if KEYS[3] then
-  redis.call('SET', KEYS[3], 'processing', 'PX', ARGV[3])
-end
-return {1, redis.call('GET', KEYS[1])}
+"""
+
+# begin: KEYS = session, lock[, message mark]; ARGV = token, lease ms, dedupe ttl ms.
+_BEGIN = BEGIN_LUA + """
+return session_begin(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3])
 """
 
 # commit: KEYS = session, lock[, message mark[, kept replies]];
-# ARGV = token, '1' save / '0' delete, data, ttl ms, dedupe ttl ms[, replies, replies ttl
-# ms]. Returns 1, or 0 if the lease was lost (nothing written).
+# ARGV = token, '1' save / '0' delete, data, ttl ms, dedupe ttl ms, SHA-1 of the session
+# the turn began with ('' when unknown)[, replies, replies ttl ms]. Returns 1, or 0 if the
+# lease was lost (nothing written). A lease that ran out unnoticed (the process stalled
+# past it: CPU starvation, a long pause) still commits when nothing happened meanwhile: no
+# other turn holds the lock, none changed the session, and this message was not done by
+# another run of it.
 _COMMIT = """
-if redis.call('GET', KEYS[2]) ~= ARGV[1] then
-  return 0
+local holder = redis.call('GET', KEYS[2])
+if holder ~= ARGV[1] then
+  if holder or ARGV[6] == '' or redis.sha1hex(redis.call('GET', KEYS[1]) or '') ~= ARGV[6]
+      or (KEYS[3] and redis.call('GET', KEYS[3]) == 'done') then
+    return 0
+  end
 end
 if ARGV[2] == '1' then
   redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
@@ -82,7 +103,7 @@ if KEYS[3] then
   redis.call('SET', KEYS[3], 'done', 'PX', ARGV[5])
 end
 if KEYS[4] then
-  redis.call('SET', KEYS[4], ARGV[6], 'PX', ARGV[7])
+  redis.call('SET', KEYS[4], ARGV[7], 'PX', ARGV[8])
 end
 redis.call('DEL', KEYS[2])
 return 1
@@ -114,6 +135,14 @@ _FIRST_PAUSE_S = 0.01
 _MAX_PAUSE_S = 0.2
 
 
+def _digest(began: Begin | None) -> str:
+    """The SHA-1 (hex) of the session a turn began with, as Lua's ``redis.sha1hex`` writes
+    it ('' without a ``begin``: a lapsed lease then never commits)."""
+    if began is None:
+        return ""
+    return hashlib.sha1(began.data or b"", usedforsecurity=False).hexdigest()
+
+
 def conversation_key(channel: str, sender: str) -> str:
     """The session key of one person on one channel, e.g. ``whatsapp:+919876500001``."""
     return f"{channel}:{sender}"
@@ -140,6 +169,17 @@ class Begin:
     duplicate: bool
     token: str | None = None
     data: bytes | None = None
+
+
+class Along(Protocol):
+    """Commands a caller sends in the commit's round trip, after it (``commit(along=)``):
+    on one Redis server one pipeline carries the commit, then them, in that order."""
+
+    def queue(self, pipe: Pipeline) -> None:
+        """Add the commands to ``pipe`` (after the commit)."""
+
+    def took(self, results: list[Any]) -> None:
+        """Their replies, in order (called only when they were sent)."""
 
 
 class SessionKeys(NamedTuple):
@@ -191,6 +231,9 @@ class SessionStore:
         self._commit = redis.register_script(_COMMIT)
         self._release = redis.register_script(_RELEASE)
         self._renew = redis.register_script(_RENEW)
+        # One server: a script may touch keys of other hash tags and a pipeline runs in
+        # order (``begin_args``, ``commit(along=)``); not on a Redis Cluster.
+        self.one_server = not isinstance(redis, RedisCluster)
 
     async def load_scripts(self) -> None:
         """Load the Lua scripts in one round trip (at worker start), so no turn pays for it.
@@ -251,6 +294,25 @@ class SessionStore:
             await self._backoff(min(pause, remaining))
             pause = min(pause * 2, _MAX_PAUSE_S)
 
+    def begin_args(self, key: str, token: str) -> list[str | int]:
+        """What ``BEGIN_LUA`` needs to begin a turn of ``key`` inside another script (one
+        server only: the keys are in the session's slot): session, lock, the message marks'
+        prefix, ``token``, lease ms, dedupe ttl ms."""
+        k = self.keys(key)
+        return [k.session, k.lock, k.message_prefix, token, self.lease_ms,
+                self.dedupe_ttl_s * 1000]
+
+    @staticmethod
+    def begun(reply: list[Any], token: str) -> Begin | None:
+        """The ``Begin`` of a ``BEGIN_LUA`` reply run with ``token`` (None: locked by
+        another turn; ``begin`` waits for it)."""
+        status = int(reply[0])
+        if status == _DUPLICATE:
+            return Begin(duplicate=True)
+        if status == _ACQUIRED:
+            return Begin(duplicate=False, token=token, data=reply[1] if len(reply) > 1 else None)
+        return None
+
     async def _backoff(self, delay_s: float) -> None:
         """Pause between lock attempts (tests override it to observe waiting)."""
         await asyncio.sleep(delay_s)
@@ -264,23 +326,38 @@ class SessionStore:
         *,
         ttl_s: int | None = None,
         replies: bytes | None = None,
+        along: Along | None = None,
+        began: Begin | None = None,
     ) -> bool:
         """Save (``data=None`` deletes the session), mark the message done, keep its
         ``replies`` (for ``answered``) and unlock.
 
-        One round trip. Returns False and writes nothing when ``token`` no longer holds the
-        lock (the lease ran out and another turn may have taken over).
+        One round trip, with the caller's ``along`` commands on one server (on a Redis
+        Cluster they are not sent: ``along.took`` is not called). Returns False and writes
+        nothing when ``token`` no longer holds the lock (the lease ran out and another
+        turn may have taken over); ``along`` is sent all the same. With ``began`` (the
+        turn's ``begin``) a lease that ran out while nothing else happened still commits
+        (see ``_COMMIT``).
         """
         ttl_ms = (ttl_s if ttl_s is not None else self.ttl_s) * 1000
         if ttl_ms <= 0:
             raise ValueError("ttl_s must be positive")
         keys = self._script_keys(key, message_id)
         args: list[str | bytes | int] = [token, "0" if data is None else "1", data or b"",
-                                         ttl_ms, self.dedupe_ttl_s * 1000]
+                                         ttl_ms, self.dedupe_ttl_s * 1000, _digest(began)]
         if message_id and replies is not None:
             keys.append(self.keys(key).replies(message_id))
             args += [replies, self.replies_ttl_s * 1000]
-        return bool(await self._commit(keys=keys, args=args))
+        if along is None or not self.one_server:
+            return bool(await self._commit(keys=keys, args=args))
+        # EVAL, not EVALSHA: a script missing from the server (a restart) must not fail
+        # the commit halfway through a pipeline whose other commands still run.
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.eval(cast("str", self._commit.script), len(keys), *keys, *args)
+        along.queue(pipe)
+        committed, *results = await pipe.execute()
+        along.took(results)
+        return bool(committed)
 
     async def answered(self, key: str, message_id: str) -> bytes | None:
         """The replies ``commit`` kept for ``message_id`` (None: none kept, or expired)."""

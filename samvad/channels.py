@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import httpx
 from fastapi import FastAPI
 
 from bot.links import ShortLinks
+from channels.provider_http import AiohttpTransport
 from channels.queues import (
     ChannelServices,
     ContactWindows,
@@ -22,13 +25,30 @@ from channels.queues import (
     whatsapp_templates,
 )
 from channels.registry import build_senders
+from samvad.settings import Settings
 
 # Provider calls: a connection must open fast; an answer may take a while.
 PROVIDER_TIMEOUT = httpx.Timeout(15.0, connect=3.0)
-# Kept-alive provider connections: at least the send worker's mailboxes in flight (32), so
-# a fan-out reuses connections instead of opening and closing one per message (httpx keeps
-# 20 by default; the profile of bench/scale_fanout.py showed the churn).
-PROVIDER_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=64)
+# Sends in flight in one process at most: the send worker's mailboxes (its concurrency).
+SENDS_IN_FLIGHT = 32
+
+
+def provider_connections(settings: Settings) -> int:
+    """Provider connections one process keeps: one per send in flight. The rate limit lets
+    a burst (``SAMVAD_SEND_BURST``, default one second of ``SAMVAD_SEND_RATE``) start at
+    once and then ``rate`` a second, so a burst plus a second's sends are in flight while
+    the provider takes up to a second to answer; never more than the send worker's
+    mailboxes. Kept alive: a fan-out reuses them instead of opening one per message."""
+    if settings.send_rate <= 0:
+        return SENDS_IN_FLIGHT
+    rate = math.ceil(settings.send_rate)
+    return min(SENDS_IN_FLIGHT, (settings.send_burst or rate) + rate)
+
+
+def provider_client(settings: Settings) -> httpx.AsyncClient:
+    """The provider senders' client (see ``channels.provider_http``)."""
+    return httpx.AsyncClient(timeout=PROVIDER_TIMEOUT,
+                             transport=AiohttpTransport(provider_connections(settings)))
 
 
 def build_channel_services(app: FastAPI) -> ChannelServices:
@@ -41,7 +61,7 @@ def build_channel_services(app: FastAPI) -> ChannelServices:
     # reclaimed after one lease (the default of ``reclaim_idle_ms``).
     lease_ms = round(settings.mailbox_lease_s * 1000)
     outbound = OutboundQueue(redis, lease_ms=lease_ms)
-    http = httpx.AsyncClient(timeout=PROVIDER_TIMEOUT, limits=PROVIDER_LIMITS)
+    http = provider_client(settings)
     senders = build_senders(settings, http, redis)
     providers = {"whatsapp": settings.whatsapp_provider, "sms": settings.sms_provider}
     delivery = DeliveryPolicy(windows, providers, sessions=app.state.conversations.store,

@@ -276,39 +276,44 @@ def worker(
     check: Annotated[bool, typer.Option(
         "--check", help="Do not run: exit 0 if this host's worker loops wrote fresh heartbeats "
                         "to Redis, 1 otherwise (container health and liveness checks)")] = False,
+    processes: Annotated[int | None, typer.Option(
+        "--processes", min=1,
+        help="Worker processes (default: the cores this machine or container may use; "
+             "1 in embedded mode)")] = None,
 ) -> None:
     """Run the background worker: outbox relay, notifications, inbound turns, sending.
 
-    Ctrl-C stops it after the messages in hand are finished.
+    One process per core by default, under a parent that restarts a child that dies (and
+    exits 1 on a crash loop); `--processes 1` runs one process and no parent. Ctrl-C or
+    SIGTERM stops it after the messages in hand are finished.
 
     In embedded mode `samvad serve` already runs these loops; run workers separately
     when SAMVAD_DATABASE_URL and SAMVAD_REDIS_URL point at shared servers.
     """
-    import signal
-
-    from samvad.app import close_resources, create_app, open_resources
-    from samvad.worker import run_background
+    from samvad.processes import Supervisor, default_processes, worker_process
 
     settings = _settings()
     if check:
         raise typer.Exit(asyncio.run(_check_worker(settings)))
+    count = processes or (1 if settings.embedded else default_processes())
+    if settings.embedded and count > 1:
+        console.print("[red]Embedded mode runs one process; set SAMVAD_DATABASE_URL and "
+                      "SAMVAD_REDIS_URL to run several worker processes.[/]")
+        raise typer.Exit(2)
+    if count > 1:
+        console.print(f"[bold green]Samvad worker[/]: {count} processes (outbox relay, "
+                      "notifications, inbound turns, sending).")
+        raise typer.Exit(Supervisor(count, worker_process,
+                                    heartbeat_file=settings.worker_heartbeat_file).run())
 
-    async def run() -> None:
-        application = create_app(settings)
-        await open_resources(application)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
+    from samvad.worker import serve_worker
+
+    def announce(application: Any) -> None:
         senders = ", ".join(sorted(application.state.channels.senders)) or "none"
         console.print("[bold green]Samvad worker[/] running: outbox relay, notifications, "
                       f"inbound turns, sending (providers: {senders}).")
-        try:
-            await run_background(application, stop)
-        finally:
-            await close_resources(application)
 
-    asyncio.run(run())
+    asyncio.run(serve_worker(settings, announce))
 
 
 async def _check_worker(settings: Any) -> int:
@@ -387,7 +392,11 @@ def bench(
     duration: Annotated[float, typer.Option(help="Seconds per load step")] = 20.0,
     workers: Annotated[int, typer.Option(help="Web worker processes (samvad serve and the "
                                          "ceiling)")] = 1,
-    bot_workers: Annotated[int, typer.Option(help="`samvad worker` processes")] = 1,
+    bot_workers: Annotated[int, typer.Option(help="`samvad worker` commands started")] = 1,
+    bot_processes: Annotated[int | None, typer.Option(
+        help="`--processes N` for each `samvad worker` (default: its own default)")] = None,
+    overload_duration: Annotated[float, typer.Option(
+        help="Seconds of Samvad's open-loop step at 90 % (at least --duration)")] = 60.0,
     concurrency: Annotated[str, typer.Option(help="Closed-loop citizens, comma-separated")]
         = "32,128",
     rasa: Annotated[bool, typer.Option("--rasa/--no-rasa", help="Measure the Rasa peer")] = True,
@@ -400,15 +409,20 @@ def bench(
         = False,
     ceiling: Annotated[bool, typer.Option("--ceiling/--no-ceiling", help="Measure the bare "
                                           "FastAPI ceiling")] = True,
+    floor: Annotated[bool, typer.Option("--floor/--no-floor", help="Measure the floor (bare "
+                                        "webhook -> Redis stream -> worker -> provider)")]
+        = True,
     profile: Annotated[bool, typer.Option("--profile", help="Profile under load: cProfile "
                                           "in `samvad worker`, py-spy on `samvad serve`, "
                                           "into OUT/profile-* (figures then not comparable)")]
         = False,
 ) -> None:
-    """Benchmark end to end (Samvad vs the framework ceiling vs Rasa) into bench/results/.
+    """Benchmark end to end (Samvad vs the floor, the framework ceiling and Rasa) into
+    bench/results/.
 
-    Starts PostgreSQL, Redis, `samvad serve`, `samvad worker` and a fake Twilio on
-    127.0.0.1, loads them with signed webhooks of scripted citizens, and writes
+    Starts PostgreSQL, Redis, `samvad serve`, `samvad worker` and a fake Twilio (with
+    Twilio's status callbacks) on 127.0.0.1, loads them with signed webhooks of scripted
+    citizens, and writes
     report.md, figures.json, load.png and the figures section of BENCHMARKS.md.
     """
     from pathlib import Path
@@ -425,9 +439,10 @@ def bench(
     except ValueError as exc:
         console.print("[red]--concurrency takes numbers separated by commas, e.g. 32,128[/]")
         raise typer.Exit(2) from exc
-    if not levels or min(levels) < 1 or workers < 1 or bot_workers < 1 or duration <= 0:
-        console.print("[red]--concurrency, --workers, --bot-workers and --duration must be "
-                      "positive[/]")
+    if (not levels or min(levels) < 1 or workers < 1 or bot_workers < 1 or duration <= 0
+            or (bot_processes is not None and bot_processes < 1)):
+        console.print("[red]--concurrency, --workers, --bot-workers, --bot-processes and "
+                      "--duration must be positive[/]")
         raise typer.Exit(2)
     import bench as bench_package
 
@@ -441,14 +456,16 @@ def bench(
     else:
         options = Options(out=target, duration_s=duration, concurrency=levels, rasa=rasa,
                           scale=scale, benchmarks_md=Path(benchmarks_md) if benchmarks_md
-                          else None)
+                          else None, overload_s=overload_duration)
     options.workers, options.bot_workers, options.keep = workers, bot_workers, keep
+    options.bot_processes, options.floor = bot_processes, floor
     options.ceiling, options.profile = ceiling, profile
     options.log = lambda message: console.print(message, markup=False, highlight=False)
     figures = run_bench(options)
     ratios = figures.get("ratios", {})
     console.print(f"[bold green]Done[/] in {figures.get('wall_s')} s: "
                   f"{figures.get('samvad', {}).get('max_turns_per_s')} turns/s; "
+                  f"Samvad/floor {ratios.get('samvad_over_floor')}, "
                   f"Samvad/ceiling {ratios.get('samvad_over_ceiling')}, "
                   f"Samvad/Rasa {ratios.get('samvad_over_rasa')}. See {target / 'report.md'}.")
 

@@ -17,7 +17,10 @@ The counters and histograms live next to the code they count:
 
 ``samvad_queue_depth{queue,state}`` is read from Redis when scraped (one round trip):
 doorbells ``waiting`` for a worker, ``in_progress`` (read, not yet acknowledged) and
-mailboxes ``scheduled`` for a retry or a rate-limit wait.
+mailboxes ``scheduled`` for a retry or a rate-limit wait. ``samvad_inbound_queue_age_seconds``
+(two more): how long the oldest inbound message no worker has taken up yet has waited
+(0 when none waits); alert on it well before ``SAMVAD_BUSY_AFTER_S``, past which citizens
+are told "we are busy" (``channels/queues/_overload.py``).
 
 Several processes (``samvad serve --workers N`` plus ``samvad worker`` on one host) share
 their figures through ``PROMETHEUS_MULTIPROC_DIR``: set it, to an empty directory, in the
@@ -28,6 +31,7 @@ for all of them (prometheus_client's multiprocess mode).
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -40,7 +44,7 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from redis.asyncio import Redis
 
-from channels.queues import queue_keys
+from channels.queues import queue_age, queue_keys
 
 log = structlog.get_logger(__name__)
 
@@ -65,8 +69,9 @@ class _Sources:
 
 
 class _Depths(Collector):
-    def __init__(self, depths: dict[tuple[str, str], float]) -> None:
+    def __init__(self, depths: dict[tuple[str, str], float], inbound_age_s: float) -> None:
         self.depths = depths
+        self.inbound_age_s = inbound_age_s
 
     def collect(self) -> Iterable[Metric]:
         family = GaugeMetricFamily("samvad_queue_depth", "Queued work by queue and state, "
@@ -74,6 +79,9 @@ class _Depths(Collector):
         for (queue, state), value in sorted(self.depths.items()):
             family.add_metric([queue, state], value)
         yield family
+        yield GaugeMetricFamily("samvad_inbound_queue_age_seconds",
+                                "How long the oldest inbound message waiting for a worker has "
+                                "waited, read from Redis when scraped", value=self.inbound_age_s)
 
 
 async def queue_depths(redis: Redis) -> dict[tuple[str, str], float]:
@@ -133,7 +141,8 @@ async def metrics_endpoint(request: Request) -> Response:
     """The figures of this process (or of all, in multiprocess mode) and the queue depths."""
     sources: list[Any] = [_process_figures()]
     try:
-        sources.append(_Depths(await queue_depths(request.app.state.redis)))
+        redis = request.app.state.redis
+        sources.append(_Depths(await queue_depths(redis), await queue_age(redis, time.time())))
     except Exception as exc:  # Redis down: the other figures are still worth scraping
         log.warning("queue_depth_unavailable", error=type(exc).__name__)
     encoder, content_type = choose_encoder(request.headers.get("accept", ""))

@@ -14,6 +14,13 @@ Redis Cluster routing to the key's slot (MOVED followed) as every Samvad script 
 A part that is down answers 503 with its name in ``checks``; ``?optional=workers,rasa``
 reports those parts without failing on them (a web pod's readiness probe should keep
 taking webhooks while the workers restart: the messages wait in the queue).
+
+``inbound_queue`` reports how long the oldest inbound message no worker has taken up yet
+has waited (``oldest_waiting_s``); past ``SAMVAD_BUSY_AFTER_S`` it is ``behind`` and the
+status ``degraded``, still 200: a backlog is when the webhooks must keep admitting
+messages (a 503 would take web pods out of the load balancer and leave the messages at
+the providers); the workers are what to add. Alerting reads the same figure from
+``/metrics`` (``samvad_inbound_queue_age_seconds``).
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import httpx
 import structlog
 from redis.asyncio import Redis
 
+from channels.queues import queue_age
 from samvad.schema import schema_state
 
 log = structlog.get_logger(__name__)
@@ -144,6 +152,15 @@ async def rasa_state(url: str | None) -> str:
     return OK if response.status_code == 200 else f"error: HTTP {response.status_code}"
 
 
+async def inbound_queue_state(redis: Redis, behind_after_s: float,
+                              now: float | None = None) -> dict[str, Any]:
+    """``{"state": "ok" | "behind", "oldest_waiting_s": ...}``; never behind when
+    ``behind_after_s`` is 0 (the busy notice is off)."""
+    age = await queue_age(redis, time.time() if now is None else now)
+    behind = bool(behind_after_s) and age > behind_after_s
+    return {"state": "behind" if behind else OK, "oldest_waiting_s": round(age, 1)}
+
+
 async def _guard(check: Any) -> str:
     try:
         return await check
@@ -165,13 +182,18 @@ async def readiness(app: Any, loops: Iterable[str],
         _guard(database()), _guard(redis_state(app.state.redis)),
         _guard(workers_state(app.state.redis, loops)),
         _guard(rasa_state(app.state.settings.rasa_url)))
+    try:
+        queue = await inbound_queue_state(app.state.redis, app.state.settings.busy_after_s)
+    except Exception as exc:  # Redis down: its own check says so
+        queue = {"state": f"error: {type(exc).__name__}"}
     checks = dict(zip(PARTS, results, strict=True))
     skip = set(optional)
     down = [part for part, state in checks.items()
             if state not in (OK, NOT_CONFIGURED) and part not in skip]
     if down:
         log.warning("not_ready", down=down)
-    body: dict[str, Any] = {"status": "not_ready" if down else "ready", "checks": checks}
+    status = "not_ready" if down else "degraded" if queue["state"] == "behind" else "ready"
+    body: dict[str, Any] = {"status": status, "checks": checks, "inbound_queue": queue}
     if down:
         body["down"] = down
     return not down, body

@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     # (the providers' media hosts and SAMVAD_PUBLIC_URL's /files links are always allowed).
     max_body_bytes: int = Field(1024 * 1024, ge=1024, alias="SAMVAD_MAX_BODY_BYTES")
     inbound_per_minute: int = Field(20, ge=0, alias="SAMVAD_INBOUND_PER_MINUTE")
+    # A message that waited this long for a worker gets one "we are busy, your message is
+    # in the queue" reply (channels/queues/_overload.py); 0 turns the notice off.
+    busy_after_s: float = Field(10.0, ge=0, alias="SAMVAD_BUSY_AFTER_S")
     media_hosts: str = Field("", alias="SAMVAD_MEDIA_HOSTS")
     # Reverse proxies whose X-Forwarded-For is believed (comma-separated addresses or
     # networks, uvicorn's forwarded_allow_ips): the client address that login throttling and

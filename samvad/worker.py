@@ -1,4 +1,5 @@
-"""Background work: outbox relay, notifier, inbound turns and outbound sending.
+"""Background work: outbox relay, notifier, inbound turns, outbound sending, the overload
+watch (a "we are busy" reply to messages waiting past SAMVAD_BUSY_AFTER_S).
 
 ``samvad worker`` runs these against the configured database and Redis; in embedded mode
 ``samvad serve`` runs them inside the web process (SPEC §2: one process is the system).
@@ -7,8 +8,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import socket
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from fastapi import FastAPI
@@ -16,17 +20,28 @@ from fastapi import FastAPI
 from bot.digest import GroDigest
 from bot.notifier import Notifier
 from bot.services import ServiceError
-from channels.queues import Clock, InboundWorker, SendWorker, SystemClock, channels_of
+from channels.queues import (
+    Clock,
+    InboundWorker,
+    OverloadWatch,
+    SendWorker,
+    SystemClock,
+    channels_of,
+)
 from core_api.complaints.escalation import plan_for
 from core_api.complaints.sla import PGR, sla_once
 from core_api.events.relay import relay_once
 from samvad.liveness import LivenessFile
 from samvad.readiness import Heartbeat
 
+if TYPE_CHECKING:
+    from samvad.settings import Settings
+
 log = structlog.get_logger(__name__)
 
 RELAY_IDLE_S = 0.5
 SLA_IDLE_S = 60.0  # complaint SLA timers: warnings, escalations, reminders, auto-close
+WATCH_IDLE_S = 1.0  # how often the overload watch looks for messages waiting too long
 # The loops that write heartbeats; /readyz reports any of them gone quiet.
 LOOPS = ("relay", "notifier", "inbound", "send", "sla")
 CHAT_ACTIVITY_FLUSH_S = 5.0  # how stale the dashboard's chat figures may be
@@ -49,16 +64,27 @@ def build_notifier(app: FastAPI, clock: Clock | None = None) -> Notifier:
     channels = channels_of(app)
     window = app.state.settings.gro_digest_seconds
     digest = GroDigest(app.state.redis, window, (clock or SystemClock()).now) if window else None
+    # One consumer per process: worker processes on one host must not share a name.
     return Notifier(app.state.redis, app.state.conversations.store, channels.notifications,
                     opted_out=opted_out, router=channels.delivery, digest=digest,
-                    follow_ups=client.follow_ups)
+                    follow_ups=client.follow_ups,
+                    consumer=f"{socket.gethostname()}-{os.getpid()}-notifier")
 
 
 def build_inbound_worker(app: FastAPI, **options: Any) -> InboundWorker:
-    """Runs the turns of messages the webhooks queued."""
+    """Runs the turns of messages the webhooks queued (given ``send``, a send worker, it
+    sends their replies itself when it can: ``InboundWorker``)."""
     channels = channels_of(app)
     return InboundWorker(channels.inbound, app.state.conversations, channels.outbound,
                          **options)
+
+
+def build_overload_watch(app: FastAPI, clock: Clock | None = None) -> OverloadWatch:
+    """Tells people whose message waited past SAMVAD_BUSY_AFTER_S that it is queued."""
+    channels = channels_of(app)
+    return OverloadWatch(channels.inbound, channels.outbound,
+                         app.state.conversations.locale_of,
+                         busy_after_s=app.state.settings.busy_after_s, clock=clock)
 
 
 def build_send_worker(app: FastAPI, **options: Any) -> SendWorker:
@@ -104,6 +130,26 @@ async def _forever(name: str, step: Callable[[], Awaitable[int]], idle_s: float,
                 pass
 
 
+async def serve_worker(settings: Settings,
+                       announce: Callable[[FastAPI], None] | None = None) -> None:
+    """One worker process: open the app's resources, run every background loop until
+    SIGTERM or SIGINT (the messages in hand are finished), close them."""
+    from samvad.app import close_resources, create_app, open_resources
+
+    application = create_app(settings)
+    await open_resources(application)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    if announce is not None:
+        announce(application)
+    try:
+        await run_background(application, stop)
+    finally:
+        await close_resources(application)
+
+
 async def run_background(app: FastAPI, stop: asyncio.Event) -> None:
     """Relay events, notify, run inbound turns and send, until ``stop`` is set."""
     notifier = build_notifier(app)
@@ -113,13 +159,17 @@ async def run_background(app: FastAPI, stop: asyncio.Event) -> None:
     path = settings.worker_heartbeat_file
     app.state.liveness = LivenessFile(path, LOOPS) if path else None
     extra = [app.state.liveness.run(stop)] if app.state.liveness else []
+    if settings.busy_after_s:
+        watch = build_overload_watch(app)
+        extra.append(_forever("overload", watch.check_once, WATCH_IDLE_S, stop))
     await asyncio.gather(
         *extra,
         _forever("relay", lambda: relay_once(app.state.db, app.state.redis), RELAY_IDLE_S, stop,
                  heartbeat(app, "relay", RELAY_IDLE_S)),
         _forever("notifier", lambda: notifier.consume_once(block_ms=1000), 0.1, stop,
                  heartbeat(app, "notifier")),
-        build_inbound_worker(app).run(stop, heartbeat(app, "inbound")),
+        build_inbound_worker(app, send=build_send_worker(app)).run(
+            stop, heartbeat(app, "inbound")),
         build_send_worker(app).run(stop, heartbeat(app, "send")),
         _forever("sla", lambda: sla_once(app.state.db,
                                          auto_close_days=settings.auto_close_days,

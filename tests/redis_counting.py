@@ -23,6 +23,11 @@ class RoundTrips:
         top_level = {name: self.server.get(name, 0) for name in ("evalsha", "eval", "script")}
         return self.writes == 1 and top_level == {"evalsha": 1, "eval": 0, "script": 0}
 
+    def is_one_evalsha_calling(self, *commands: str) -> bool:
+        """Exactly one request, an EVALSHA, whose script called each command named."""
+        return self.is_one_evalsha() and all(self.server.get(name, 0) >= 1
+                                             for name in commands)
+
     def is_evalsha_then(self, *commands: str) -> bool:
         """One EVALSHA then one request per command named (``"xadd"``), no pipeline."""
         top_level = {name: self.server.get(name, 0) for name in ("evalsha", "eval", "script")}

@@ -3,19 +3,23 @@
 Webhooks (``channels/<provider>/``) verify and parse a request, then::
 
     services = channels_of(request.app)
-    # One script (dedupe by message id, flood limit, queue), then the doorbell.
+    # One script (dedupe by message id, flood limit, queue; the doorbell on one server).
     admission = await services.inbound.admit(inbound, "twilio", seen_key=seen,
                                              seen_ttl_s=SEEN_TTL_S, per_minute=limit)
     await services.statuses.update("twilio", sid, "delivered")  # a status callback
 
 ``InboundWorker`` runs the turns and queues each reply as an ``OutboundJob``
-``<message_id>:<index>``; ``NotificationSink`` queues notifications on the route the
+``<message_id>:<index>`` (on one Redis server it sends them itself when their mailbox is
+free: a menu turn costs 6 Redis round trips from webhook to delivery record, each
+mailbox step one script); ``NotificationSink`` queues notifications on the route the
 ``DeliveryPolicy`` chose (case channel, last active channel, SMS), SMS fitted to 3
 segments with a short link; ``SmsFallback`` sends a failed WhatsApp notification as SMS
 once; ``MessageCosts`` estimates what each message costs. ``SendWorker``
 delivers jobs through the ``Sender`` of the job's provider: rate limited per sender number,
 retried with backoff, WhatsApp templates outside the 24-hour window (``template_of(job)``),
-DLT ids on Indian SMS. ``samvad worker`` (or ``samvad serve`` in embedded mode) runs both.
+DLT ids on Indian SMS. ``OverloadWatch`` tells a person whose message waited past
+``SAMVAD_BUSY_AFTER_S`` that it is queued, once (``_overload``). ``samvad worker`` (or
+``samvad serve`` in embedded mode) runs them.
 
 Guarantees, and where they end:
 
@@ -27,7 +31,8 @@ Guarantees, and where they end:
   person arriving at the same instant at two web processes reach Redis in either order.
 - Admission, atomic: a webhook answers 200 only after ``admit`` ran, and ``admit`` claims
   the provider's message id and queues the message in one Lua script (the person's keys,
-  one Redis Cluster slot), then rings the doorbell; a web process killed at any point has
+  one Redis Cluster slot), and rings the doorbell (in the script on one server, right
+  after it on a cluster); a web process killed at any point has
   either queued the message or left its id for the retry, and a retry answered
   "duplicate" rings again (a process killed before its ring loses nothing).
 - Inbound, at least once: a message leaves its mailbox only after its turn ran and its
@@ -75,6 +80,7 @@ from channels.queues._notifications import (
     notification_job,
 )
 from channels.queues._outbound import OutboundQueue, OutboxItem, recipient_key
+from channels.queues._overload import OverloadWatch, queue_age
 from channels.queues._personal_keys import channel_keys
 from channels.queues._policy import DeliveryPolicy, simulator_delivery
 from channels.queues._ratelimit import RateLimiter
@@ -118,6 +124,7 @@ __all__ = [
     "NotificationSink",
     "OutboundQueue",
     "OutboxItem",
+    "OverloadWatch",
     "QueueKeys",
     "RateLimiter",
     "SendPolicy",
@@ -131,6 +138,7 @@ __all__ = [
     "channels_of",
     "default_whatsapp_templates",
     "notification_job",
+    "queue_age",
     "queue_keys",
     "recipient_key",
     "record_flood",

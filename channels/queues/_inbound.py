@@ -1,6 +1,7 @@
 """Inbound: webhooks admit verified messages here and answer; workers run the turns.
 
-``InboundQueue.admit`` runs one Lua script, then rings one doorbell. The script claims
+``InboundQueue.admit`` runs one Lua script, which also rings the doorbell on one Redis
+server (on a Redis Cluster the ring follows as its own command). The script claims
 the provider's message id (a "seen" key kept as long as the provider retries), counts the
 sender's messages of the current minute, and queues the message: into the person's
 mailbox, with the person's last-inbound time (WhatsApp's 24-hour window) and the provider
@@ -15,10 +16,11 @@ tag (one Redis Cluster slot)::
 
 Redis runs the script as one step, so a web process dying around it has either queued
 the message or left its id unclaimed for the provider's retry. The doorbell (an entry on
-the shared stream ``samvad:inbound``, another slot) is rung right after the script
-answers: one more command, no pipeline. A process killed between the two leaves the
-message queued with no doorbell; so a "duplicate" (the provider's retry of a claimed id)
-rings the person's doorbell again, and the retry repairs it. That ring is harmless when
+the shared stream ``samvad:inbound``) is rung by the script itself on one Redis server:
+one round trip in all. On a Redis Cluster the stream is in another slot, so it is rung
+right after the script answers: one more command. A process killed between the two
+leaves the message queued with no doorbell; so a "duplicate" (the provider's retry of a
+claimed id) rings the person's doorbell again, and the retry repairs it. That ring is harmless when
 the mailbox is empty or being drained: the worker finds it empty, or busy and rings
 again when the lease ends. A provider that never retries leaves such a message queued
 until the person's next message rings.
@@ -36,6 +38,7 @@ affected. A provider's retry of a message is refused as a duplicate before it is
 from __future__ import annotations
 
 import secrets
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict
@@ -45,16 +48,19 @@ import orjson
 import structlog
 from prometheus_client import Counter
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
+from bot.engine import Turn
 from bot.i18n import translate
 from bot.messages import Inbound, Location, Media, Outgoing
 from bot.runtime import Conversations
-from bot.session_store import conversation_key
+from bot.session_store import BEGIN_LUA, Begin, SessionStore, conversation_key
 from channels import metrics
 from channels.base import OutboundJob, outgoing_to_dict
 from channels.queues._clock import Clock, SystemClock
-from channels.queues._mailboxes import Mailboxes
-from channels.queues._outbound import OutboundQueue
+from channels.queues._mailboxes import Hook, Mailboxes, Opened
+from channels.queues._outbound import OutboundQueue, by_recipient
+from channels.queues._sending import Handoff, SendWorker
 from channels.queues._windows import (
     KEEP_S,
     VIA_KEEP_S,
@@ -115,14 +121,23 @@ def seen_key_of(inbound: Inbound, seen_id: str) -> str:
     return person_base(inbound.channel, inbound.sender) + "seen:" + seen_id
 
 
-# KEYS seen, flood counter, mailbox, last inbound, via: one person, one hash tag.
+# KEYS seen, flood counter, mailbox, last inbound, via: one person, one hash tag;
+#      [doorbell stream: on one server only, the stream is shared by everyone (another
+#      cluster slot)].
 # ARGV seen ttl s, per minute (0: no limit), flood window s, item, mailbox ttl s,
-#      now, last inbound ttl s, via value ("<now> <provider> <our number>"), via ttl s.
+#      now, last inbound ttl s, via value ("<now> <provider> <our number>"), via ttl s,
+#      stream max length, mailbox key (the doorbell's field).
 # Nothing is queued for a duplicate or a drop; the notice item is the message's item with
 # "flood": true appended (the bytes orjson makes of the same dict with that key last).
-# The doorbell is not rung here: its stream is shared by everyone (another cluster slot).
+# With a stream, a duplicate and an admitted message ring it (a drop does not).
 _ADMIT = """
+local function ring()
+  if KEYS[6] then
+    redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[10], '*', 'key', ARGV[11])
+  end
+end
 if not redis.call('SET', KEYS[1], 1, 'NX', 'EX', ARGV[1]) then
+  ring()
   return 'duplicate'
 end
 local admission, item = 'accept', ARGV[4]
@@ -140,6 +155,7 @@ redis.call('RPUSH', KEYS[3], item)
 redis.call('EXPIRE', KEYS[3], ARGV[5])
 redis.call('SET', KEYS[4], ARGV[6], 'EX', ARGV[7])
 redis.call('SET', KEYS[5], ARGV[8], 'EX', ARGV[9])
+ring()
 return admission
 """
 
@@ -168,7 +184,8 @@ class InboundQueue:
                     per_minute: int = 0,
                     before_ring: Callable[[], None] | None = None) -> Admission:
         """Queue a verified message from ``provider`` ("twilio", "meta") unless it is a
-        repeat or a flood, in one atomic script, then ring its doorbell.
+        repeat or a flood, and ring its doorbell: one script on one server, the script
+        then the ring on a Redis Cluster.
 
         "duplicate": ``seen_key`` (the provider's message id, e.g. ``twilio:<MessageSid>``,
         claimed for ``seen_ttl_s`` under the sender's hash tag) was claimed before; the
@@ -176,8 +193,8 @@ class InboundQueue:
         sender this minute (0: no limit) the first extra one is queued as the flood notice
         ("notice": the worker answers "too fast" instead of running its turn) and later
         ones are not ("drop", no ring). Else "accept". Nothing is queued for a duplicate
-        or a drop. ``before_ring`` runs between the script and the ring (the fault tests'
-        kill point).
+        or a drop. ``before_ring`` runs right after the script (the fault tests' kill
+        point: before the ring on a cluster).
         """
         key = conversation_key(inbound.channel, inbound.sender)
         mailbox, _lock = self.boxes.keys(key)
@@ -190,10 +207,13 @@ class InboundQueue:
         args: list[bytes | str | int] = [
             seen_ttl_s, per_minute, FLOOD_WINDOW_S, item, self.boxes.ttl_s, repr(now),
             KEEP_S, via_value(now, provider, inbound.to), VIA_KEEP_S]
+        if self.boxes.one_server:
+            keys.append(self.boxes.stream)
+            args += [self.boxes.stream_max_len, key]
         admission = cast("Admission", (await self._admit(keys=keys, args=args)).decode())
         if before_ring is not None:
             before_ring()
-        if admission != "drop":
+        if admission != "drop" and not self.boxes.one_server:
             await self.ring(key)
         return admission
 
@@ -207,20 +227,106 @@ class InboundQueue:
         return [inbound_from_dict(orjson.loads(item)["inbound"]) for item in raw]
 
 
+# The hooks of the inbound drain's open step on one server (``Mailboxes.hooked``): begin
+# the head message's turn in the session store (``BEGIN_LUA``: dedupe, lock, load) unless
+# it is a flood notice or waits for its retry time. The session's keys are under its own
+# hash tag: one server only. ARGV[7] now, [8..13] ``SessionStore.begin_args``.
+_HOOKS = BEGIN_LUA + """
+local function finish(prefix) end
+local function on_head(prefix, head)
+  local item = cjson.decode(head)
+  local not_before = item.not_before
+  if item.flood or (not_before and not_before ~= cjson.null
+                    and not_before > tonumber(ARGV[7])) then
+    return false
+  end
+  local id = item.inbound.message_id
+  local mark = nil
+  if id ~= cjson.null and id ~= '' then
+    mark = ARGV[10] .. id
+  end
+  return session_begin(ARGV[8], ARGV[9], mark, ARGV[11], ARGV[12], ARGV[13])
+end
+"""
+
+
+class TurnEnd:
+    """The end of a turn sent with its commit (``SessionStore.commit(along=)``, one
+    server): the replies queued with their doorbell, then the inbound mailbox's next step,
+    then, when a send worker is at hand, the replies' mailbox opened for it (its first job
+    begun): one round trip for all. The order is the one of the separate steps, so a
+    worker dying anywhere leaves what it left before."""
+
+    def __init__(self, worker: InboundWorker, key: str, owner: str, provider: str,
+                 inbound: Inbound) -> None:
+        self.worker, self.key, self.owner = worker, key, owner
+        self.provider, self.inbound = provider, inbound
+        self.jobs: list[OutboundJob] = []
+        self.sent = False  # handed to the commit's pipeline: it may have run, in part
+        self.taken = False
+        self.next: Opened | None = None
+        self.handoff: Handoff | None = None
+        self._took_next: Callable[[Any], Opened] | None = None
+        self._took_open: Callable[[Any], Opened] | None = None
+        self._adds = 0
+
+    def __call__(self, turn: Turn) -> TurnEnd:
+        self.jobs = reply_jobs(self.inbound, self.provider, turn.replies,
+                               turn.session.locale, turn.effects)
+        return self
+
+    def queue(self, pipe: Pipeline) -> None:
+        self.sent = True
+        outbound = self.worker.outbound.boxes
+        payloads = by_recipient(self.jobs)
+        self._adds = outbound.queue_add(pipe, payloads) if payloads else 0
+        self._took_next = self.worker.boxes.queue_step(pipe, self.key, self.owner, "next")
+        send = self.worker.send
+        if send is not None and len(payloads) == 1:
+            (recipient,) = payloads
+            self.handoff = Handoff(recipient, secrets.token_hex(8), time.monotonic())
+            self._took_open = send.boxes.queue_step(
+                pipe, recipient, self.handoff.owner, "open", send.step_hook(),
+                lease=self.handoff.lease)
+
+    def took(self, results: list[Any]) -> None:
+        assert self._took_next is not None
+        self.taken = True
+        self.next = self._took_next(results[self._adds])
+        if self.handoff is not None and self._took_open is not None:
+            self.handoff.bell = results[self._adds - 1]
+            self.handoff.step = self._took_open(results[self._adds + 1])
+
+
 class InboundWorker(MailboxWorker):
-    """Runs conversation turns for queued messages and queues their replies."""
+    """Runs conversation turns for queued messages and queues their replies.
+
+    On one Redis server, with the real ``Conversations``, a turn costs the inbound
+    mailbox two round trips: its open step begins the session too (``_HOOKS``), and the
+    commit carries the rest (``TurnEnd``). Given the ``send`` worker, it also sends the
+    turn's replies itself when their mailbox was free, saving the send worker's read and
+    open (its doorbell, rung all the same in case this worker dies, is deleted unread).
+    """
 
     def __init__(self, queue: InboundQueue, conversations: Conversations,
                  outbound: OutboundQueue, *, consumer: str | None = None,
-                 concurrency: int = 32, clock: Clock | None = None) -> None:
+                 concurrency: int = 32, clock: Clock | None = None,
+                 send: SendWorker | None = None) -> None:
         super().__init__(queue.boxes, consumer=consumer, concurrency=concurrency,
                          clock=clock or queue.clock)
         self.queue = queue
         self.conversations = conversations
         self.outbound = outbound
+        store = conversations.store if isinstance(conversations, Conversations) else None
+        self.sessions = store if store is not None and store.one_server else None
+        self.folded = self.sessions is not None and queue.boxes.one_server
+        self.send = send if self.folded else None
+        self._open = queue.boxes.hooked(_HOOKS)
 
-    async def turn(self, provider: str, inbound: Inbound) -> list[OutboundJob]:
-        """One turn and its queued replies.
+    async def turn(self, provider: str, inbound: Inbound, *, begun: Begin | None = None,
+                   end: TurnEnd | None = None) -> list[OutboundJob]:
+        """One turn and its queued replies: with the commit when ``end`` (its ``taken``
+        says whether it was), else after it.
 
         A message whose turn was committed before is still at the head when its worker
         died before advancing the mailbox: its kept replies are queued again, under the
@@ -228,14 +334,17 @@ class InboundWorker(MailboxWorker):
         still locked after the wait raises ``SessionBusy``: ``drain`` keeps the message
         and tries again later, like any failed turn.
         """
-        turn = await self.conversations.handle(inbound, when_busy="raise")
+        turn = await self.conversations.handle(inbound, when_busy="raise", begun=begun,
+                                               along=end)
         repeat = turn is None
         if turn is None:
             turn = await self.conversations.answered(inbound)
+        TURNS.labels(provider, "repeat" if repeat else "handled").inc()
+        if end is not None and end.taken:
+            return end.jobs
         jobs = [] if turn is None else reply_jobs(inbound, provider, turn.replies,
                                                   turn.session.locale, turn.effects)
         await self.outbound.enqueue(*jobs)
-        TURNS.labels(provider, "repeat" if repeat else "handled").inc()
         return jobs
 
     async def flood_notice(self, provider: str, inbound: Inbound) -> list[OutboundJob]:
@@ -246,14 +355,22 @@ class InboundWorker(MailboxWorker):
         await self.outbound.enqueue(*jobs)
         return jobs
 
+    def _open_hook(self, key: str, token: str) -> Hook | None:
+        if self.sessions is None or not self.folded:
+            return None
+        return Hook(self._open, [repr(self.clock.now()),
+                                 *self.sessions.begin_args(key, token)])
+
     async def drain(self, key: str) -> int:
-        owner = secrets.token_hex(8)
-        opened = await self.boxes.open(key, owner)
-        if opened.state == "busy":
-            await self.boxes.ring_at(key, self.clock.now() + opened.busy_ms / 1000 + 0.05)
+        owner, token = secrets.token_hex(8), secrets.token_hex(16)
+        step = await self.boxes.open(key, owner, self._open_hook(key, token))
+        if step.state == "busy":
+            await self.boxes.ring_at(key, self.clock.now() + step.busy_ms / 1000 + 0.05)
             return 0
-        head, done = opened.head, 0
-        while head is not None:
+        done = 0
+        while step.head is not None:
+            head = step.head
+            begun = SessionStore.begun(step.hooked, token) if step.hooked else None
             item = orjson.loads(head)
             not_before = item.get("not_before", 0.0)
             if not_before > self.clock.now():
@@ -263,12 +380,16 @@ class InboundWorker(MailboxWorker):
                 await self.boxes.put_back(key, owner, head)
                 return done
             inbound = inbound_from_dict(item["inbound"])
+            end = (TurnEnd(self, key, owner, item["provider"], inbound)
+                   if self.folded and not item.get("flood") else None)
             try:
                 if item.get("flood"):
                     await self.flood_notice(item["provider"], inbound)
                 else:
-                    await self.turn(item["provider"], inbound)
+                    await self.turn(item["provider"], inbound, begun=begun, end=end)
             except Exception:
+                if end is not None and end.sent:
+                    return await self._after_failed_end(key, owner, done)
                 # Redis or a bug: keep the message at the head and try again later, a few
                 # times; the session store's dedupe keeps a finished turn from running twice.
                 item["attempts"] += 1
@@ -284,5 +405,29 @@ class InboundWorker(MailboxWorker):
                 TURNS.labels(item["provider"], "dropped").inc()
                 log.exception("inbound_dropped", **context)
             done += 1
-            head = await self.boxes.advance(key, owner)
+            if end is not None and end.handoff is not None:
+                await self._send_replies(end.handoff)
+            step = end.next if end is not None and end.next is not None else (
+                await self.boxes.next(key, owner))
         return done
+
+    async def _after_failed_end(self, key: str, owner: str, done: int) -> int:
+        """The commit's pipeline failed, maybe after some of it ran (the mailbox may have
+        moved on): the head is not put back, the mailbox is let go and rung again later.
+        A turn committed before is not run again (the session store's dedupe)."""
+        log.exception("inbound_turn_end_failed", queue="inbound")
+        await self.boxes.ring_at(key, self.clock.now() + INBOUND_RETRY_S)
+        await self.boxes.release(key, owner)
+        return done
+
+    async def _send_replies(self, handoff: Handoff) -> None:
+        """Send the turn's replies here (their mailbox was opened with the commit). A
+        failure is logged, not the turn's: the doorbell rung with them brings a send
+        worker once the lease has run out."""
+        assert self.send is not None
+        if handoff.step is None or handoff.step.state != "open":
+            return
+        try:
+            await self.send.take_over(handoff)
+        except Exception:
+            log.exception("reply_send_failed", queue="outbound")

@@ -15,6 +15,13 @@ keeps its mailbox and a dead worker's mailboxes are free again one lease after i
 A renewal that finds the lease lost stops the drain after the message in hand: the next
 step (``advance``, ``put_back``) checks the lock in the same script that changes the list.
 
+Each step of a drain is one script (``open``, ``next``: take the lock or move on, read the
+head), with the queue's own Lua run inside it (``hooked``: the inbound queue begins the
+session, the send worker notes a job sent and begins the next); on one server the step
+that finds the mailbox empty also acknowledges the doorbell, and a step may ride in
+another drain's pipeline (``queue_step``: the inbound turn's end opens its replies'
+mailbox). So a mailbox costs one round trip per message, plus the doorbell's read.
+
 So one person's messages are handled in the order they were added, by one worker at a
 time, however many workers read the stream; different people proceed in parallel.
 Keys of one mailbox share a Redis Cluster hash tag, so every script touches one slot::
@@ -31,14 +38,15 @@ import asyncio
 import contextlib
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 import structlog
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.client import Pipeline
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError, ResponseError
 
 log = structlog.get_logger(__name__)
@@ -49,32 +57,58 @@ DEFAULT_LEASE_MS = 5_000
 # maps); Mailboxes talk RESP2 and get bytes (__init__ checks), the shapes cast below.
 _Entry = tuple[bytes, dict[bytes, bytes] | None]
 
-# KEYS mailbox, lock; ARGV owner, lease ms. {0, pttl} busy, {1} empty, {2, head} opened.
-_OPEN = """
-if redis.call('EXISTS', KEYS[2]) == 1 then
-  return {0, redis.call('PTTL', KEYS[2])}
+# One step of a drain, ``open`` (take the lock and the head) or ``next`` (drop the handled
+# head, take the next one), with a queue's hooks run in the same script (``hooked``):
+# ``finish(prefix)`` before the head is dropped (even when the lock was lost: e.g. a job's
+# "sent" mark), ``on_head(prefix, head)`` on the head taken (its value is returned third).
+# ``prefix`` is the mailbox's hash tag prefix (``samvad:{outbound:sms:+91...}:``): keys
+# made from it are in the mailbox's cluster slot.
+# KEYS mailbox, lock[, doorbell stream: one server only]. ARGV owner, lease ms, 'open' or
+# 'next', doorbell entry id ('' none), 'ack' (read from the group) or 'del' (rung by this
+# drain itself: deleted unread), group, then the hooks' arguments (ARGV[7]...).
+# {0, pttl} busy (open) or lost (next, pttl -1); {1} empty (lock released, the doorbell
+# acknowledged or deleted when the stream was given); {2, head, hook's value} holding
+# the lock.
+_STEP = """
+local prefix = string.sub(KEYS[1], 1, -8)
+local opening = ARGV[3] == 'open'
+-- hooks
+if opening then
+  if redis.call('EXISTS', KEYS[2]) == 1 then
+    return {0, redis.call('PTTL', KEYS[2])}
+  end
+else
+  finish(prefix)
+  if redis.call('GET', KEYS[2]) ~= ARGV[1] then
+    return {0, -1}
+  end
+  redis.call('LPOP', KEYS[1])
 end
 local head = redis.call('LINDEX', KEYS[1], 0)
 if not head then
+  if not opening then
+    redis.call('DEL', KEYS[2])
+  end
+  if KEYS[3] and ARGV[4] ~= '' then
+    if ARGV[5] == 'del' then
+      redis.call('XDEL', KEYS[3], ARGV[4])
+    else
+      redis.call('XACK', KEYS[3], ARGV[6], ARGV[4])
+    end
+  end
   return {1}
 end
-redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
-return {2, head}
+if opening then
+  redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+else
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+end
+return {2, head, on_head(prefix, head)}
 """
 
-# Remove the handled head. {0} lock lost, {1} empty (lock released), {2, next head}.
-_ADVANCE = """
-if redis.call('GET', KEYS[2]) ~= ARGV[1] then
-  return {0}
-end
-redis.call('LPOP', KEYS[1])
-local head = redis.call('LINDEX', KEYS[1], 0)
-if not head then
-  redis.call('DEL', KEYS[2])
-  return {1}
-end
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
-return {2, head}
+NO_HOOKS = """
+local function finish(prefix) end
+local function on_head(prefix, head) return false end
 """
 
 # Replace the head (attempt count, due time) and release. ARGV owner, new head.
@@ -113,10 +147,15 @@ class Doorbell:
 
 @dataclass
 class Lease:
-    """The lock a drain holds right now (``key``, ``owner``), as its heartbeat sees it."""
+    """The lock a drain holds right now (``key``, ``owner``), as its heartbeat sees it, and
+    the doorbell the drain answers (``bell``: acknowledged, or deleted, by the step that
+    finds the mailbox empty, on one server, which sets ``acked``)."""
 
     key: str | None = None
     owner: str | None = None
+    bell: bytes | None = None
+    rang: bool = False  # the drain rang ``bell`` itself, unread: deleted, not acknowledged
+    acked: bool = False
 
     def let_go(self, key: str, owner: str) -> None:
         if (self.key, self.owner) == (key, owner):
@@ -131,9 +170,23 @@ _LEASE: ContextVar[Lease | None] = ContextVar("mailbox_lease", default=None)
 
 @dataclass(frozen=True)
 class Opened:
-    state: Literal["busy", "empty", "open"]
+    """What a step of a drain found: the lock ``busy`` (held by someone else; ``next``:
+    ``lost``), the mailbox ``empty`` (released), or ``open`` with ``head`` in hand and the
+    value of the queue's ``on_head`` hook (``hooked``)."""
+
+    state: Literal["busy", "empty", "open", "lost"]
     head: bytes | None = None
     busy_ms: int = 0  # how long the current holder's lease still runs
+    hooked: Any = None
+
+
+@dataclass(frozen=True)
+class Hook:
+    """A queue's own Lua run inside each step of a drain (``Mailboxes.hooked``), with the
+    arguments of this step."""
+
+    script: AsyncScript
+    args: list[bytes | str | int | float]
 
 
 @dataclass(frozen=True)
@@ -171,18 +224,22 @@ class Mailboxes:
         self.reclaim_idle_ms = lease_ms if reclaim_idle_ms is None else reclaim_idle_ms
         self.ttl_s = ttl_s
         self.stream_max_len = stream_max_len
-        self._open = redis.register_script(_OPEN)
-        self._advance = redis.register_script(_ADVANCE)
+        self._step = self.hooked(NO_HOOKS)
         self._put_back = redis.register_script(_PUT_BACK)
         self._renew = redis.register_script(_RENEW_OR_RELEASE)
         self._group_ready = False
         self._next_reclaim = 0.0
-        # Whether one pipeline's commands run in the order given (not across cluster nodes).
-        self._in_order = not isinstance(redis, RedisCluster)
+        # One server (not a Redis Cluster): one script may touch every key (the doorbell
+        # stream too), and one pipeline's commands run in the order given.
+        self.one_server = not isinstance(redis, RedisCluster)
+
+    def prefix(self, key: str) -> str:
+        """The start of every name under ``key``'s hash tag (``samvad:{outbound:<key>}:``)."""
+        return f"samvad:{{{self.name}:{key}}}:"
 
     def keys(self, key: str) -> tuple[str, str]:
         """The mailbox list and lock of ``key``."""
-        base = f"samvad:{{{self.name}:{key}}}:"
+        base = self.prefix(key)
         return base + "mailbox", base + "lock"
 
     async def add(self, payloads: dict[str, list[bytes]]) -> None:
@@ -195,15 +252,30 @@ class Mailboxes:
         commands for different nodes in parallel, so there the doorbells go second.
         """
         pipe = self.redis.pipeline(transaction=False)
+        if self.one_server:
+            self.queue_add(pipe, payloads)
+            await pipe.execute()
+            return
         for key, items in payloads.items():
             mailbox, _lock = self.keys(key)
             pipe.rpush(mailbox, *items)
             pipe.expire(mailbox, self.ttl_s)
-        if not self._in_order:
-            await pipe.execute()
-            pipe = self.redis.pipeline(transaction=False)
+        await pipe.execute()
+        pipe = self.redis.pipeline(transaction=False)
         self._ring(pipe, *payloads)
         await pipe.execute()
+
+    def queue_add(self, pipe: Pipeline, payloads: dict[str, list[bytes]]) -> int:
+        """``add`` inside ``pipe`` (one server only: it runs in order); returns how many
+        commands it added, the last ones the doorbells' XADDs (each key's entry id)."""
+        if not self.one_server:
+            raise RuntimeError("queue_add needs one Redis server (a pipeline in order)")
+        for key, items in payloads.items():
+            mailbox, _lock = self.keys(key)
+            pipe.rpush(mailbox, *items)
+            pipe.expire(mailbox, self.ttl_s)
+        self._ring(pipe, *payloads)
+        return 3 * len(payloads)
 
     async def ring(self, key: str) -> None:
         """A doorbell for ``key``'s mailbox (its messages were queued before)."""
@@ -268,26 +340,72 @@ class Mailboxes:
     async def ack(self, *entry_ids: bytes) -> None:
         await self.redis.xack(self.stream, self.group, *entry_ids)
 
-    async def open(self, key: str, owner: str) -> Opened:
+    def hooked(self, hooks: str) -> AsyncScript:
+        """The step script with a queue's hooks: Lua defining ``finish(prefix)`` and
+        ``on_head(prefix, head)`` (see ``_STEP``), for ``open`` and ``next``."""
+        return self.redis.register_script(_STEP.replace("-- hooks", hooks))
+
+    async def open(self, key: str, owner: str, hook: Hook | None = None) -> Opened:
         """Take ``key``'s lock and its head, unless someone holds it or it is empty."""
-        reply = await self._open(keys=list(self.keys(key)), args=[owner, self.lease_ms])
-        state = int(reply[0])
-        if state == 0:
-            return Opened("busy", busy_ms=max(int(reply[1]), 0))
-        if state == 1:
-            return Opened("empty")
-        lease = _LEASE.get()
-        if lease is not None:
-            lease.key, lease.owner = key, owner
-        return Opened("open", head=reply[1])
+        return await self._run_step(key, owner, "open", hook)
+
+    async def next(self, key: str, owner: str, hook: Hook | None = None) -> Opened:
+        """Drop the handled head and take the next (``empty``: released; ``lost``)."""
+        return await self._run_step(key, owner, "next", hook)
 
     async def advance(self, key: str, owner: str) -> bytes | None:
         """Drop the handled head and return the next (None: empty and released, or lost)."""
-        reply = await self._advance(keys=list(self.keys(key)), args=[owner, self.lease_ms])
-        if int(reply[0]) == 2:
-            return reply[1]
-        self._let_go(key, owner)
-        return None
+        return (await self.next(key, owner)).head
+
+    async def _run_step(self, key: str, owner: str, mode: Literal["open", "next"],
+                        hook: Hook | None) -> Opened:
+        lease = _LEASE.get()
+        script, keys, args, bell = self._step_call(key, owner, mode, hook, lease)
+        return self._took(await script(keys=keys, args=args), key, owner, mode, bell, lease)
+
+    def queue_step(self, pipe: Pipeline, key: str, owner: str, mode: Literal["open", "next"],
+                   hook: Hook | None = None, *, lease: Lease | None = None,
+                   ) -> Callable[[Any], Opened]:
+        """Add a step to ``pipe`` (as EVAL: a script missing from the server must not
+        fail one command of a pipeline whose others run); call what it returns with the
+        step's reply. ``lease``: the one to note the lock in (default: this drain's)."""
+        lease = lease or _LEASE.get()
+        script, keys, args, bell = self._step_call(key, owner, mode, hook, lease)
+        pipe.eval(cast("str", script.script), len(keys), *keys, *args)  # registered a str
+        return lambda reply: self._took(reply, key, owner, mode, bell, lease)
+
+    def _step_call(self, key: str, owner: str, mode: Literal["open", "next"],
+                   hook: Hook | None, lease: Lease | None,
+                   ) -> tuple[AsyncScript, list[str], list[bytes | str | int | float], bytes]:
+        """The script, keys and arguments of a step. On one server the step that finds
+        the mailbox empty also acknowledges (or deletes) the drain's doorbell."""
+        bell = lease.bell if lease is not None and lease.bell and not lease.acked else b""
+        rang = lease is not None and lease.rang
+        keys = list(self.keys(key))
+        if self.one_server:
+            keys.append(self.stream)
+        args: list[bytes | str | int | float] = [owner, self.lease_ms, mode, bell,
+                                                 "del" if rang else "ack", self.group]
+        if hook is None:
+            return self._step, keys, args, bell
+        return hook.script, keys, args + hook.args, bell
+
+    def _took(self, reply: Any, key: str, owner: str, mode: Literal["open", "next"],
+              bell: bytes, lease: Lease | None) -> Opened:
+        state = int(reply[0])
+        if state == 2:
+            if lease is not None:
+                lease.key, lease.owner = key, owner
+            return Opened("open", head=reply[1], hooked=reply[2] if len(reply) > 2 else None)
+        if mode == "next" and lease is not None:
+            lease.let_go(key, owner)
+        if state == 1:
+            if lease is not None and bell and self.one_server:
+                lease.acked = True
+            return Opened("empty")
+        if mode == "next":
+            return Opened("lost")
+        return Opened("busy", busy_ms=max(int(reply[1]), 0))
 
     async def put_back(self, key: str, owner: str, head: bytes) -> bool:
         """Replace the head (e.g. with its attempt count) and release the lock."""
@@ -313,9 +431,10 @@ class Mailboxes:
             lease.let_go(key, owner)
 
     @contextlib.asynccontextmanager
-    async def heartbeat(self) -> AsyncIterator[Lease]:
-        """Renew the lease the drain inside this block holds, every third of a lease."""
-        lease = Lease()
+    async def heartbeat(self, lease: Lease | None = None) -> AsyncIterator[Lease]:
+        """Renew the lease the drain inside this block holds, every third of a lease
+        (``lease``: one taken already, by a step sent in another drain's pipeline)."""
+        lease = lease or Lease()
         token = _LEASE.set(lease)
         beating = asyncio.create_task(self._beat(lease))
         try:
@@ -365,7 +484,7 @@ class Mailboxes:
         # on a cluster, where one pipeline's commands to different nodes run in parallel).
         pipe = self.redis.pipeline(transaction=False)
         self._ring(pipe, *(key.decode() for key in due))
-        if not self._in_order:
+        if not self.one_server:
             await pipe.execute()
             pipe = self.redis.pipeline(transaction=False)
         pipe.zrem(self.due, *due)

@@ -41,6 +41,21 @@ def recipient_key(job: OutboundJob) -> str:
     return conversation_key(job.channel, job.to)
 
 
+def job_state_key(job: OutboundJob) -> str:
+    """The never-twice state of ``job`` (``_sending``), under its recipient's outbound hash
+    tag: ``samvad:{outbound:sms:+919876500001}:job:<job id>``, so the send worker's drain
+    steps read and write it in the same script as the mailbox (one cluster slot)."""
+    return f"samvad:{{outbound:{recipient_key(job)}}}:job:{job.job_id}"
+
+
+def by_recipient(jobs: list[OutboundJob]) -> dict[str, list[bytes]]:
+    """The mailbox items of ``jobs`` per recipient, in order (``Mailboxes.add``)."""
+    items: dict[str, list[bytes]] = {}
+    for job in jobs:
+        items.setdefault(recipient_key(job), []).append(OutboxItem(job).dumps())
+    return items
+
+
 class OutboundQueue:
     """Replies and notifications to send; ``SendWorker`` delivers them."""
 
@@ -52,12 +67,8 @@ class OutboundQueue:
 
     async def enqueue(self, *jobs: OutboundJob) -> None:
         """Queue ``jobs`` in one round trip; each recipient's jobs go out in this order."""
-        if not jobs:
-            return
-        by_recipient: dict[str, list[bytes]] = {}
-        for job in jobs:
-            by_recipient.setdefault(recipient_key(job), []).append(OutboxItem(job).dumps())
-        await self.boxes.add(by_recipient)
+        if jobs:
+            await self.boxes.add(by_recipient(list(jobs)))
 
     async def waiting(self, channel: str, to: str) -> list[OutboxItem]:
         """Jobs for one recipient not finished yet, next first."""

@@ -1,6 +1,7 @@
 """The send worker: delivers each recipient's jobs in order, once each.
 
-Per job it keeps a state key ``samvad:job:<job_id>``:
+Per job it keeps a state key ``samvad:{outbound:<channel>:<number>}:job:<job_id>`` (under
+the recipient's outbound hash tag, ``job_state_key``):
 
 - ``sending:<unix time>:<n>`` just before the provider is called (``n``: how many times
   the job was sent again because an earlier call's outcome was unknown);
@@ -25,6 +26,13 @@ not sent, and at most once without the provider's word, so it is never sent more
 twice because of unknown outcomes. Past the bound it is settled ``failed`` (the provider
 said "not sent") or ``unknown`` (it could not tell), and logged.
 
+Round trips: each step of a drain is one script (``Mailboxes`` with this module's hooks):
+opening the mailbox or dropping the finished job (noting it ``sent:<provider id>`` first)
+takes the next job and, when it may go now, checks its state, takes its rate-limit slot
+(on one Redis server; the bucket is the sender's, in another cluster slot) and marks it
+``sending``. So a job costs one round trip besides its provider call; the lease is renewed
+before the call only when the step was asked more than a third of a lease ago.
+
 Retryable errors (connection, throttled) come back after exponential backoff with jitter
 (through the mailbox's due ring); after ``max_attempts`` the job fails. Final errors fail
 at once; ``opted_out`` also marks the citizen opted out in the core API. WhatsApp
@@ -38,8 +46,10 @@ from __future__ import annotations
 import math
 import random
 import secrets
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Literal
 
 import structlog
 from prometheus_client import Counter
@@ -51,8 +61,9 @@ from channels import metrics
 from channels.base import OutboundJob, Sender, SendError, SendErrorKind, SendResult, SentLookup
 from channels.queues._clock import Clock
 from channels.queues._fallback import SmsFallback, falls_back
-from channels.queues._outbound import OutboundQueue, OutboxItem
-from channels.queues._ratelimit import RateLimiter
+from channels.queues._mailboxes import Hook, Lease, Opened
+from channels.queues._outbound import OutboundQueue, OutboxItem, job_state_key
+from channels.queues._ratelimit import RESERVE_LUA, RateLimiter
 from channels.queues._status import DeliveryReports, Status, first_status
 from channels.queues._templates import (
     DLT_TEMPLATE_ID,
@@ -146,6 +157,60 @@ redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
 return 1
 """
 
+# The hooks of the send worker's drain steps (``Mailboxes.hooked``). ARGV[7] finished job
+# id ('' none), [8] its state, [9] state ttl s, [10] now (unix s), [11] rate per s (0: not
+# taken here), [12] burst, [13] max inline wait ms, [14] 'begin' or 'peek' (a cluster with
+# a rate: the slot is taken apart, before the job is marked).
+# finish: note the finished job's state. on_head: unless the job waits for its retry time,
+# {'state', state} when it was handled before; when peeking {'free'}; {'wait', ms} when
+# its rate-limit slot is too far away; else {'began', ms until its slot} with the job
+# marked ``sending:<slot time>:<n>`` (as ``_BEGIN``). The job's state key is made from the
+# mailbox's prefix (``job_state_key``, same slot); the rate bucket's only on one server.
+_HOOKS = RESERVE_LUA + """
+local function finish(prefix)
+  if ARGV[7] ~= '' then
+    redis.call('SET', prefix .. 'job:' .. ARGV[7], ARGV[8], 'EX', ARGV[9])
+  end
+end
+local function on_head(prefix, head)
+  local now = tonumber(ARGV[10])
+  local item = cjson.decode(head)
+  if item.not_before ~= cjson.null and item.not_before and item.not_before > now then
+    return false
+  end
+  local job = item.job
+  local key = prefix .. 'job:' .. job.job_id
+  local state = redis.call('GET', key)
+  local resends = '0'
+  if state then
+    resends = string.match(state, '^retry:(%d+)$')
+    if not resends then
+      return {'state', state}
+    end
+  end
+  if ARGV[14] ~= 'begin' then
+    return {'free'}
+  end
+  local now_ms = math.floor(now * 1000)
+  local wait = 0
+  if tonumber(ARGV[11]) > 0 then
+    local sender = job.sender
+    if sender == cjson.null or sender == '' then
+      sender = job.channel
+    end
+    wait = reserve('samvad:rate:' .. job.provider .. ':' .. sender, now_ms,
+                   tonumber(ARGV[11]), tonumber(ARGV[12]), tonumber(ARGV[13]))
+    if wait < 0 then
+      return {'wait', -wait}
+    end
+  end
+  local slot = now_ms + wait
+  local began = string.format('%d.%03d', math.floor(slot / 1000), slot % 1000)
+  redis.call('SET', key, 'sending:' .. began .. ':' .. resends, 'EX', ARGV[9])
+  return {'began', wait}
+end
+"""
+
 
 class JobStates:
     """The never-twice markers of jobs."""
@@ -156,31 +221,87 @@ class JobStates:
         self._swap = redis.register_script(_SWAP)
 
     @staticmethod
-    def key(job_id: str) -> str:
-        return f"samvad:job:{job_id}"
+    def key(job: OutboundJob) -> str:
+        return job_state_key(job)
 
-    async def get(self, job_id: str) -> str | None:
-        raw = await self.redis.get(self.key(job_id))
+    async def get(self, job: OutboundJob) -> str | None:
+        raw = await self.redis.get(self.key(job))
         return raw.decode() if isinstance(raw, bytes) else raw
 
-    async def begin(self, job_id: str, now: float) -> str | None:
+    async def begin(self, job: OutboundJob, now: float) -> str | None:
         """Mark the job ``sending`` at ``now``; None when it was, else the state it has.
         The time is rounded down: a lookup "since" then never starts after the call."""
         began = f"{math.floor(now * 1000) / 1000:.3f}"
-        state = await self._begin(keys=[self.key(job_id)], args=[began, JOB_STATE_TTL_S])
+        state = await self._begin(keys=[self.key(job)], args=[began, JOB_STATE_TTL_S])
         return state.decode() if state is not None else None
 
-    async def swap(self, job_id: str, expected: str, state: str) -> bool:
+    async def swap(self, job: OutboundJob, expected: str, state: str) -> bool:
         """Replace ``expected`` by ``state``; False when another worker changed it first."""
-        return bool(await self._swap(keys=[self.key(job_id)],
+        return bool(await self._swap(keys=[self.key(job)],
                                      args=[expected, state, JOB_STATE_TTL_S]))
 
-    async def settle(self, job_id: str, state: str) -> None:
-        await self.redis.set(self.key(job_id), state, ex=JOB_STATE_TTL_S)
+    async def settle(self, job: OutboundJob, state: str) -> None:
+        await self.redis.set(self.key(job), state, ex=JOB_STATE_TTL_S)
 
-    async def retry(self, job_id: str, resends: int) -> None:
+    async def retry(self, job: OutboundJob, resends: int) -> None:
         """The provider refused the call: the job may go again, keeping its resend count."""
-        await self.settle(job_id, f"retry:{resends}")
+        await self.settle(job, f"retry:{resends}")
+
+
+@dataclass(frozen=True)
+class Begun:
+    """What a drain step's script did with the job it took (``_HOOKS``' ``on_head``):
+    ``began`` (marked ``sending``, its rate-limit slot ``wait_s`` away), found it handled
+    before (``state``), found its slot too far away (``wait``), or found it may go and
+    left it (``free``: a cluster with a rate). ``asked``: when the step was asked
+    (monotonic), after which the lease was extended."""
+
+    kind: Literal["began", "state", "wait", "free"]
+    asked: float
+    state: str | None = None
+    wait_s: float = 0.0
+
+    @classmethod
+    def of(cls, step: Opened, asked: float) -> Begun | None:
+        if not step.hooked:
+            return None
+        kind = step.hooked[0].decode()
+        if kind == "free":
+            return cls("free", asked)
+        if kind == "state":
+            return cls("state", asked, state=step.hooked[1].decode())
+        if kind not in ("began", "wait"):
+            raise ValueError(f"unexpected drain step outcome {kind!r}")
+        return cls(kind, asked, wait_s=int(step.hooked[1]) / 1000)
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A job the provider took: recorded (``_sent``), then noted ``sent`` by the drain's
+    next step, which drops it from the mailbox (one round trip for both)."""
+
+    job: OutboundJob
+    result: SendResult
+    attempts: int
+
+
+@dataclass
+class Handoff:
+    """A recipient's mailbox opened by another drain's pipeline for a send worker to
+    drain (``SendWorker.take_over``): its lock's ``owner`` and ``lease``, when the step
+    was asked (monotonic), the doorbell rung with it and the step's outcome."""
+
+    key: str
+    owner: str
+    asked: float
+    lease: Lease = field(default_factory=Lease)
+    bell: bytes | None = None
+    step: Opened | None = None
+
+
+# What trying a job came to: True it waits (or the lease was lost), False finished,
+# ``Sent`` finished by a send.
+Outcome = bool | Sent
 
 
 class SendWorker(MailboxWorker):
@@ -202,21 +323,54 @@ class SendWorker(MailboxWorker):
         self.limiter = RateLimiter(queue.redis, self.policy.rate, self.policy.burst)
         self.rng = rng or random.Random()
         self.fallback = fallback
+        self._step = queue.boxes.hooked(_HOOKS)
 
     async def drain(self, key: str) -> int:
         owner = secrets.token_hex(8)
-        opened = await self.boxes.open(key, owner)
-        if opened.state == "busy":
-            await self.boxes.ring_at(key, self.clock.now() + opened.busy_ms / 1000 + 0.05)
+        asked = time.monotonic()
+        step = await self.boxes.open(key, owner, self.step_hook())
+        if step.state == "busy":
+            await self.boxes.ring_at(key, self.clock.now() + step.busy_ms / 1000 + 0.05)
             return 0
-        head, done = opened.head, 0
-        while head is not None:
-            later = await self._attempt(key, owner, OutboxItem.loads(head))
-            if later:  # the job waits (retry or rate limit); its ring is scheduled
+        return await self._drain_from(key, owner, step, asked)
+
+    async def take_over(self, handoff: Handoff) -> int:
+        """Drain a mailbox another drain's pipeline opened for this worker (the inbound
+        worker's turn end, ``handoff.step``), deleting its unread doorbell at the end."""
+        assert handoff.step is not None
+        lease = handoff.lease
+        lease.bell, lease.rang = handoff.bell, True
+        async with self.boxes.heartbeat(lease):
+            return await self._drain_from(handoff.key, handoff.owner, handoff.step,
+                                          handoff.asked)
+
+    async def _drain_from(self, key: str, owner: str, step: Opened, asked: float) -> int:
+        """Send the jobs from the opened ``step`` on (asked at monotonic ``asked``)."""
+        done = 0
+        while step.head is not None:
+            outcome = await self._attempt(key, owner, OutboxItem.loads(step.head),
+                                          Begun.of(step, asked))
+            if outcome is True:  # the job waits (retry or rate limit); its ring is scheduled
                 return done
             done += 1
-            head = await self.boxes.advance(key, owner)
+            sent = outcome if isinstance(outcome, Sent) else None
+            if sent is not None:  # recorded before it leaves the mailbox, as it always was
+                await self._sent(sent.job, sent.result, sent.attempts)
+            asked = time.monotonic()
+            step = await self.boxes.next(key, owner, self.step_hook(sent))
         return done
+
+    def step_hook(self, sent: Sent | None = None) -> Hook:
+        """The arguments of a drain step: note ``sent``'s state, begin the next job (rate
+        limited in the script on one server; on a cluster with a rate, in ``_begin``)."""
+        one_server = self.boxes.one_server
+        begin = one_server or self.limiter.rate <= 0
+        return Hook(self._step, [
+            sent.job.job_id if sent else "",
+            f"sent:{sent.result.provider_message_id}" if sent else "", JOB_STATE_TTL_S,
+            repr(self.clock.now()), self.limiter.rate if one_server else 0,
+            self.limiter.burst, int(self.policy.max_inline_wait_s * 1000),
+            "begin" if begin else "peek"])
 
     async def _come_back(self, key: str, owner: str, at: float,
                          item: OutboxItem | None = None) -> bool:
@@ -228,18 +382,23 @@ class SendWorker(MailboxWorker):
             await self.boxes.put_back(key, owner, item.dumps())
         return True
 
-    async def _attempt(self, key: str, owner: str, item: OutboxItem) -> bool:
-        """Try the head job once; True when it waits (or the lease was lost), False when
-        it is finished."""
+    async def _attempt(self, key: str, owner: str, item: OutboxItem,
+                       begun: Begun | None = None) -> Outcome:
+        """Try the head job once (``begun``: what the drain step did with it already)."""
         if item.not_before and item.not_before > self.clock.now():
             return await self._come_back(key, owner, item.not_before)
-        state = await self.states.get(item.job.job_id)
+        if begun is not None and begun.kind == "wait":
+            return await self._come_back(
+                key, owner, self.clock.now() + begun.wait_s + self.rng.uniform(0, 0.1))
+        if begun is not None and begun.kind in ("began", "free"):
+            return await self._send(key, owner, item, begun)
+        state = begun.state if begun is not None else await self.states.get(item.job)
         if retry_count(state) is None:
             assert state is not None
             return await self._handled(key, owner, item, state)
         return await self._send(key, owner, item)
 
-    async def _handled(self, key: str, owner: str, item: OutboxItem, state: str) -> bool:
+    async def _handled(self, key: str, owner: str, item: OutboxItem, state: str) -> Outcome:
         """A job with a state was handled before: resolve a ``sending`` one, skip the rest."""
         sending = Sending.parse(state)
         if sending is not None:
@@ -248,8 +407,11 @@ class SendWorker(MailboxWorker):
         log.info("send_skipped", job_id=item.job.job_id, state=state.partition(":")[0])
         return False
 
-    async def _send(self, key: str, owner: str, item: OutboxItem) -> bool:
-        """Prepare the job, wait for the rate limit, mark it ``sending`` and call."""
+    async def _send(self, key: str, owner: str, item: OutboxItem,
+                    begun: Begun | None = None) -> Outcome:
+        """Prepare the job, wait for the rate limit, mark it ``sending`` and call (marked
+        and rate limited by the drain step already when ``begun``). A job that does not go
+        after all (no sender, SMS instead) is settled otherwise, over its ``sending``."""
         now = self.clock.now()
         job = item.job
         sender = self.senders.get(job.provider)
@@ -263,28 +425,51 @@ class SendWorker(MailboxWorker):
                 SendErrorKind.REJECTED, "no_template", f"no WhatsApp template for {job.kind}"))
             return False
         job = prepared
-        taken, wait = await self.limiter.reserve(self._sender_id(job), now,
-                                                 self.policy.max_inline_wait_s)
-        if not taken:
-            return await self._come_back(key, owner, now + wait + self.rng.uniform(0, 0.1))
-        if wait > 0:
-            await self.clock.sleep(wait)
-        # Checked (and extended) right before the call: a worker that stalled past its
-        # lease leaves the job to the mailbox's new holder instead of racing it.
-        if not await self.boxes.renew(key, owner):
-            log.warning("send_lease_lost", job_id=job.job_id)
-            return True
-        state = await self.states.begin(job.job_id, self.clock.now())
-        if state is not None:  # another worker moved it meanwhile
-            return await self._handled(key, owner, item, state)
+        if begun is None or begun.kind == "free":
+            waits = await self._begin(key, owner, item, job, now, begun)
+            if waits is not None:
+                return waits
+        else:
+            if begun.wait_s > 0:
+                await self.clock.sleep(begun.wait_s)
+            if not await self._lease_held(key, owner, job, begun):
+                return True
         attempts = item.attempts + 1
         try:
             result = await sender.send(job)
         except SendError as error:
             return await self._refused(key, owner, replace(item, job=job, attempts=attempts),
                                        error)
-        await self.states.settle(job.job_id, f"sent:{result.provider_message_id}")
-        await self._sent(job, result, attempts)
+        return Sent(job, result, attempts)
+
+    async def _begin(self, key: str, owner: str, item: OutboxItem, job: OutboundJob,
+                     now: float, begun: Begun | None) -> Outcome | None:
+        """Wait for the rate limit and mark the job ``sending`` in steps of their own (a
+        job sent again after an unknown outcome; a cluster with a rate): None when it may
+        go now, else what ``_send`` returns."""
+        taken, wait = await self.limiter.reserve(self._sender_id(job), now,
+                                                 self.policy.max_inline_wait_s)
+        if not taken:
+            return await self._come_back(key, owner, now + wait + self.rng.uniform(0, 0.1))
+        if wait > 0:
+            await self.clock.sleep(wait)
+        if not await self._lease_held(key, owner, job, begun):
+            return True
+        state = await self.states.begin(job, self.clock.now())
+        if state is not None:  # another worker moved it meanwhile
+            return await self._handled(key, owner, item, state)
+        return None
+
+    async def _lease_held(self, key: str, owner: str, job: OutboundJob,
+                          begun: Begun | None) -> bool:
+        """Checked (and extended) right before the call, so a worker that stalled past its
+        lease leaves the job to the mailbox's new holder instead of racing it; unless the
+        drain step that extended it was asked less than a third of a lease ago."""
+        if begun is not None and time.monotonic() - begun.asked <= self.boxes.lease_ms / 3000:
+            return True
+        if await self.boxes.renew(key, owner):
+            return True
+        log.warning("send_lease_lost", job_id=job.job_id)
         return False
 
     async def _sent(self, job: OutboundJob, result: SendResult, attempts: int, *,
@@ -299,7 +484,7 @@ class SendWorker(MailboxWorker):
                            provider_message_id=result.provider_message_id)
 
     async def _resolve(self, key: str, owner: str, item: OutboxItem, state: str,
-                       sending: Sending) -> bool:
+                       sending: Sending) -> Outcome:
         """A call of this job has no known outcome: settle it as sent if the provider says
         so, else send it again (bounded); ask again later when the provider is down."""
         job, now = item.job, self.clock.now()
@@ -321,13 +506,13 @@ class SendWorker(MailboxWorker):
                             code=error.code, kind=str(error.kind))
                 can_tell = False
         if found is not None:
-            if await self.states.swap(job.job_id, state, f"sent:{found.provider_message_id}"):
+            if await self.states.swap(job, state, f"sent:{found.provider_message_id}"):
                 await self._sent(job, found, item.attempts, resolved=True)
             return False
         if sending.resends >= (MAX_RESENDS if can_tell else MAX_BLIND_RESENDS):
             await self._give_up(job, item.attempts, can_tell)
             return False
-        if not await self.states.swap(job.job_id, state, f"retry:{sending.resends + 1}"):
+        if not await self.states.swap(job, state, f"retry:{sending.resends + 1}"):
             return await self._attempt(key, owner, item)  # another worker moved it first
         metrics.send(job.provider, job.channel, "retry", "unknown_outcome").inc()
         if can_tell:
@@ -360,7 +545,7 @@ class SendWorker(MailboxWorker):
                 SendErrorKind.REJECTED, "unsent_after_unknown",
                 f"not sent after {MAX_RESENDS} sends with unknown outcomes"))
             return
-        await self.states.settle(job.job_id, "unknown")
+        await self.states.settle(job, "unknown")
         metrics.send(job.provider, job.channel, "unknown").inc()
         log.warning("send_outcome_unknown", job_id=job.job_id, to=mask_phone(job.to),
                     reason="already sent again after an unknown outcome; not again")
@@ -391,8 +576,8 @@ class SendWorker(MailboxWorker):
         if not retry:
             await self._failed(job, item.attempts, error)
             return False
-        sending = Sending.parse(await self.states.get(job.job_id) or "")
-        await self.states.retry(job.job_id, sending.resends if sending else 0)
+        sending = Sending.parse(await self.states.get(job) or "")
+        await self.states.retry(job, sending.resends if sending else 0)
         metrics.send(job.provider, job.channel, "retry", code).inc()
         if outside_window and template is not None:
             at = self.clock.now()
@@ -445,7 +630,7 @@ class SendWorker(MailboxWorker):
         return f"{job.provider}:{job.sender or job.channel}"
 
     async def _failed(self, job: OutboundJob, attempts: int, error: SendError) -> None:
-        await self.states.settle(job.job_id, "failed")
+        await self.states.settle(job, "failed")
         metrics.send(job.provider, job.channel, "failed",
                      error.code or str(error.kind)).inc()
         log.warning("send_failed", job_id=job.job_id, provider=job.provider,

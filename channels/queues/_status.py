@@ -60,8 +60,8 @@ class MessageStatusStore:
     refuses; a webhook then answers 5xx so the provider calls again.
 
     ``record`` is a group commit: records asked for while a write is in flight go together
-    in the next ``POST /channel-messages/batch`` (one request, one transaction), so a send
-    worker with many mailboxes in hand pays one API call per batch, not per message. Each
+    in the next ``POST /channel-messages/batch`` (one request, one SQL statement), so a
+    send worker with many mailboxes in hand pays one API call per batch, not per message. Each
     caller still returns only once its own record is written (or raises if it was not).
     """
 
@@ -111,11 +111,9 @@ class MessageStatusStore:
             self._pending = []
 
     async def _post(self, batch: list[tuple[dict[str, Any], asyncio.Future[None]]]) -> None:
-        if len(batch) == 1:
-            await self.client.request("POST", MESSAGES_PATH, None, json=batch[0][0])
-        else:
-            await self.client.request("POST", f"{MESSAGES_PATH}/batch", None,
-                                      json={"records": [body for body, _ in batch]})
+        # Even a lone record goes as a batch: one SQL statement, and no record read back.
+        await self.client.request("POST", f"{MESSAGES_PATH}/batch", None,
+                                  json={"records": [body for body, _ in batch]})
 
     async def update(self, provider: str, provider_message_id: str, status: Status, *,
                      error_code: str | None = None, at: datetime | None = None) -> None:

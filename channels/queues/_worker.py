@@ -41,10 +41,13 @@ class MailboxWorker:
 
     async def _serve(self, bell: Doorbell) -> int:
         # An exception leaves the doorbell pending: it is reclaimed after the idle time,
-        # when the lock's lease (no longer renewed) has run out too.
-        async with self.boxes.heartbeat():
+        # when the lock's lease (no longer renewed) has run out too. The step that empties
+        # the mailbox acknowledges it on one server; otherwise it is acknowledged here.
+        async with self.boxes.heartbeat() as lease:
+            lease.bell = bell.entry_id
             done = await self.drain(bell.key)
-        await self.boxes.ack(bell.entry_id)
+        if not lease.acked:
+            await self.boxes.ack(bell.entry_id)
         return done
 
     async def consume_once(self, block_ms: int | None = None, count: int | None = None) -> int:

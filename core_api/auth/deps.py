@@ -11,21 +11,21 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy import select
 
 from core_api.auth.principal import Principal
 from core_api.auth.tokens import ACCESS, SERVICE, read_token
 from core_api.db import SessionDep
 from core_api.errors import Forbidden, Unauthorized
 from core_api.phones import normalize_phone
-from core_api.users.models import User, UserKind
+from core_api.users.models import UserKind
+from core_api.users.records import UserRecord, user_by_id, user_by_phone
 
 ON_BEHALF_HEADER = "X-On-Behalf-Of"
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
-def _principal_for(user: User, via_service: bool) -> Principal:
+def _principal_for(user: UserRecord, via_service: bool) -> Principal:
     if not user.active:
         raise Forbidden("This account is disabled.", code="account_disabled")
     kind = "employee" if user.kind == UserKind.EMPLOYEE else "citizen"
@@ -34,8 +34,9 @@ def _principal_for(user: User, via_service: bool) -> Principal:
         user_id=user.id,
         phone=user.phone,
         name=user.name,
-        grants=tuple((r.role, r.tenant_code) for r in user.roles),
+        grants=user.roles,
         via_service=via_service,
+        user=user,
     )
 
 
@@ -53,7 +54,7 @@ async def get_principal(
         if on_behalf_of is None:
             return Principal(kind="service")
         phone = normalize_phone(on_behalf_of)
-        user = await session.scalar(select(User).where(User.phone == phone))
+        user = await user_by_phone(session, phone)
         if user is None:
             return Principal(kind="citizen", phone=phone, via_service=True)
         return _principal_for(user, via_service=True)
@@ -65,7 +66,7 @@ async def get_principal(
         user_id = int(claims["sub"])
     except ValueError as exc:
         raise Unauthorized("The token is not valid.", code="invalid_token") from exc
-    user = await session.get(User, user_id)
+    user = await user_by_id(session, user_id)
     if user is None or user.kind != UserKind.EMPLOYEE:
         raise Unauthorized("The token is not valid.", code="invalid_token")
     return _principal_for(user, via_service=False)

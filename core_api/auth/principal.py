@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from core_api.errors import Forbidden
 from core_api.users.models import Role
+from core_api.users.records import UserRecord
 
 
 def covers(granted_tenant: str, tenant_code: str) -> bool:
@@ -23,6 +24,9 @@ class Principal:
     name: str | None = None
     grants: tuple[tuple[str, str], ...] = field(default_factory=tuple)  # (role, tenant)
     via_service: bool = False
+    # The caller's user as authentication read it: endpoints about the caller answer
+    # from it instead of reading the user again.
+    user: UserRecord | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_citizen(self) -> bool:

@@ -9,16 +9,24 @@ Who sees what:
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar
+from functools import cache
+from typing import Annotated, Any, ClassVar
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy import ColumnElement, case, or_, select
+from sqlalchemy import ColumnElement, Select, bindparam, case, false, or_
 
 from core_api.auth.deps import CurrentPrincipal
 from core_api.auth.principal import Principal
 from core_api.bills.models import Bill, BillService, BillStatus
 from core_api.bills.schemas import BillOut
-from core_api.bills.service import can_read, get_bill, is_owner, is_staff_of, owned_by
+from core_api.bills.service import (
+    bills_page,
+    can_read,
+    get_bill,
+    is_owner,
+    is_staff_of,
+    read_bills,
+)
 from core_api.db import SessionDep
 from core_api.errors import ERROR_RESPONSES, APIError, Forbidden, NotFound
 
@@ -38,11 +46,6 @@ def _require_person(principal: Principal) -> None:
         raise Forbidden("Act on behalf of a number to see bills.", code="user_required")
 
 
-def _in_tenant(tenant: str) -> ColumnElement[bool]:
-    """The tenant itself and, for the state, every ULB under it."""
-    return or_(Bill.tenant_code == tenant, Bill.tenant_code.like(f"{tenant}.%"))
-
-
 @router.get("", response_model=list[BillOut], summary="My bills, or staff search within a tenant")
 async def list_bills(
     session: SessionDep,
@@ -57,28 +60,67 @@ async def list_bills(
     """Without ``tenant``: the caller's own bills, unpaid first (most urgent due date first),
     then paid ones newest first; cancelled bills only when asked by ``status``.
     With ``tenant``: staff holding a role there search its bills."""
+    parameters: dict[str, Any] = {"limit": limit, "offset": offset, "user_id": principal.user_id,
+                                  "phone": principal.phone, "service": service,
+                                  "status": status, "consumer": (consumer_number or "").strip()
+                                  .upper()}
     if tenant is None:
         _require_person(principal)
-        query = select(Bill).where(owned_by(principal))
+        scope = tuple(name for name, value in (("user", principal.user_id),
+                                               ("phone", principal.phone)) if value)
     else:
         if not principal.is_staff:
             raise Forbidden("Searching a tenant's bills is for its staff.", code="staff_only")
         principal.require_tenant(tenant)
-        query = select(Bill).where(_in_tenant(tenant))
-    if service is not None:
-        query = query.where(Bill.service == service)
-    if status is not None:
-        query = query.where(Bill.status == status)
+        scope = ("tenant",)
+        parameters |= {"tenant": tenant, "tenant_like": f"{tenant}.%"}
+    statement = _list_statement(scope, service is not None, status is not None,
+                                bool(consumer_number))
+    records = await read_bills(session, statement, parameters)
+    return [BillOut.of_record(record, full=True) for record in records]
+
+
+@cache
+def _list_statement(scope: tuple[str, ...], by_service: bool, by_status: bool,
+                    by_consumer: bool) -> Select[Any]:
+    """The list query of one shape, built once (the values are parameters): ``scope`` is
+    what the caller's bills are matched by ("user", "phone": their own) or ("tenant",)."""
+    if scope == ("tenant",):
+        conditions = [or_(Bill.tenant_code == bindparam("tenant"),
+                          Bill.tenant_code.like(bindparam("tenant_like")))]
     else:
-        query = query.where(Bill.status != BillStatus.CANCELLED)
-    if consumer_number:
-        query = query.where(Bill.consumer_number == consumer_number.strip().upper())
-    unpaid_first = case((Bill.status == BillStatus.ACTIVE, 0), else_=1)
-    query = query.order_by(
-        unpaid_first, case((Bill.status == BillStatus.ACTIVE, Bill.due_date)),
-        Bill.paid_at.desc(), Bill.id.desc(),
-    ).limit(limit).offset(offset)
-    return [BillOut.of(bill, full=True) for bill in await session.scalars(query)]
+        owner = {"user": Bill.owner_user_id == bindparam("user_id"),
+                 "phone": Bill.owner_phone == bindparam("phone")}
+        conditions = [or_(*(owner[name] for name in scope)) if scope else false()]
+    if by_service:
+        conditions.append(Bill.service == bindparam("service"))
+    if by_status:
+        conditions.append(Bill.status == bindparam("status"))
+    else:
+        conditions.append(Bill.status != BillStatus.CANCELLED)
+    if by_consumer:
+        conditions.append(Bill.consumer_number == bindparam("consumer"))
+    return bills_page(conditions, _mine_first)
+
+
+def _mine_first(c: Any) -> list[ColumnElement[Any]]:
+    """Unpaid first (most urgent due date first), then paid ones newest first."""
+    active = c.status == BillStatus.ACTIVE
+    return [case((active, 0), else_=1), case((active, c.due_date)), c.paid_at.desc(),
+            c.id.desc()]
+
+
+@cache
+def _search_statement(by_tenant: bool, by_service: bool) -> Select[Any]:
+    """Exact consumer number, never cancelled; unpaid first, then the latest period."""
+    conditions = [Bill.consumer_number == bindparam("consumer"),
+                  Bill.status != BillStatus.CANCELLED]
+    if by_tenant:
+        conditions.append(Bill.tenant_code == bindparam("tenant"))
+    if by_service:
+        conditions.append(Bill.service == bindparam("service"))
+    return bills_page(conditions, lambda c: [case((c.status == BillStatus.ACTIVE, 0),
+                                                  else_=1), c.period_to.desc()])
 
 
 def lookup_throttle_key(who: str) -> str:
@@ -114,20 +156,13 @@ async def search_bills(
     masked ("R**** V****", no phone): paying it is allowed, reading their details is not."""
     _require_person(principal)
     await _throttle(request, principal)
-    query = select(Bill).where(
-        Bill.consumer_number == consumer_number.strip().upper(),
-        Bill.status != BillStatus.CANCELLED,
-    )
-    if tenant is not None:
-        query = query.where(Bill.tenant_code == tenant)
-    if service is not None:
-        query = query.where(Bill.service == service)
-    unpaid_first = case((Bill.status == BillStatus.ACTIVE, 0), else_=1)
-    rows = await session.scalars(
-        query.order_by(unpaid_first, Bill.period_to.desc()).limit(SEARCH_RESULTS))
+    records = await read_bills(session, _search_statement(tenant is not None, service is not None),
+                               {"consumer": consumer_number.strip().upper(), "tenant": tenant,
+                                "service": service, "limit": SEARCH_RESULTS, "offset": 0})
     return [
-        BillOut.of(bill, full=is_owner(bill, principal) or is_staff_of(bill.tenant_code, principal))
-        for bill in rows
+        BillOut.of_record(record, full=is_owner(record.bill, principal)
+                          or is_staff_of(record.bill.tenant_code, principal))
+        for record in records
     ]
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from pydantic import BaseModel
 
 from core_api.bills.models import Bill, BillStatus
-from core_api.bills.service import IST, SERVICE_NAMES, mask_name
+from core_api.bills.service import IST, SERVICE_NAMES, BillRecord, mask_name
 from core_api.db import utcnow
 from core_api.documents import format_inr
 
@@ -43,6 +44,20 @@ class BillOut(BaseModel):
 
     @classmethod
     def of(cls, bill: Bill, *, full: bool) -> BillOut:
+        lines = [BillLineOut(code=line.code, label_en=line.label_en, label_hi=line.label_hi,
+                             amount=line.amount) for line in bill.lines]
+        return cls._of(bill, lines, full=full)
+
+    @classmethod
+    def of_record(cls, record: BillRecord, *, full: bool) -> BillOut:
+        lines = [BillLineOut(code=line.line_code, label_en=line.line_en,
+                             label_hi=line.line_hi, amount=line.line_amount)
+                 for line in record.lines]
+        return cls._of(record.bill, lines, full=full)
+
+    @classmethod
+    def _of(cls, bill: Any, lines: list[BillLineOut], *, full: bool) -> BillOut:
+        """``bill``: the ORM bill or a Core row of the bills table."""
         name_en, name_hi = SERVICE_NAMES.get(bill.service, (bill.service, bill.service))
         today = utcnow().astimezone(IST).date()
         return cls(
@@ -54,8 +69,7 @@ class BillOut(BaseModel):
             masked=not full,
             period_from=bill.period_from, period_to=bill.period_to, due_date=bill.due_date,
             overdue=bill.status == BillStatus.ACTIVE and bill.due_date < today,
-            lines=[BillLineOut(code=line.code, label_en=line.label_en, label_hi=line.label_hi,
-                               amount=line.amount) for line in bill.lines],
+            lines=lines,
             total=bill.total, total_display=format_inr(bill.total), status=bill.status,
             paid_at=bill.paid_at, created_at=bill.created_at,
         )

@@ -6,11 +6,14 @@ their payment with ``core_api.payments.hooks.on_bill_paid``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, false, or_, select
+from sqlalchemy import ColumnElement, Row, Select, bindparam, false, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -131,6 +134,44 @@ async def create_bill(
     return bill
 
 
+BillOrder = Callable[[Any], list[ColumnElement[Any]]]
+
+
+@dataclass(frozen=True)
+class BillRecord:
+    """A bill read with SQLAlchemy Core: the bill row and its line rows."""
+
+    bill: Row[Any]
+    lines: list[Row[Any]]
+
+
+def bills_page(conditions: list[ColumnElement[bool]], order: BillOrder) -> Select[Any]:
+    """A page of bills with their lines as ONE Core statement (the page as a subquery,
+    outer-joined to its lines); the page size and start are the parameters ``limit`` and
+    ``offset``. ``order(columns)`` gives the sort keys over a column collection: the page
+    is cut in that order and read back in it."""
+    bills, lines = Bill.__table__, BillLine.__table__
+    page = (select(bills).where(*conditions).order_by(*order(bills.c))
+            .limit(bindparam("limit")).offset(bindparam("offset")).subquery("page"))
+    return (select(page, lines.c.code.label("line_code"), lines.c.label_en.label("line_en"),
+                   lines.c.label_hi.label("line_hi"), lines.c.amount.label("line_amount"))
+            .select_from(page.outerjoin(lines, lines.c.bill_id == page.c.id))
+            .order_by(*order(page.c), lines.c.position))
+
+
+async def read_bills(session: AsyncSession, statement: Select[Any],
+                     parameters: dict[str, Any]) -> list[BillRecord]:
+    """Run a ``bills_page`` statement: the bills, each with its lines."""
+    connection = await session.connection()
+    records: list[BillRecord] = []
+    for row in await connection.execute(statement, parameters):
+        if not records or records[-1].bill.id != row.id:
+            records.append(BillRecord(row, []))
+        if row.line_code is not None:
+            records[-1].lines.append(row)
+    return records
+
+
 def mask_name(name: str | None) -> str:
     """Keep the first letter of each word: "Rahul Verma" -> "R**** V****"."""
     return " ".join(word[0] + "****" for word in (name or "").split())
@@ -146,7 +187,7 @@ def owned_by(principal: Principal) -> ColumnElement[bool]:
     return or_(*conditions) if conditions else false()
 
 
-def is_owner(bill: Bill, principal: Principal) -> bool:
+def is_owner(bill: Bill | Row[Any], principal: Principal) -> bool:
     """The caller is the bill's owner (linked by user id or by phone number)."""
     return (principal.user_id is not None and bill.owner_user_id == principal.user_id) or (
         bool(principal.phone) and bill.owner_phone == principal.phone

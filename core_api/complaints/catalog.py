@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import yaml
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core_api import reference
 from core_api.complaints.models import ComplaintCategory, ComplaintType, Department
 
 CATALOG_FILE = Path(__file__).resolve().parents[1] / "seed" / "data" / "complaint_types.yaml"
@@ -29,8 +30,14 @@ def _other_names(item: dict[str, Any]) -> dict[str, str]:
             if key.startswith("name_") and key[5:] not in ("en", "hi")}
 
 
-def names_of(row: Department | ComplaintCategory | ComplaintType) -> dict[str, str]:
-    """Every locale's name of a catalogue row: {"en", "hi", "pa", "or"}."""
+class Named(Protocol):
+    name_en: str
+    name_hi: str
+    names: dict[str, str]
+
+
+def names_of(row: Named) -> dict[str, str]:
+    """Every locale's name of a catalogue row (ORM or cached Core row): {"en", "hi", ...}."""
     return {"en": row.name_en, "hi": row.name_hi, **(row.names or {})}
 
 
@@ -84,24 +91,17 @@ async def seed_complaint_types(session: AsyncSession, report: Report,
         if category_row.code not in seen_categories:
             category_row.active = False
     await session.flush()
+    reference.invalidate()
 
 
 async def active_catalogue(
     session: AsyncSession,
-) -> list[tuple[ComplaintCategory, list[tuple[ComplaintType, Department]]]]:
-    """Active categories in menu order, each with its active types and their departments."""
-    categories = list(await session.scalars(
-        select(ComplaintCategory).where(ComplaintCategory.active.is_(True))
-        .order_by(ComplaintCategory.position, ComplaintCategory.code)
-    ))
-    rows = await session.execute(
-        select(ComplaintType, Department)
-        .join(Department, Department.code == ComplaintType.department_code)
-        .where(ComplaintType.active.is_(True))
-        .order_by(ComplaintType.position, ComplaintType.code)
-    )
-    by_category: dict[str, list[tuple[ComplaintType, Department]]] = {}
-    for complaint_type, department in rows:
-        by_category.setdefault(complaint_type.category_code, []).append(
-            (complaint_type, department))
-    return [(category, by_category.get(category.code, [])) for category in categories]
+) -> list[tuple[Row[Any], list[tuple[Row[Any], Row[Any]]]]]:
+    """Active categories in menu order, each with its active types and their departments
+    (from the cached catalogue: ``core_api.reference``)."""
+    catalogue = await reference.catalogue(session)
+    return [
+        (category, [(complaint_type, catalogue.departments[complaint_type.department_code])
+                    for complaint_type in catalogue.active_types(category.code)])
+        for category in catalogue.categories if category.active
+    ]

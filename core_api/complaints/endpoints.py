@@ -6,13 +6,15 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Header, Path, Query, Request, Response, UploadFile
+from pydantic import TypeAdapter
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core_api import reference
 from core_api.auth.deps import CurrentPrincipal
 from core_api.auth.principal import Principal
 from core_api.complaints import service
 from core_api.complaints.catalog import active_catalogue, names_of
-from core_api.complaints.models import Complaint
 from core_api.complaints.schemas import (
     ActionIn,
     CategoryOut,
@@ -28,10 +30,9 @@ from core_api.complaints.schemas import (
 from core_api.complaints.signing import Signer, signing_with
 from core_api.complaints.views import detail, photo_out, summaries
 from core_api.db import SessionDep
-from core_api.errors import ERROR_RESPONSES, BadRequest, Forbidden
+from core_api.errors import ERROR_RESPONSES, BadRequest, Conflict, Forbidden
 from core_api.files.store import MAX_IMAGE_BYTES, MAX_UPLOAD_BODY_BYTES
 from core_api.phones import normalize_phone
-from core_api.users.models import User
 
 router = APIRouter(tags=["complaints"], responses=ERROR_RESPONSES)
 
@@ -50,12 +51,20 @@ def _signer(request: Request) -> Signer:
     return Signer(settings.public_url, settings.secret_key)
 
 
+_CATALOGUE_JSON = TypeAdapter(list[CategoryOut])
+
+
 @router.get("/complaint-types", response_model=list[CategoryOut],
             summary="Complaint categories and types (names in every locale)")
-async def list_complaint_types(session: SessionDep,
-                               _principal: CurrentPrincipal) -> list[CategoryOut]:
-    """Active categories in menu order; each type with its department, SLA and keywords."""
-    return [
+async def list_complaint_types(session: SessionDep, _principal: CurrentPrincipal) -> Response:
+    """Active categories in menu order; each type with its department, SLA and keywords.
+    The JSON is built once per catalogue cache period (``core_api.reference``)."""
+    body: bytes = await reference.cached(session, "complaint_types_json", _catalogue_json)
+    return Response(body, media_type="application/json")
+
+
+async def _catalogue_json(session: AsyncSession) -> bytes:
+    return _CATALOGUE_JSON.dump_json([
         CategoryOut(
             code=category.code,
             names=names_of(category),
@@ -69,19 +78,19 @@ async def list_complaint_types(session: SessionDep,
             ],
         )
         for category, types in await active_catalogue(session)
-    ]
+    ])
 
 
 async def _filer(session: AsyncSession, body: ComplaintIn, principal: Principal,
-                 tenant_code: str) -> tuple[User, Principal, str]:
-    """Who owns the new complaint, who applies (workflow principal), and the source."""
+                 tenant_code: str) -> tuple[int, Principal, str]:
+    """Who owns the new complaint (user id), who applies (workflow principal), the source."""
     if principal.is_staff:
         principal.require_tenant(tenant_code, set(service.FILING_ROLES))
         if not body.citizen_phone:
             raise BadRequest("Give the phone number of the citizen you file for.",
                              code="citizen_phone_required")
         citizen = await service.ensure_citizen(session, body.citizen_phone, body.citizen_name)
-        return citizen, principal, "csr"
+        return citizen.id, principal, "csr"
     if not principal.is_citizen or principal.phone is None:
         raise Forbidden("File complaints as a citizen (through the bot) or as CSR staff.",
                         code="citizen_or_csr_only")
@@ -89,10 +98,8 @@ async def _filer(session: AsyncSession, body: ComplaintIn, principal: Principal,
         raise Forbidden("A citizen files only for their own number.", code="other_citizen")
     if principal.user_id is None:  # a verified number writing for the first time
         citizen = await service.ensure_citizen(session, principal.phone, body.citizen_name)
-        return citizen, service.citizen_principal(citizen), body.source or "whatsapp"
-    owner = await session.get(User, principal.user_id)
-    assert owner is not None
-    return owner, principal, body.source or "whatsapp"
+        return citizen.id, service.citizen_principal(citizen), body.source or "whatsapp"
+    return principal.user_id, principal, body.source or "whatsapp"
 
 
 @router.post("/complaints", response_model=ComplaintDetail, status_code=201,
@@ -109,18 +116,25 @@ async def create_complaint(body: ComplaintIn, request: Request, response: Respon
     complaint_type = await service.get_type(session, body.type_code)
     placement = await service.place(session, tenant_code=body.tenant_code,
                                     locality_id=body.locality_id, lat=body.lat, lng=body.lng)
-    citizen, applicant, source = await _filer(session, body, principal,
-                                              placement.tenant.code)
-    if idempotency_key is not None:
-        earlier = await service.filed_with_key(session, citizen, idempotency_key)
-        if earlier is not None:
-            response.status_code = 200
-            return await detail(session, earlier, applicant, _signer(request))
-    complaint = await service.file_complaint(
-        session, placement=placement, complaint_type=complaint_type, citizen=citizen,
-        principal=applicant, source=source, description=body.description,
-        lat=body.lat, lng=body.lng, address=body.address, request_key=idempotency_key,
-    )
+    citizen_id, applicant, source = await _filer(session, body, principal,
+                                                 placement.tenant.code)
+    try:
+        complaint = await service.file_complaint(
+            session, placement=placement, complaint_type=complaint_type, citizen_id=citizen_id,
+            principal=applicant, source=source, description=body.description,
+            lat=body.lat, lng=body.lng, address=body.address, request_key=idempotency_key,
+        )
+    except IntegrityError as exc:
+        if idempotency_key is None:
+            raise
+        # The key was used before: nothing of this request stays, the first filing answers.
+        await session.rollback()
+        earlier = await service.filed_with_key(session, citizen_id, idempotency_key)
+        if earlier is None:
+            raise Conflict("This filing is being stored by an earlier request; ask again in a "
+                           "moment for its complaint.", code="request_in_progress") from exc
+        response.status_code = 200
+        complaint = earlier
     return await detail(session, complaint, applicant, _signer(request))
 
 
@@ -142,22 +156,20 @@ async def list_complaints(
     """Citizens get their own, staff the tenants they hold a PGR role in; newest first
     unless ``order=oldest`` (the bot asks for the longest waiting in one request)."""
     if principal.is_citizen:
-        query = service.citizen_query(principal)
-        if status:
-            query = query.where(Complaint.status.in_(status))
-        if type_code:
-            query = query.where(Complaint.type_code == type_code)
+        rows, total = await service.citizen_page(
+            session, principal, statuses=status, type_code=type_code, oldest=order == "oldest",
+            limit=limit, offset=offset)
     elif principal.is_staff:
         query = await service.inbox_query(
             session, principal, tenant_code=tenant, statuses=status, type_code=type_code,
             assignee_user_id=principal.user_id if assignee == "me" else assignee_id,
         )
+        if order == "oldest":
+            query = service.oldest_first(query)
+        rows, total = await service.page(session, query, limit, offset)
     else:
         raise Forbidden("Complaints are listed for a citizen or for staff.",
                         code="citizen_or_staff_only")
-    if order == "oldest":
-        query = service.oldest_first(query)
-    rows, total = await service.page(session, query, limit, offset)
     return ComplaintPage(items=await summaries(session, rows), total=total, limit=limit,
                          offset=offset)
 

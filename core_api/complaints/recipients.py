@@ -22,18 +22,23 @@ def covering_tenants(tenant_code: str) -> list[str]:
 async def role_recipients(session: AsyncSession, role: str, tenant_code: str, *,
                           department: str | None = None) -> list[dict[str, Any]]:
     """Active employees with a phone whose ``role`` grant covers ``tenant_code``:
-    ``[{user_id, phone, locale}]``; with ``department``, only those of that department or
-    of none (a GRO without a department handles every complaint of the city)."""
-    granted = select(UserRole.user_id).where(
-        UserRole.role == role, UserRole.tenant_code.in_(covering_tenants(tenant_code)))
-    query = select(User.id, User.phone, User.locale).where(
-        User.id.in_(granted), User.kind == UserKind.EMPLOYEE, User.active.is_(True),
-        User.phone.is_not(None))
+    ``[{user_id, phone, locale}]``; with ``department``, those of that department or of
+    none (a GRO without a department handles every complaint of the city) when there are
+    any, else all of them. One Core query: the department's come first."""
+    users, grants = User.__table__, UserRole.__table__
+    granted = select(grants.c.user_id).where(
+        grants.c.role == role, grants.c.tenant_code.in_(covering_tenants(tenant_code)))
+    query = select(users.c.id, users.c.phone, users.c.locale).where(
+        users.c.id.in_(granted), users.c.kind == UserKind.EMPLOYEE, users.c.active.is_(True),
+        users.c.phone.is_not(None))
     if department is not None:
-        query = query.where(or_(User.department == department, User.department.is_(None)))
-    rows = await session.execute(query.order_by(User.id).limit(MAX_GROS))
-    return [{"user_id": user_id, "phone": phone, "locale": locale}
-            for user_id, phone, locale in rows]
+        ours = or_(users.c.department == department, users.c.department.is_(None))
+        query = query.add_columns(ours.label("ours")).order_by(ours.desc())
+    connection = await session.connection()
+    rows = list(await connection.execute(query.order_by(users.c.id).limit(MAX_GROS)))
+    if department is not None and any(row.ours for row in rows):
+        rows = [row for row in rows if row.ours]
+    return [{"user_id": row.id, "phone": row.phone, "locale": row.locale} for row in rows]
 
 
 async def gro_recipients(session: AsyncSession, tenant_code: str,
@@ -43,8 +48,4 @@ async def gro_recipients(session: AsyncSession, tenant_code: str,
     A city none of whose GROs belongs to that department (or to none) is told through all
     its GROs: a new complaint must reach somebody who can assign it, and a GRO's department
     is often just where they sit (the demo's GRO is in DEPT_ADMIN)."""
-    if department is not None:
-        found = await role_recipients(session, Role.GRO, tenant_code, department=department)
-        if found:
-            return found
-    return await role_recipients(session, Role.GRO, tenant_code)
+    return await role_recipients(session, Role.GRO, tenant_code, department=department)

@@ -11,15 +11,17 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Row, Select, bindparam, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core_api import reference
 from core_api.auth.principal import Principal
 from core_api.chat_channel import CHANNEL_KIND_PATTERN
 from core_api.complaints.catalog import names_of
@@ -41,10 +43,9 @@ from core_api.files.images import remove_metadata
 from core_api.files.store import IMAGE_TYPES, MAX_IMAGE_BYTES, FileStore, check_upload
 from core_api.phones import normalize_phone
 from core_api.tenants import search
-from core_api.tenants.models import Boundary, Tenant
+from core_api.tenants.models import Tenant
 from core_api.users.models import Role, User, UserKind
 from core_api.workflow import service as workflow
-from core_api.workflow.definition import START
 from core_api.workflow.models import ProcessHistory
 
 PGR = "PGR"
@@ -66,16 +67,16 @@ OPEN_STATES = frozenset({"PENDINGFORASSIGNMENT", AT_LME, RETURNED})
 
 @dataclass(frozen=True)
 class Placement:
-    """Where a complaint is: its ULB and, when known, its locality."""
+    """Where a complaint is: its ULB (a cached tenant row) and, when known, its locality."""
 
-    tenant: Tenant
+    tenant: Row[Any]
     state_code: str  # UK in PG-UK-DDN-2026-000123
-    locality: Boundary | None
+    locality_id: int | None
 
 
-async def get_type(session: AsyncSession, code: str) -> ComplaintType:
-    """An active complaint type, or 400."""
-    complaint_type = await session.get(ComplaintType, code)
+async def get_type(session: AsyncSession, code: str) -> Row[Any]:
+    """An active complaint type (a cached catalogue row), or 400."""
+    complaint_type = (await reference.catalogue(session)).types.get(code)
     if complaint_type is None or not complaint_type.active:
         raise BadRequest(f"There is no complaint type {code}.", code="unknown_complaint_type")
     return complaint_type
@@ -91,9 +92,9 @@ async def place(
     address_hint: str | None = None,
 ) -> Placement:
     """Resolve the ULB and locality from a locality id, a map point, or (Open311) an address."""
-    locality: Boundary | None = None
+    locality: Any = None  # a boundary row
     if locality_id is not None:
-        locality = await session.get(Boundary, locality_id)
+        locality = await reference.boundary(session, locality_id)
         if locality is None or locality.kind != "locality":
             raise BadRequest("There is no such locality.", code="unknown_locality")
         if tenant_code is not None and locality.tenant_code != tenant_code:
@@ -111,14 +112,16 @@ async def place(
         matches = await search.search_localities(session, address_hint, tenant_code, limit=1,
                                                  cutoff=90.0)
         if matches:
-            locality = await session.get(Boundary, matches[0].boundary_id)
+            locality = await reference.boundary(session, matches[0].boundary_id)
     code = locality.tenant_code if locality is not None else tenant_code
-    tenant = await session.get(Tenant, code) if code else None
+    tenants = await reference.tenants(session)
+    tenant = tenants.get(code) if code else None
     if tenant is None or tenant.level != "ulb" or tenant.parent_code is None:
         raise BadRequest(f"{code} is not a city (ULB) we serve.", code="unknown_tenant")
-    state = await session.get(Tenant, tenant.parent_code)
+    state = tenants.get(tenant.parent_code)
     state_code = state.id_code if state is not None else tenant.parent_code.upper()
-    return Placement(tenant=tenant, state_code=state_code, locality=locality)
+    return Placement(tenant=tenant, state_code=state_code,
+                     locality_id=locality.id if locality is not None else None)
 
 
 async def next_complaint_no(session: AsyncSession, placement: Placement, now: datetime) -> str:
@@ -172,8 +175,8 @@ async def file_complaint(
     session: AsyncSession,
     *,
     placement: Placement,
-    complaint_type: ComplaintType,
-    citizen: User,
+    complaint_type: Row[Any],
+    citizen_id: int,
     principal: Principal,
     source: str,
     description: str | None,
@@ -183,50 +186,52 @@ async def file_complaint(
     request_key: str | None = None,
 ) -> Complaint:
     """Create the complaint and its PGR process (APPLY); events come from the hook.
-    ``request_key`` (the filer's Idempotency-Key) is unique per citizen: the same key filed
-    at the same moment by a second request is refused (409) when the first one is stored."""
+
+    The complaint row is written once, in the workflow's first state, together with the
+    process. ``request_key`` (the filer's Idempotency-Key) is unique per citizen: a repeat
+    raises ``IntegrityError`` (see ``filed_with_key``)."""
     if re.fullmatch(CHANNEL_KIND_PATTERN, source) is None:
         raise BadRequest(f"Unknown source {source}.", code="unknown_source")
     now = utcnow()
+    definition = await workflow.get_definition(session, PGR)
     complaint = Complaint(
         complaint_no=await next_complaint_no(session, placement, now),
         tenant_code=placement.tenant.code,
         type_code=complaint_type.code,
         description=description,
-        locality_id=placement.locality.id if placement.locality is not None else None,
+        locality_id=placement.locality_id,
         lat=lat,
         lng=lng,
         address=address,
         source=source,
-        citizen_user_id=citizen.id,
+        citizen_user_id=citizen_id,
         request_key=request_key,
         filed_by_user_id=principal.user_id,
-        status=START,
+        status=definition.first_state,
         sla_due_at=now + timedelta(hours=complaint_type.sla_hours),
         created_at=now,
         updated_at=now,
+        photos=[],
     )
     session.add(complaint)
-    try:
-        await session.flush()
-    except IntegrityError as exc:
-        if request_key is None:
-            raise
-        raise Conflict("This filing is being stored by an earlier request; ask again in a "
-                       "moment for its complaint.", code="request_in_progress") from exc
     await workflow.start(
         session, business_service=PGR, business_id=complaint.complaint_no,
-        tenant_code=complaint.tenant_code, principal=principal, owner_user_id=citizen.id,
-        sla_hours=complaint_type.sla_hours,
+        tenant_code=complaint.tenant_code, principal=principal, owner_user_id=citizen_id,
+        sla_hours=complaint_type.sla_hours, subject=complaint,
     )
     return complaint
 
 
-async def filed_with_key(session: AsyncSession, citizen: User,
+async def filed_with_key(session: AsyncSession, citizen_id: int,
                          request_key: str) -> Complaint | None:
-    """The citizen's complaint filed with this Idempotency-Key, if any."""
+    """The citizen's complaint filed with this Idempotency-Key, if any.
+
+    Filing does not look first (a repeat is rare, the look costs every filing a query):
+    the unique key refuses the repeat's INSERT, the caller rolls back and asks here.
+    On PostgreSQL a repeat racing the first request waits for it on the unique index,
+    so it finds the complaint the first one stored."""
     return await session.scalar(select(Complaint).where(
-        Complaint.citizen_user_id == citizen.id, Complaint.request_key == request_key))
+        Complaint.citizen_user_id == citizen_id, Complaint.request_key == request_key))
 
 
 def can_view(principal: Principal, complaint: Complaint) -> bool:
@@ -299,12 +304,65 @@ async def inbox_query(
     return query.order_by(Complaint.created_at.desc(), Complaint.id.desc())
 
 
+def _with_photo_count(query: Select[Any], *, total: bool) -> Select[Any]:
+    """``query``'s complaints as Core columns with their ``photo_count`` (and, with
+    ``total``, the number of rows matched: ``count(*) OVER ()``)."""
+    complaints, photos = Complaint.__table__, ComplaintPhoto.__table__
+    photo_count = (select(func.count()).where(photos.c.complaint_id == complaints.c.id)
+                   .scalar_subquery().label("photo_count"))
+    columns = [*complaints.c, photo_count]
+    if total:
+        columns.append(func.count().over().label("total"))
+    return query.with_only_columns(*columns)
+
+
 async def page(session: AsyncSession, query: Select[Complaint], limit: int,
-               offset: int = 0) -> tuple[list[Complaint], int]:
-    """One page of ``query`` and the total count."""
-    total = await session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-    rows = await session.scalars(query.limit(limit).offset(offset))
-    return list(rows), int(total or 0)
+               offset: int = 0) -> tuple[list[Row[Any]], int]:
+    """One page of ``query`` as Core rows (each with its ``photo_count``) and the total,
+    counted apart: a staff inbox may match very many complaints, and the count reads only
+    the index where ``count(*) OVER ()`` would read every row."""
+    connection = await session.connection()
+    rows = list(await connection.execute(
+        _with_photo_count(query, total=False).limit(limit).offset(offset)))
+    total = await connection.scalar(
+        select(func.count()).select_from(query.order_by(None).subquery()))
+    return rows, int(total or 0)
+
+
+@cache
+def _citizen_page(by_status: bool, by_type: bool, oldest: bool) -> Select[Any]:
+    """The citizen's list query of one shape, built once (the values are parameters)."""
+    query = select(Complaint).where(Complaint.citizen_user_id == bindparam("user_id"))
+    if by_status:
+        query = query.where(Complaint.status.in_(bindparam("statuses", expanding=True)))
+    if by_type:
+        query = query.where(Complaint.type_code == bindparam("type_code"))
+    query = query.order_by(Complaint.created_at.desc(), Complaint.id.desc())
+    if oldest:
+        query = oldest_first(query)
+    return (_with_photo_count(query, total=True)
+            .limit(bindparam("limit")).offset(bindparam("offset")))
+
+
+async def citizen_page(session: AsyncSession, principal: Principal, *,
+                       statuses: list[str] | None, type_code: str | None, oldest: bool,
+                       limit: int, offset: int) -> tuple[list[Row[Any]], int]:
+    """One page of the caller's own complaints (newest first, or oldest) and their total,
+    in one statement: a citizen has few complaints, so the total comes with the rows."""
+    connection = await session.connection()
+    rows = list(await connection.execute(
+        _citizen_page(bool(statuses), bool(type_code), oldest),
+        {"user_id": principal.require_user(), "statuses": statuses, "type_code": type_code,
+         "limit": limit, "offset": offset}))
+    if rows or offset == 0:
+        return rows, rows[0].total if rows else 0
+    query = citizen_query(principal)  # a page past the end: count apart
+    if statuses:
+        query = query.where(Complaint.status.in_(statuses))
+    if type_code:
+        query = query.where(Complaint.type_code == type_code)
+    return rows, int(await connection.scalar(
+        select(func.count()).select_from(query.order_by(None).subquery())) or 0)
 
 
 async def take_action(
@@ -412,7 +470,7 @@ async def set_photo_public(
 
 
 async def _check_department(session: AsyncSession, complaint: Complaint, user_id: int) -> None:
-    complaint_type = await session.get(ComplaintType, complaint.type_code)
+    complaint_type = (await reference.catalogue(session)).types.get(complaint.type_code)
     assignee = await session.get(User, user_id)
     if complaint_type is None or assignee is None or (
         assignee.department != complaint_type.department_code
@@ -445,15 +503,13 @@ async def locality_names(session: AsyncSession, complaint: Complaint) -> dict[st
     """The complaint's locality's name in each language it has: {"en", "hi", "pa", ...}."""
     if complaint.locality_id is None:
         return None
-    locality = await session.get(Boundary, complaint.locality_id)
-    if locality is None:
-        return None
-    return {"en": locality.name_en, "hi": locality.name_hi, **(locality.names or {})}
+    locality = await reference.boundary(session, complaint.locality_id)
+    return names_of(locality) if locality is not None else None
 
 
 async def type_names(session: AsyncSession, code: str) -> dict[str, str] | None:
     """A complaint type's name in each language (the catalogue's names)."""
-    row = await session.get(ComplaintType, code)
+    row = (await reference.catalogue(session)).types.get(code)
     return names_of(row) if row is not None else None
 
 
@@ -473,13 +529,23 @@ async def step_photo_urls(session: AsyncSession, move: workflow.Move,
     return [sign(key) for key in keys if key in own] or None
 
 
+async def _contacts(session: AsyncSession,
+                    ids: set[int | None]) -> dict[int, Row[Any, Any, Any]]:
+    """Phone and locale of these users, in one Core query."""
+    table = User.__table__
+    connection = await session.connection()
+    rows = await connection.execute(select(table.c.id, table.c.phone, table.c.locale).where(
+        table.c.id.in_({i for i in ids if i is not None})))
+    return {row.id: row for row in rows}
+
+
 async def status_payload(session: AsyncSession, complaint: Complaint, *, action: str,
                          previous: str | None, comment: str | None) -> dict[str, Any]:
     """What notifiers need without another lookup: who to tell, in which language, on
     which channel, and where."""
-    citizen = await session.get(User, complaint.citizen_user_id)
-    assignee = (await session.get(User, complaint.assignee_user_id)
-                if complaint.assignee_user_id else None)
+    people = await _contacts(session, {complaint.citizen_user_id, complaint.assignee_user_id})
+    citizen = people.get(complaint.citizen_user_id)
+    assignee = people.get(complaint.assignee_user_id or 0)
     return {
         "complaint_id": complaint.complaint_no,
         "tenant_code": complaint.tenant_code,
@@ -505,20 +571,12 @@ async def status_payload(session: AsyncSession, complaint: Complaint, *, action:
 
 async def department_gros(session: AsyncSession, complaint: Complaint) -> list[dict[str, Any]]:
     """The GROs who route the complaint: of its city and its type's department."""
-    complaint_type = await session.get(ComplaintType, complaint.type_code)
+    complaint_type = (await reference.catalogue(session)).types.get(complaint.type_code)
     department = complaint_type.department_code if complaint_type is not None else None
     return await gro_recipients(session, complaint.tenant_code, department)
 
 
-async def on_pgr_move(session: AsyncSession, move: workflow.Move, _principal: Principal,
-                      comment: str | None) -> None:
-    """Workflow hook: mirror the state onto the complaint and emit its events."""
-    complaint = await session.scalar(
-        select(Complaint).where(Complaint.complaint_no == move.process.business_id))
-    if complaint is None:  # a PGR process without a complaint row (not ours to mirror)
-        return
-    if move.to_state == AT_LME and move.process.assignee_user_id is not None:
-        await _check_department(session, complaint, move.process.assignee_user_id)
+def _mirror(complaint: Complaint, move: workflow.Move) -> None:
     complaint.status = move.to_state
     complaint.assignee_user_id = move.process.assignee_user_id
     complaint.updated_at = move.process.updated_at or utcnow()
@@ -526,7 +584,20 @@ async def on_pgr_move(session: AsyncSession, move: workflow.Move, _principal: Pr
         complaint.resolved_at = complaint.updated_at  # the dashboard's resolution times
     if move.action == "REOPEN":
         complaint.reopen_count += 1
-    await session.flush()
+
+
+async def on_pgr_move(session: AsyncSession, move: workflow.Move, _principal: Principal,
+                      comment: str | None) -> None:
+    """Workflow hook: mirror the state onto the complaint and emit its events."""
+    complaint = move.subject if isinstance(move.subject, Complaint) else await session.scalar(
+        select(Complaint).where(Complaint.complaint_no == move.process.business_id))
+    if complaint is None:  # a PGR process without a complaint row (not ours to mirror)
+        return
+    if move.to_state == AT_LME and move.process.assignee_user_id is not None:
+        await _check_department(session, complaint, move.process.assignee_user_id)
+    if move.subject is not complaint:  # a new complaint is written in its first state
+        _mirror(complaint, move)
+        await session.flush()
     payload = await status_payload(session, complaint, action=move.action,
                                    previous=move.from_state, comment=comment)
     photos = await step_photo_urls(session, move, complaint)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core_api import reference
 from core_api.auth.principal import Principal
 from core_api.complaints.catalog import names_of
-from core_api.complaints.models import Complaint, ComplaintPhoto, ComplaintType
+from core_api.complaints.models import Complaint, ComplaintPhoto
 from core_api.complaints.schemas import (
     ComplaintDetail,
     ComplaintSummary,
@@ -23,7 +23,6 @@ from core_api.complaints.schemas import (
 from core_api.complaints.service import ANSWERED_STATES, PGR
 from core_api.complaints.signing import Signer
 from core_api.db import utcnow
-from core_api.tenants.models import Boundary
 from core_api.users.models import User
 from core_api.workflow import service as workflow
 
@@ -45,35 +44,22 @@ def photo_out(photo: ComplaintPhoto, sign: Signer) -> PhotoOut:
                     public_url=public_photo_url(sign.public_url, photo))
 
 
-async def _types(session: AsyncSession, codes: Iterable[str]) -> dict[str, ComplaintType]:
-    rows = await session.scalars(select(ComplaintType).where(ComplaintType.code.in_(set(codes))))
-    return {row.code: row for row in rows}
-
-
-async def _localities(session: AsyncSession, ids: Iterable[int | None]) -> dict[int, Boundary]:
-    wanted = {i for i in ids if i is not None}
-    if not wanted:
-        return {}
-    rows = await session.scalars(select(Boundary).where(Boundary.id.in_(wanted)))
-    return {row.id: row for row in rows}
-
-
-def _type_ref(complaint_type: ComplaintType) -> TypeRef:
+def _type_ref(complaint_type: Row[Any]) -> TypeRef:
     return TypeRef(code=complaint_type.code, category_code=complaint_type.category_code,
                    department_code=complaint_type.department_code,
                    names=names_of(complaint_type))
 
 
-def _locality_out(locality: Boundary | None) -> LocalityOut | None:
+def _locality_out(locality: Row[Any] | None) -> LocalityOut | None:
     if locality is None:
         return None
-    return LocalityOut(id=locality.id, code=locality.code,
-                       names={"en": locality.name_en, "hi": locality.name_hi,
-                              **(locality.names or {})})
+    return LocalityOut(id=locality.id, code=locality.code, names=names_of(locality))
 
 
-def _summary_fields(complaint: Complaint, types: dict[str, ComplaintType],
-                    localities: dict[int, Boundary]) -> dict[str, Any]:
+def _summary_fields(complaint: Complaint | Row[Any], photo_count: int,
+                    types: dict[str, Row[Any]],
+                    localities: dict[int, Row[Any]]) -> dict[str, Any]:
+    """``complaint``: the ORM complaint or a Core row of the complaints table."""
     return {
         "id": complaint.complaint_no,
         "tenant_code": complaint.tenant_code,
@@ -85,7 +71,7 @@ def _summary_fields(complaint: Complaint, types: dict[str, ComplaintType],
         "assignee_user_id": complaint.assignee_user_id,
         "rating": complaint.rating,
         "reopen_count": complaint.reopen_count,
-        "photo_count": len(complaint.photos),
+        "photo_count": photo_count,
         "sla_due_at": complaint.sla_due_at,
         "overdue": complaint.status not in ANSWERED_STATES and complaint.sla_due_at < utcnow(),
         "created_at": complaint.created_at,
@@ -93,14 +79,25 @@ def _summary_fields(complaint: Complaint, types: dict[str, ComplaintType],
     }
 
 
-async def summaries(session: AsyncSession, complaints: list[Complaint]) -> list[ComplaintSummary]:
-    """List rows with type and locality names, in two queries."""
-    types = await _types(session, (c.type_code for c in complaints))
-    localities = await _localities(session, (c.locality_id for c in complaints))
-    return [ComplaintSummary(**_summary_fields(c, types, localities)) for c in complaints]
+async def summaries(session: AsyncSession, rows: list[Row[Any]]) -> list[ComplaintSummary]:
+    """List rows (``service.page``) with type and locality names (cached reference data)."""
+    types = (await reference.catalogue(session)).types
+    localities = await reference.boundaries(session, (row.locality_id for row in rows))
+    return [ComplaintSummary(**_summary_fields(row, row.photo_count, types, localities))
+            for row in rows]
 
 
-def _person(user: User | None, viewer: Principal) -> PersonOut | None:
+async def _people(session: AsyncSession,
+                  ids: set[int | None]) -> dict[int, Row[Any, Any, Any]]:
+    """Id, name and phone of these users, in one Core query (no roles, no ORM objects)."""
+    table = User.__table__
+    query = select(table.c.id, table.c.name, table.c.phone).where(
+        table.c.id.in_({i for i in ids if i is not None}))
+    connection = await session.connection()
+    return {row.id: row for row in await connection.execute(query)}
+
+
+def _person(user: Row[Any, Any, Any] | None, viewer: Principal) -> PersonOut | None:
     if user is None:
         return None
     # Citizens see staff names, never staff numbers; staff see everyone's numbers.
@@ -126,8 +123,7 @@ async def detail(session: AsyncSession, complaint: Complaint, viewer: Principal,
     user_ids = {complaint.citizen_user_id, complaint.assignee_user_id}
     for entry in process.history:
         user_ids.update((entry.actor_user_id, entry.assignee_user_id))
-    users = {user.id: user for user in await session.scalars(
-        select(User).where(User.id.in_({i for i in user_ids if i is not None})))}
+    users = await _people(session, user_ids)
     photo_keys = {photo.file_key for photo in complaint.photos}
 
     def step_photos(documents: list[Any]) -> list[str]:
@@ -145,12 +141,12 @@ async def detail(session: AsyncSession, complaint: Complaint, viewer: Principal,
         )
         for entry in process.history
     ]
-    types = await _types(session, [complaint.type_code])
-    localities = await _localities(session, [complaint.locality_id])
+    types = (await reference.catalogue(session)).types
+    localities = await reference.boundaries(session, [complaint.locality_id])
     citizen = _person(users.get(complaint.citizen_user_id), viewer)
     assert citizen is not None
     return ComplaintDetail(
-        **_summary_fields(complaint, types, localities),
+        **_summary_fields(complaint, len(complaint.photos), types, localities),
         description=complaint.description,
         lat=complaint.lat,
         lng=complaint.lng,

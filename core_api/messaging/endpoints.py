@@ -1,7 +1,7 @@
 """Channel messages API (service credential only): the send workers and provider webhooks.
 
 - ``POST /channel-messages``: a worker records a job (create or update by ``job_id``);
-- ``POST /channel-messages/batch``: many records in one request and one transaction (a
+- ``POST /channel-messages/batch``: many records in one request and one SQL statement (a
   send worker fanning out notifications);
 - ``POST /channel-messages/status``: a webhook reports a provider status by the provider's
   message id; statuses never move backwards (``delivered`` is not undone by ``sent``);
@@ -13,13 +13,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core_api.auth.deps import CurrentPrincipal
 from core_api.auth.principal import Principal
@@ -42,6 +44,8 @@ router = APIRouter(prefix="/channel-messages", tags=["channel messages"],
 Status = Literal["queued", "unknown", "sent", "delivered", "read", "failed"]
 E164 = r"^\+[1-9]\d{6,14}$"
 MAX_BATCH = 500  # records per batch request
+CLAIM_RETRIES = 3  # writes again after a collision with early provider statuses
+T = TypeVar("T")
 
 
 async def _service_only(principal: CurrentPrincipal) -> Principal:
@@ -103,16 +107,26 @@ class ChannelMessageOut(BaseModel):
         return cls.model_validate(row, from_attributes=True)
 
 
+async def write_claiming(session: AsyncSession, write: Callable[[bool], Awaitable[T]]) -> T:
+    """``write(False)``; when a provider status came first for one of its messages (the
+    write hits its row: IntegrityError), roll back and ``write(True)``, which claims those
+    rows. Again a few times: another callback can come in between. The upsert is
+    idempotent, so writing again is safe."""
+    claim = False
+    for _ in range(CLAIM_RETRIES):
+        try:
+            return await write(claim)
+        except IntegrityError:
+            await session.rollback()
+            claim = True
+    return await write(True)
+
+
 @router.post("", response_model=ChannelMessageOut, summary="Record an outbound job")
 async def post_message(body: ChannelMessageIn, session: SessionDep,
                        _principal: ServiceOnly) -> ChannelMessageOut:
     rec = JobRecord(**body.model_dump())
-    try:
-        row = await record_job(session, rec)
-    except IntegrityError:
-        # A status callback inserted the provider id a moment ago: adopt it on the retry.
-        await session.rollback()
-        row = await record_job(session, rec)
+    row = await write_claiming(session, lambda claim: record_job(session, rec, claim=claim))
     return ChannelMessageOut.of(row)
 
 
@@ -128,14 +142,10 @@ class ChannelMessageBatchOut(BaseModel):
              summary="Record many outbound jobs at once")
 async def post_messages(body: ChannelMessageBatchIn, session: SessionDep,
                         _principal: ServiceOnly) -> ChannelMessageBatchOut:
-    """Each record as ``POST /channel-messages`` would write it, in the order given."""
+    """Each record as ``POST /channel-messages`` would write it, in the order given, all
+    in one SQL statement."""
     recs = [JobRecord(**item.model_dump()) for item in body.records]
-    try:
-        count = await record_jobs(session, recs)
-    except IntegrityError:
-        # As above: a callback raced one of them. Every write is an idempotent upsert.
-        await session.rollback()
-        count = await record_jobs(session, recs)
+    count = await write_claiming(session, lambda claim: record_jobs(session, recs, claim=claim))
     return ChannelMessageBatchOut(recorded=count)
 
 

@@ -1,18 +1,30 @@
 """Recording outbound messages and their statuses; statuses only move up ``STATUS_RANK``.
 
-Every status change is one conditional UPDATE (``CASE`` on the stored rank), so two
-callbacks racing (``delivered`` and ``read``) cannot move a message backwards on either
+Every status change is one conditional UPDATE (``CASE`` on the stored rank), and a batch
+of job records one multi-row INSERT ... ON CONFLICT DO UPDATE with the same ``CASE``, so
+two writers racing (``delivered`` and ``read``) cannot move a message backwards on either
 database. Services flush; the request boundary commits.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, case, func, literal, select, update
+from sqlalchemy import (
+    ColumnElement,
+    SQLColumnExpression,
+    Table,
+    case,
+    func,
+    literal,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -52,24 +64,27 @@ def _stamp(at: datetime) -> ColumnElement[Any]:
     return literal(at, type_=UTCDateTime())
 
 
+def _rank(status: SQLColumnExpression[Any]) -> ColumnElement[int]:
+    """A status's place on ``STATUS_RANK``, in SQL (-1 for anything else)."""
+    return case(STATUS_RANK, value=status, else_=-1)
+
+
 async def _advance(session: AsyncSession, where: ColumnElement[bool], status: str, *,
                    at: datetime, error_code: str | None = None,
-                   stamps: dict[str, datetime] | None = None, **columns: Any) -> int:
-    """Raise the status of the matching rows to ``status`` unless they are further on."""
-    rank = case(STATUS_RANK, value=ChannelMessage.status, else_=-1)
+                   **columns: Any) -> ChannelMessage | None:
+    """Raise the status of the matching row to ``status`` unless it is further on; the row
+    as it is now (RETURNING: no second statement to read it), None if there is none."""
     values: dict[str, Any] = dict(columns)
-    values["status"] = case((rank < STATUS_RANK[status], status), else_=ChannelMessage.status)
-    first = dict(stamps or {})
+    values["status"] = case((_rank(ChannelMessage.status) < STATUS_RANK[status], status),
+                            else_=ChannelMessage.status)
     if status in STAMPS:
-        first.setdefault(STAMPS[status], at)
-    for column, moment in first.items():
-        values[column] = func.coalesce(getattr(ChannelMessage, column), _stamp(moment))
+        column = STAMPS[status]
+        values[column] = func.coalesce(getattr(ChannelMessage, column), _stamp(at))
     if error_code is not None:
         values["error_code"] = error_code
-    result = await session.execute(
-        update(ChannelMessage).where(where).values(**values)
-        .execution_options(synchronize_session=False))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]  # an UPDATE/INSERT's result: a CursorResult
+    return await session.scalar(
+        update(ChannelMessage).where(where).values(**values).returning(ChannelMessage)
+        .execution_options(synchronize_session=False, populate_existing=True))
 
 
 async def _reload(session: AsyncSession, where: ColumnElement[bool]) -> ChannelMessage | None:
@@ -82,57 +97,107 @@ async def message_by_job(session: AsyncSession, job_id: str) -> ChannelMessage |
     return await _reload(session, ChannelMessage.job_id == job_id)
 
 
-async def record_job(session: AsyncSession, rec: JobRecord) -> ChannelMessage:
-    """Create or update the record of ``rec.job_id``; adopt a status that arrived first."""
-    await apply_job(session, rec)
+async def record_job(session: AsyncSession, rec: JobRecord, *,
+                     claim: bool = False) -> ChannelMessage:
+    """Create or update the record of ``rec.job_id`` (``claim``: see ``record_jobs``)."""
+    await record_jobs(session, [rec], claim=claim)
     saved = await message_by_job(session, rec.job_id)
     assert saved is not None
     return saved
 
 
-async def record_jobs(session: AsyncSession, recs: list[JobRecord]) -> int:
-    """``record_job`` for each of ``recs`` in order, in the caller's transaction: a send
-    worker's records of many messages cost one request and one commit."""
-    for rec in recs:
-        await apply_job(session, rec)
+async def record_jobs(session: AsyncSession, recs: list[JobRecord], *,
+                      claim: bool = False) -> int:
+    """Write ``recs`` as if one after the other, with one multi-row upsert.
+
+    A send worker's records of many messages cost one statement, not a few per record:
+    records of the same job are folded first (an upsert may touch a row only once), and
+    the conflict's UPDATE keeps every rule of a single record in SQL (the status only
+    moves up, attempts only grow, a value the record lacks is kept).
+
+    A provider status that overtook a record sits in a row without ``job_id`` holding the
+    provider message id, so the upsert then violates that unique constraint: the caller
+    rolls back and calls again with ``claim``, which first deletes those rows (one
+    statement) and folds what they knew into the records' rows.
+    """
+    early = await _take_early_statuses(session, recs) if claim else {}
+    now = utcnow()
+    rows = [_row(job_recs, now, early) for job_recs in _by_job(recs).values()]
+    await session.execute(_upsert(session.get_bind().dialect.name), rows)
     return len(recs)
 
 
-async def apply_job(session: AsyncSession, rec: JobRecord) -> None:
-    """The writes of ``record_job`` without reading the result back."""
-    row = await message_by_job(session, rec.job_id)
-    orphan = None
-    if rec.provider_message_id:
-        orphan = await _reload(session, (ChannelMessage.provider == rec.provider)
-                               & (ChannelMessage.provider_message_id == rec.provider_message_id)
-                               & ChannelMessage.job_id.is_(None))
-    if orphan is not None and row is None:
-        orphan.job_id = rec.job_id
-        await session.flush()
-        row = orphan
-    elif orphan is not None and row is not None:
-        # The callback overtook us and the job already had a row: fold it in.
-        stamps = {c: getattr(orphan, c) for c in STAMPS.values() if getattr(orphan, c)}
-        status, code = orphan.status, orphan.error_code
-        await session.delete(orphan)
-        await session.flush()
-        await _advance(session, ChannelMessage.id == row.id, status, at=orphan.updated_at,
-                       error_code=code, stamps=stamps)
-    if row is None:
-        await session.execute(_insert(session)(ChannelMessage).values(
-            job_id=rec.job_id, provider=rec.provider, channel=rec.channel, to=rec.to,
-            kind=rec.kind, status="queued", attempts=0).on_conflict_do_nothing())
-    columns: dict[str, Any] = {
-        "provider": rec.provider, "channel": rec.channel, "to": rec.to, "kind": rec.kind,
-        "attempts": case((ChannelMessage.attempts < rec.attempts, rec.attempts),
-                         else_=ChannelMessage.attempts),
+def _by_job(recs: list[JobRecord]) -> dict[str, list[JobRecord]]:
+    """The records of each job, in the order given."""
+    jobs: dict[str, list[JobRecord]] = {}
+    for rec in recs:
+        jobs.setdefault(rec.job_id, []).append(rec)
+    return jobs
+
+
+def _row(recs: list[JobRecord], now: datetime,
+         early: dict[tuple[str, str], Any]) -> dict[str, Any]:
+    """One job's records folded into the row they would leave behind, one after the other,
+    after the provider status that came before them (``early``, by provider message id)."""
+    last = recs[-1]
+
+    def latest(name: str) -> Any:
+        return next((value for rec in reversed(recs)
+                     if (value := getattr(rec, name)) is not None), None)
+
+    message_id = latest("provider_message_id") or None
+    first = early.get((last.provider, message_id)) if message_id else None
+    statuses = [rec.status for rec in recs] + ([first.status] if first else [])
+    return {
+        "job_id": last.job_id, "provider": last.provider, "channel": last.channel,
+        "to": last.to, "kind": last.kind, "provider_message_id": message_id,
+        "status": max(statuses, key=STATUS_RANK.__getitem__),
+        "attempts": max(rec.attempts for rec in recs),
+        "error_code": latest("error_code") or (first.error_code if first else None),
+        **{name: latest(name) for name in ("rule", "segments", "cost")},
+        **{column: (getattr(first, column) if first else None)
+           or (now if status in statuses else None) for status, column in STAMPS.items()},
+        "created_at": first.created_at if first else now, "updated_at": now,
     }
-    columns.update({name: value for name in ("rule", "segments", "cost")
-                    if (value := getattr(rec, name)) is not None})
-    if rec.provider_message_id:
-        columns["provider_message_id"] = rec.provider_message_id
-    await _advance(session, ChannelMessage.job_id == rec.job_id, rec.status, at=utcnow(),
-                   error_code=rec.error_code, **columns)
+
+
+@functools.cache
+def _upsert(dialect: str) -> Any:
+    """INSERT the rows; a job already recorded gets the rules of ``_advance`` instead.
+
+    Executed with a list of rows, SQLAlchemy's "insertmanyvalues" sends it as one
+    multi-row INSERT (that is what RETURNING asks for) from one cached compilation; a
+    statement with the rows in ``.values()`` would be compiled afresh for every batch.
+    """
+    table = cast(Table, ChannelMessage.__table__)
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    new, old = statement.excluded, table.c
+    kept_unless_given = ("provider_message_id", "error_code", "rule", "segments", "cost")
+    return statement.on_conflict_do_update(index_elements=[old.job_id], set_={
+        **{name: new[name] for name in ("provider", "channel", "to", "kind", "updated_at")},
+        "status": case((_rank(old.status) < _rank(new.status), new.status),
+                       else_=old.status),
+        "attempts": case((old.attempts < new.attempts, new.attempts), else_=old.attempts),
+        **{name: func.coalesce(new[name], old[name]) for name in kept_unless_given},
+        **{name: func.coalesce(old[name], new[name]) for name in STAMPS.values()},
+    }).returning(old.id)
+
+
+async def _take_early_statuses(session: AsyncSession,
+                               recs: list[JobRecord]) -> dict[tuple[str, str], Any]:
+    """Delete the unclaimed status rows of these records' provider message ids; what they
+    knew, by (provider, provider message id). A callback for them that comes meanwhile
+    waits for this transaction, then finds the job's row."""
+    wanted = {(rec.provider, rec.provider_message_id)
+              for rec in recs if rec.provider_message_id}
+    if not wanted:
+        return {}
+    table = cast(Table, ChannelMessage.__table__)
+    gone = await session.execute(table.delete().where(
+        table.c.job_id.is_(None),
+        tuple_(table.c.provider, table.c.provider_message_id).in_(wanted),
+    ).returning(table))
+    return {(row.provider, row.provider_message_id): row for row in gone}
 
 
 async def record_status(session: AsyncSession, provider: str, provider_message_id: str,
@@ -144,14 +209,17 @@ async def record_status(session: AsyncSession, provider: str, provider_message_i
              & (ChannelMessage.provider_message_id == provider_message_id))
     # A message that failed costs nothing in the estimate (it is of what people received).
     free: dict[str, Any] = {"cost": Decimal(0)} if status == "failed" else {}
-    if not await _advance(session, where, status, at=at, error_code=error_code, **free):
+    saved = await _advance(session, where, status, at=at, error_code=error_code, **free)
+    if saved is None:
         stamp = {STAMPS[status]: at} if status in STAMPS else {}
         inserted = await session.execute(_insert(session)(ChannelMessage).values(
             provider=provider, provider_message_id=provider_message_id, status=status,
             error_code=error_code, **stamp).on_conflict_do_nothing())
-        if not inserted.rowcount:  # type: ignore[attr-defined]  # an UPDATE/INSERT's result: a CursorResult
-            await _advance(session, where, status, at=at, error_code=error_code, **free)
-    saved = await _reload(session, where)
+        if inserted.rowcount:  # type: ignore[attr-defined]  # an UPDATE/INSERT's result: a CursorResult
+            saved = await _reload(session, where)
+        else:  # the send's record came in the meantime
+            saved = await _advance(session, where, status, at=at, error_code=error_code,
+                                   **free)
     assert saved is not None
     return saved
 

@@ -273,7 +273,7 @@ async def post_request(
     name = " ".join(part.strip() for part in (first_name, last_name) if part and part.strip())
     citizen = await complaints.ensure_citizen(session, phone, name or None)
     complaint: Complaint = await complaints.file_complaint(
-        session, placement=placement, complaint_type=complaint_type, citizen=citizen,
+        session, placement=placement, complaint_type=complaint_type, citizen_id=citizen.id,
         principal=complaints.citizen_principal(citizen), source="open311",
         description=description, lat=lat, lng=long,
         address=address_string.strip() if address_string else None,

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 from sqlalchemy import select
 
+from core_api import reference
 from core_api.auth.deps import CurrentPrincipal
 from core_api.db import SessionDep
 from core_api.errors import ERROR_RESPONSES, NotFound
@@ -71,7 +72,7 @@ async def list_tenants(session: SessionDep, _principal: CurrentPrincipal) -> lis
 
 @router.get("/tenants/{code}", response_model=TenantOut, summary="One tenant")
 async def get_tenant(code: str, session: SessionDep, _principal: CurrentPrincipal) -> TenantOut:
-    tenant = await session.get(Tenant, code)
+    tenant = (await reference.tenants(session)).get(code)
     if tenant is None:
         raise NotFound(f"No tenant {code}.")
     return TenantOut.model_validate(tenant)
@@ -86,14 +87,16 @@ async def list_boundaries(
     kind: Annotated[str | None, Query(pattern="^(zone|ward|locality)$")] = None,
     parent_id: int | None = None,
 ) -> list[BoundaryOut]:
-    if await session.get(Tenant, code) is None:
+    if code not in await reference.tenants(session):
         raise NotFound(f"No tenant {code}.")
-    query = select(Boundary).where(Boundary.tenant_code == code)
+    table = Boundary.__table__
+    query = select(table).where(table.c.tenant_code == code)
     if kind:
-        query = query.where(Boundary.kind == kind)
+        query = query.where(table.c.kind == kind)
     if parent_id is not None:
-        query = query.where(Boundary.parent_id == parent_id)
-    rows = await session.scalars(query.order_by(Boundary.kind, Boundary.name_en))
+        query = query.where(table.c.parent_id == parent_id)
+    connection = await session.connection()
+    rows = await connection.execute(query.order_by(table.c.kind, table.c.name_en))
     return [BoundaryOut.model_validate(b) for b in rows]
 
 
@@ -109,8 +112,11 @@ async def search_localities(
     matches = await search.search_localities(session, q, tenant, limit=limit)
     if not matches:
         return []
-    rows = {b.id: b for b in await session.scalars(
-        select(Boundary).where(Boundary.id.in_([m.boundary_id for m in matches])))}
+    # Read, not cached: the name index may be older than a deletion.
+    table = Boundary.__table__
+    connection = await session.connection()
+    rows = {b.id: b for b in await connection.execute(
+        select(table).where(table.c.id.in_([m.boundary_id for m in matches])))}
     # A locality deleted since the name index was built is skipped, not a 500.
     return [LocalityMatch(score=m.score, locality=BoundaryOut.model_validate(rows[m.boundary_id]))
             for m in matches if m.boundary_id in rows]
@@ -129,9 +135,8 @@ async def locality_at(
     if found is None:
         raise NotFound("No locality of ours is near that point.", code="outside_service_area")
     locality, distance = found
-    ward = await session.get(Boundary, locality.parent_id) if locality.parent_id else None
-    tenant_row = await session.get(Tenant, locality.tenant_code)
-    assert tenant_row is not None
+    ward = await reference.boundary(session, locality.parent_id) if locality.parent_id else None
+    tenant_row = (await reference.tenants(session))[locality.tenant_code]
     return PointMatch(
         distance_km=round(distance, 3),
         locality=BoundaryOut.model_validate(locality),

@@ -10,11 +10,13 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import Any
 
 from rapidfuzz import fuzz, process
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core_api import reference
 from core_api.tenants.models import Boundary
 
 EARTH_RADIUS_KM = 6371.0
@@ -63,8 +65,9 @@ _index: dict[tuple[str, str], tuple[list[str], list[int]]] = {}
 
 
 def invalidate() -> None:
-    """Forget the cached name indexes (after boundaries change)."""
+    """Forget the cached name indexes and boundary rows (after boundaries change)."""
     _index.clear()
+    reference.invalidate()
 
 
 async def _names(session: AsyncSession, tenant_code: str | None) -> tuple[list[str], list[int]]:
@@ -133,21 +136,24 @@ def point_in_polygon(lat: float, lng: float, polygon: list[list[float]]) -> bool
 
 async def locality_at(
     session: AsyncSession, lat: float, lng: float, tenant_code: str | None = None
-) -> tuple[Boundary, float] | None:
-    """The locality containing the point (polygon) or with the nearest centre, and km away."""
-    query = select(Boundary).where(Boundary.kind == "locality", Boundary.lat.is_not(None))
+) -> tuple[Row[Any], float] | None:
+    """The locality (a Core row) containing the point (polygon) or with the nearest
+    centre, and km away."""
+    table = Boundary.__table__
+    query = select(table).where(table.c.kind == "locality", table.c.lat.is_not(None))
     if tenant_code:
-        query = query.where(Boundary.tenant_code == tenant_code)
+        query = query.where(table.c.tenant_code == tenant_code)
     else:
         # Narrow to a box of about MAX_POINT_DISTANCE_KM around the point before measuring.
         delta = MAX_POINT_DISTANCE_KM / 111.0
-        query = query.where(Boundary.lat.between(lat - delta, lat + delta),
-                            Boundary.lng.between(lng - 2 * delta, lng + 2 * delta))
-    candidates = list(await session.scalars(query))
+        query = query.where(table.c.lat.between(lat - delta, lat + delta),
+                            table.c.lng.between(lng - 2 * delta, lng + 2 * delta))
+    connection = await session.connection()
+    candidates = list(await connection.execute(query))
     for boundary in candidates:
         if boundary.polygon and point_in_polygon(lat, lng, boundary.polygon):
             return boundary, 0.0
-    best: tuple[Boundary, float] | None = None
+    best: tuple[Row[Any], float] | None = None
     for boundary in candidates:
         distance = haversine_km(lat, lng, boundary.lat or 0.0, boundary.lng or 0.0)
         if best is None or distance < best[1]:

@@ -22,6 +22,7 @@ from core_api.tenants.models import Tenant
 from core_api.text import FreeText
 from core_api.users.locales import LocaleCode, LocaleQuery
 from core_api.users.models import Role, User, UserKind, UserRole
+from core_api.users.records import UserRecord, update_user
 
 router = APIRouter(tags=["users"], responses=ERROR_RESPONSES)
 
@@ -50,6 +51,15 @@ class UserOut(BaseModel):
     roles: list[dict[str, str]]
     active: bool
     created_at: datetime
+
+    @classmethod
+    def of_record(cls, user: UserRecord) -> UserOut:
+        return cls(
+            id=user.id, kind=user.kind, phone=user.phone, name=user.name, locale=user.locale,
+            opted_out=user.opted_out, tenant_code=user.tenant_code, department=user.department,
+            roles=[{"role": role, "tenant": tenant} for role, tenant in user.roles],
+            active=user.active, created_at=user.created_at,
+        )
 
     @classmethod
     def of(cls, user: User) -> UserOut:
@@ -115,26 +125,25 @@ async def ensure_citizen(
     return UserOut.of(user)
 
 
+def _caller(principal: Principal) -> UserRecord:
+    """The caller's user as authentication read it (no second query)."""
+    if principal.user is None:
+        raise NotFound("No such user.")
+    return principal.user
+
+
 @router.get("/citizens/me", response_model=UserOut, summary="The citizen the bot acts for")
-async def citizen_me(session: SessionDep, principal: CitizenPrincipal) -> UserOut:
-    user = await session.get(User, principal.user_id)
-    if user is None:
-        raise NotFound("No such citizen.")
-    return UserOut.of(user)
+async def citizen_me(principal: CitizenPrincipal) -> UserOut:
+    return UserOut.of_record(_caller(principal))
 
 
 @router.patch("/citizens/me", response_model=UserOut, summary="Update name, language, opt-out")
 async def update_citizen_me(
     body: CitizenPatch, session: SessionDep, principal: CitizenPrincipal
 ) -> UserOut:
-    user = await session.get(User, principal.user_id)
-    if user is None:
-        raise NotFound("No such citizen.")
-    for name, value in body.model_dump(exclude_unset=True).items():
-        if value is not None:
-            setattr(user, name, value)
-    await session.flush()
-    return UserOut.of(user)
+    changes = {name: value for name, value in body.model_dump(exclude_unset=True).items()
+               if value is not None}
+    return UserOut.of_record(await update_user(session, _caller(principal), changes))
 
 
 @router.patch("/users/me/locale", response_model=UserOut, summary="Change the caller's language")
@@ -143,12 +152,7 @@ async def update_my_locale(
     session: SessionDep,
     principal: StaffPrincipal,
 ) -> UserOut:
-    user = await session.get(User, principal.user_id)
-    if user is None:
-        raise NotFound("No such user.")
-    user.locale = locale
-    await session.flush()
-    return UserOut.of(user)
+    return UserOut.of_record(await update_user(session, _caller(principal), {"locale": locale}))
 
 
 def _require_admin(principal: Principal, tenant_code: str) -> None:

@@ -74,6 +74,11 @@ class BusinessServiceDef(BaseModel):
     def state(self, name: str | None) -> StateDef:
         return self.states[name or START]
 
+    @property
+    def first_state(self) -> str:
+        """The state a new process is in after its start action."""
+        return self.states[START].actions[self.start_action].next
+
     def action(self, state: str | None, action: str) -> ActionDef | None:
         return self.state(state).actions.get(action)
 

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from core_api import reference
 from core_api.auth.principal import Principal
 from core_api.db import utcnow
 from core_api.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -50,17 +51,27 @@ def on_transition(business_service: str, hook: TransitionHook) -> None:
 
 
 async def get_definition(session: AsyncSession, code: str) -> BusinessServiceDef:
-    """The business service ``code`` as stored (seeded from the bundled YAML)."""
-    row = await session.get(BusinessService, code)
-    if row is None:
+    """The business service ``code`` as stored (seeded from the bundled YAML); read through
+    the reference cache, so a hot path does not select it each time."""
+    stored: dict[str, tuple[int, dict[str, Any]]] = await reference.cached(
+        session, "workflow_definitions", _stored_definitions)
+    if code not in stored:
         bundled = bundled_definitions().get(code)
         if bundled is None:
             raise NotFound(f"No business service {code}.", code="unknown_business_service")
         return bundled
-    key = (row.code, row.version)
+    version, data = stored[code]
+    key = (code, version)
     if key not in _parsed:
-        _parsed[key] = parse_definition(row.definition)
+        _parsed[key] = parse_definition(data)
     return _parsed[key]
+
+
+async def _stored_definitions(session: AsyncSession) -> dict[str, tuple[int, dict[str, Any]]]:
+    table = BusinessService.__table__
+    connection = await session.connection()
+    rows = await connection.execute(select(table.c.code, table.c.version, table.c.definition))
+    return {code: (version, definition) for code, version, definition in rows}
 
 
 @dataclass(frozen=True)
@@ -72,6 +83,9 @@ class Move:
     from_state: str | None
     to_state: str
     actor_role: str
+    # The business object a new process was started for, when its creator passed it:
+    # the transition hook then uses it instead of reading it again.
+    subject: Any = None
 
 
 def _role_used(
@@ -126,17 +140,20 @@ async def start(
     sla_hours: int | None = None,
     comment: str | None = None,
     documents: list[Any] | None = None,
+    subject: Any = None,
 ) -> Move:
     """Create the process for a new business object with the start action.
 
-    A citizen who names no owner files for themselves.
+    A citizen who names no owner files for themselves. ``subject``: the business object
+    itself, just created in this session (its id is new, so no process can exist for it
+    yet; the hook receives it in ``Move.subject``). Without it, an existing process is
+    looked for first and refused with 409.
     """
     definition = await get_definition(session, business_service)
-    existing = await session.scalar(select(ProcessInstance.id).where(
+    if subject is None and await session.scalar(select(ProcessInstance.id).where(
         ProcessInstance.business_service == business_service,
         ProcessInstance.business_id == business_id,
-    ))
-    if existing is not None:
+    )) is not None:
         raise Conflict(f"{business_service} {business_id} has a process already.",
                        code="process_exists")
     if owner_user_id is None and principal.is_citizen:
@@ -153,6 +170,7 @@ async def start(
     return await _apply(
         session, definition, process, definition.start_action, principal,
         comment=comment, documents=documents, assignee_id=None, now=now, new=True,
+        subject=subject,
     )
 
 
@@ -223,6 +241,7 @@ async def _apply(
     assignee_id: int | None,
     now: datetime,
     new: bool,
+    subject: Any = None,
 ) -> Move:
     state = definition.state(process.state)
     action = state.actions.get(action_name)
@@ -292,9 +311,10 @@ async def _apply(
             "owner_user_id": process.owner_user_id,
         },
     )
-    await session.flush()
+    # No flush here: the history row and the event go out with the next flush, in one
+    # multi-row INSERT with the domain's own events (the next query autoflushes).
     move = Move(process=process, action=action_name, from_state=from_state,
-                to_state=action.next, actor_role=role)
+                to_state=action.next, actor_role=role, subject=subject)
     hook = _hooks.get(process.business_service)
     if hook is not None:
         await hook(session, move, principal, comment)
@@ -324,4 +344,5 @@ async def sync_definitions(session: AsyncSession) -> list[str]:
             row.version += 1
             changed.append(code)
     await session.flush()
+    reference.invalidate()
     return changed

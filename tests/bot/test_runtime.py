@@ -30,6 +30,8 @@ async def _at_menu(app: Any) -> None:
 
 
 async def test_a_menu_turn_costs_two_redis_round_trips(app, redis_client):
+    """Begin and commit, as the simulator and the console run a turn; the inbound worker
+    folds both into its mailbox's steps (tests/channels/test_pipeline_round_trips.py)."""
     await _at_menu(app)
     async with round_trips(redis_client) as counted:
         turn = await app.state.conversations.handle(message("7", "m-1"))  # Help, then the menu

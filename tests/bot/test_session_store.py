@@ -154,6 +154,50 @@ async def test_an_expired_lease_lets_the_next_turn_in_and_the_stale_holder_write
     assert (await live.begin(KEY, "wamid.1")).duplicate
 
 
+async def test_a_lease_that_ran_out_while_nothing_happened_still_commits(redis_client):
+    """A turn stalled past its lease (the process starved of CPU, a long pause): its
+    replies went out, so its state must be kept when no other turn came in meanwhile."""
+    store = SessionStore(redis_client, lease_ms=50)
+    keys = store.keys(KEY)
+    assert await store.commit(KEY, (await store.begin(KEY, "wamid.0")).token, b"menu", "wamid.0")
+    slow = await store.begin(KEY, "wamid.1")
+    await asyncio.sleep(0.1)
+    assert not await redis_client.exists(keys.lock)  # the lease ran out
+    assert await store.commit(KEY, slow.token, b"pick", "wamid.1", began=slow)
+    assert await redis_client.get(keys.session) == b"pick"
+    assert (await store.begin(KEY, "wamid.1")).duplicate
+
+
+async def test_a_lapsed_lease_does_not_commit_over_what_happened_meanwhile(redis_client):
+    store = SessionStore(redis_client, lease_ms=50)
+    keys = store.keys(KEY)
+    assert await store.commit(KEY, (await store.begin(KEY, "wamid.0")).token, b"menu", "wamid.0")
+
+    # Another message of the person came in and was answered: its state wins.
+    slow = await store.begin(KEY, "wamid.1")
+    await asyncio.sleep(0.1)
+    other = await store.begin(KEY, "wamid.2")
+    assert await store.commit(KEY, other.token, b"other", "wamid.2")
+    assert not await store.commit(KEY, slow.token, b"slow", "wamid.1", began=slow)
+    assert await redis_client.get(keys.session) == b"other"
+
+    # The provider's retry of the same message ran it again to the end: done once.
+    slow = await store.begin(KEY, "wamid.3")
+    await asyncio.sleep(0.1)
+    retry = await store.begin(KEY, "wamid.3")
+    assert await store.commit(KEY, retry.token, b"other", "wamid.3")  # no change to the session
+    assert not await store.commit(KEY, slow.token, b"twice", "wamid.3", began=slow)
+    assert await redis_client.get(keys.session) == b"other"
+
+    # Another turn holds the lock now: the stale turn writes nothing, the holder goes on.
+    slow = await store.begin(KEY, "wamid.4")
+    await asyncio.sleep(0.1)
+    holder = await store.begin(KEY, "wamid.5")
+    assert not await store.commit(KEY, slow.token, b"slow", "wamid.4", began=slow)
+    assert await redis_client.get(keys.lock) == holder.token.encode()
+    assert await redis_client.get(keys.session) == b"other"
+
+
 async def test_session_busy_after_the_wait_bound(redis_client):
     holder = SessionStore(redis_client)
     impatient = SessionStore(redis_client, wait_s=0.05)

@@ -33,7 +33,7 @@ async def _traces(redis: Any, phone: str) -> None:
     jobs = [notification_job(channel, "simulator", notification) for channel in ("whatsapp", "sms")]
     await OutboundQueue(redis).enqueue(*jobs)
     assert jobs[0].job_id == notification_job_id("ev-1", phone)
-    await JobStates(redis).begin(jobs[0].job_id, 1780000000.0)
+    await JobStates(redis).begin(jobs[0], 1780000000.0)
     await redis.set(claim_key(jobs[0].job_id), b"undelivered")  # as SmsFallback claims it
     await redis.set(notice_key(jobs[0].job_id + ":sms"), b"1")
 

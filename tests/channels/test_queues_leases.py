@@ -14,7 +14,14 @@ import pytest
 
 from bot.messages import Outgoing
 from channels.base import OutboundJob, SendResult, outgoing_to_dict
-from channels.queues import ContactWindows, OutboundQueue, SendPolicy, SendWorker, SystemClock
+from channels.queues import (
+    ContactWindows,
+    JobStates,
+    OutboundQueue,
+    SendPolicy,
+    SendWorker,
+    SystemClock,
+)
 from tests.channels.queue_fakes import LookupSender, RecordedReports
 
 pytestmark = pytest.mark.redis  # on one Redis and on a Redis Cluster
@@ -101,7 +108,7 @@ async def test_a_dead_workers_mailbox_is_taken_over_after_about_a_lease(redis_cl
     with pytest.raises(asyncio.CancelledError):
         await doomed
     killed_at = time.monotonic()
-    assert (await redis_client.get("samvad:job:a1")).startswith(b"sending:")
+    assert (await redis_client.get(JobStates.key(job("a1")))).startswith(b"sending:")
     if rung == "by_a_new_message":
         await rig.queue.enqueue(job("a2"))
     stop = asyncio.Event()
@@ -117,7 +124,7 @@ async def test_a_dead_workers_mailbox_is_taken_over_after_about_a_lease(redis_cl
         await asyncio.wait_for(survivor, 10)
     assert rig.sent() == ["a1", "a2"]  # a1 once (the provider said so), then a2
     assert rig.sender.lookups and rig.sender.lookups[0][0] == "a1"
-    assert await redis_client.get("samvad:job:a1") == b"sent:FAKE1"
+    assert await redis_client.get(JobStates.key(job("a1"))) == b"sent:FAKE1"
     assert await rig.queue.waiting("sms", A) == []
     print(f"taken over {rung}: {taken_over_s:.2f} s after the kill (lease {LEASE_MS} ms)")
 

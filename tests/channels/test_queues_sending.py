@@ -12,6 +12,7 @@ from channels.queues import (
     AMBIGUOUS,
     ContactWindows,
     InboundQueue,
+    JobStates,
     Mailboxes,
     OutboundQueue,
     SendPolicy,
@@ -83,7 +84,7 @@ async def test_jobs_go_out_in_order_once_each_and_are_recorded(redis_client):
     assert rig.sender.texts(A) == ["m1:0", "m1:1", "m1:2"]
     assert rig.sender.texts(B) == ["x:0"]
     assert rig.reports.last("m1:1") == ("queued", 1, None)
-    assert (await redis_client.get("samvad:job:m1:1")).startswith(b"sent:FAKE")
+    assert (await redis_client.get(JobStates.key(job("m1:1")))).startswith(b"sent:FAKE")
     # The same job again (a repeated notification, a re-run turn) is not sent again.
     await rig.queue.enqueue(job("m1:1"))
     await worker.consume_once()
@@ -133,12 +134,12 @@ async def test_final_errors_fail_at_once_and_retries_run_out(redis_client):
     await rig.run_until_idle()
     assert [j.job_id for j in rig.sender.calls].count("maybe") == 2
     assert rig.reports.last("maybe") == ("queued", 2, None)
-    assert (await redis_client.get("samvad:job:maybe")).startswith(b"sent:FAKE")
+    assert (await redis_client.get(JobStates.key(job("maybe", to=B)))).startswith(b"sent:FAKE")
     assert POSSIBLE_DUPLICATES.labels("fake", "sms")._value.get() == duplicates + 1
     assert rig.reports.opted_out == []
 
 
-@pytest.mark.parametrize("dies", ["while_sending", "before_removing_it"])
+@pytest.mark.parametrize("dies", ["while_sending", "after_noting_it_sent"])
 async def test_a_worker_dying_after_the_provider_took_a_job_never_sends_it_again(
         redis_client, dies):
     rig = Rig(redis_client, reclaim_idle_ms=0)
@@ -146,12 +147,16 @@ async def test_a_worker_dying_after_the_provider_took_a_job_never_sends_it_again
     first = rig.worker("doomed")
     if dies == "while_sending":  # after the provider accepted, before "sent" was noted
         rig.sender.script = {"once": [WorkerDied]}
-    else:  # after "sent" was noted, before the job left the mailbox and the doorbell acked
-        async def die(*_args):
+    else:  # after its record, and the step that noted it "sent", removed it and began
+        # the next job (one script), before the next job's call and the doorbell's ack
+        first.boxes = Mailboxes(redis_client, "outbound", reclaim_idle_ms=0)
+        step = first.boxes.next
+
+        async def die(*args, **kwargs):
+            await step(*args, **kwargs)
             raise WorkerDied
 
-        first.boxes = Mailboxes(redis_client, "outbound", reclaim_idle_ms=0)
-        first.boxes.advance = die  # type: ignore[method-assign]
+        first.boxes.next = die  # type: ignore[method-assign]
     await rig.queue.enqueue(job("once"), job("next"))
     with pytest.raises(WorkerDied):
         await first.consume_once()
@@ -163,10 +168,10 @@ async def test_a_worker_dying_after_the_provider_took_a_job_never_sends_it_again
     if dies == "while_sending":  # the provider said it was sent: settled with its sid
         assert rig.sender.lookups == [("once", START)]
         assert rig.reports.last("once") == ("sent", 0, None)
-    else:
-        assert rig.sender.lookups == []
+    else:  # "next" was marked sending by the dead worker: the provider said it was not
+        assert rig.sender.lookups == [("next", START)]
         assert rig.reports.last("once") == ("queued", 1, None)
-    assert await redis_client.get("samvad:job:once") == b"sent:FAKE1"
+    assert await redis_client.get(JobStates.key(job("once"))) == b"sent:FAKE1"
     assert await rig.queue.waiting("sms", A) == []
 
 

@@ -49,6 +49,7 @@ class Rig:
 
     def __init__(self, redis: Any, provider: str, transport: Any) -> None:
         self.redis = redis
+        self.provider = provider
         self.clock = FakeClock()
         self.queue = OutboundQueue(redis)
         self.reports = RecordedReports()
@@ -82,7 +83,9 @@ class Rig:
         raise AssertionError("the queue did not settle")
 
     async def state(self, job_id: str) -> str:
-        return (await self.redis.get(f"samvad:job:{job_id}")).decode()
+        state = await self.worker.states.get(reply(job_id, "", self.provider))
+        assert state is not None
+        return state
 
 
 async def test_twilio_had_it_so_it_is_settled_with_twilios_sid_not_sent_again(redis_client):

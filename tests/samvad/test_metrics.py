@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,18 @@ async def test_queue_depth_and_a_send(client: Any, app: Any) -> None:
     sent = ("samvad_outbound_sends_total", {"provider": "simulator", "channel": "sms",
                                             "outcome": "sent", "error_code": "none"})
     assert value(after, sent[0], **sent[1]) - value(before, sent[0], **sent[1]) == 3
+
+
+async def test_inbound_queue_age(client: Any, app: Any) -> None:
+    """The age of the oldest inbound doorbell no worker has read: 0 with none, else at
+    least how long ago it was rung (its stream id is Redis's time of ringing)."""
+    empty = await scrape(client)
+    assert empty[("samvad_inbound_queue_age_seconds", frozenset())] == 0
+    rung_ms = int((time.time() - 42) * 1000)
+    await app.state.redis.xadd("samvad:inbound", {"key": "sms:+919876500003"},
+                               id=f"{rung_ms}-0")
+    assert value(await scrape(client), "samvad_inbound_queue_age_seconds") >= 42
+
 
 
 async def test_sla_breaches_are_counted(client: Any, auth: Any, database: Any) -> None:

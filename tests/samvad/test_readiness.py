@@ -66,7 +66,23 @@ async def test_ready_when_every_part_is_up(client, app, fake_rasa) -> None:
     response = await client.get("/readyz")
     assert response.status_code == 200, response.text
     assert response.json() == {"status": "ready", "checks": {
-        "database": "ok", "redis": "ok", "workers": "ok", "rasa": "ok"}}
+        "database": "ok", "redis": "ok", "workers": "ok", "rasa": "ok"},
+        "inbound_queue": {"state": "ok", "oldest_waiting_s": 0.0}}
+
+
+async def test_a_queue_behind_the_busy_deadline_is_degraded_not_down(client, app) -> None:
+    """An inbound message unread for 30 s (its doorbell's id is its admission time): past
+    SAMVAD_BUSY_AFTER_S (10 s) /readyz says so, and stays 200 (webhooks keep flowing)."""
+    await beat_all(app)
+    waited_since_ms = int((time.time() - 30) * 1000)
+    await app.state.redis.xadd("samvad:inbound", {"key": "whatsapp:+919876500001"},
+                               id=f"{waited_since_ms}-0")
+    response = await client.get("/readyz")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["inbound_queue"]["state"] == "behind"
+    assert body["inbound_queue"]["oldest_waiting_s"] >= 30
 
 
 async def test_rasa_not_configured_is_not_a_failure(client, app) -> None:

@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import event, func, select
+from sqlalchemy.exc import IntegrityError
+
+from core_api.messaging.endpoints import CLAIM_RETRIES, write_claiming
+from core_api.messaging.models import ChannelMessage
+
 PATH = "/api/v1/channel-messages"
 CITIZEN = "+919876500001"
 
@@ -84,3 +94,138 @@ async def test_only_the_service_may_write_or_read_delivery_records(client, auth)
     assert bad.status_code == 422
     assert (await client.post(PATH, json=job(to="98765"), headers=auth.service())
             ).status_code == 422
+
+
+@contextmanager
+def statements(app) -> Iterator[list[str]]:
+    """The SQL statements the app's engine runs inside the block (BEGIN/COMMIT are not)."""
+    seen: list[str] = []
+
+    def remember(_conn, _cursor, statement, *_args) -> None:
+        seen.append(statement)
+
+    engine = app.state.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", remember)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", remember)
+
+
+async def test_a_batch_is_one_statement_and_so_is_a_status(app, client, auth):
+    service = auth.service()
+    await client.post(f"{PATH}/batch", headers=service, json={"records": [job()]})  # warm
+    for size in (1, 16, 16):  # new jobs, then the same 16 again: the conflict's UPDATE
+        records = [job(job_id=f"bulk:{i}", to=f"+9198765001{i:02d}", status="sent",
+                       provider_message_id=f"SMbulk{i}", attempts=1, cost="0.25")
+                   for i in range(size)]
+        with statements(app) as seen:
+            response = await client.post(f"{PATH}/batch", headers=service,
+                                         json={"records": records})
+        assert response.json() == {"recorded": size}, response.text
+        assert len(seen) == 1 and seen[0].lstrip().upper().startswith("INSERT"), seen
+    stored = await client.get(f"{PATH}/bulk:15", headers=service)
+    assert (stored.json()["status"], stored.json()["provider_message_id"]) == ("sent",
+                                                                               "SMbulk15")
+    # A provider's status for a recorded message: one UPDATE ... RETURNING, no read back.
+    with statements(app) as seen:
+        delivered = await client.post(f"{PATH}/status", headers=service, json={
+            "provider": "twilio", "provider_message_id": "SMbulk15", "status": "delivered"})
+    assert (delivered.json()["job_id"], delivered.json()["status"]) == ("bulk:15",
+                                                                        "delivered")
+    assert len(seen) == 1 and seen[0].lstrip().upper().startswith("UPDATE"), seen
+
+
+async def test_a_batch_writes_what_the_same_records_one_by_one_would(client, auth):
+    service = auth.service()
+
+    def steps(job_id: str) -> list[dict]:
+        return [job(job_id=job_id, status="queued", error_code="20429", attempts=1,
+                    rule="case_channel", segments=2, cost="0.5"),
+                job(job_id=job_id, status="sent", provider_message_id=f"SM{job_id}",
+                    attempts=2),
+                job(job_id=job_id, status="queued", attempts=1, kind="bill_reminder"),
+                job(job_id=job_id, status="failed", error_code="30008", attempts=3,
+                    segments=1)]
+
+    for step in steps("single"):
+        assert (await client.post(PATH, json=step, headers=service)).status_code == 200
+    batched = await client.post(f"{PATH}/batch", headers=service,
+                                json={"records": steps("batched")})
+    assert batched.json() == {"recorded": 4}, batched.text
+    single = (await client.get(f"{PATH}/single", headers=service)).json()
+    batch = (await client.get(f"{PATH}/batched", headers=service)).json()
+    stamps = ("created_at", "updated_at", "sent_at", "delivered_at", "read_at", "failed_at")
+    assert {k: bool(single[k]) for k in stamps} == {k: bool(batch[k]) for k in stamps}
+    assert single["provider_message_id"] == "SMsingle"
+    assert batch["provider_message_id"] == "SMbatched"
+    kept = ("status", "error_code", "attempts", "rule", "segments", "cost", "kind", "channel")
+    assert {k: single[k] for k in kept} == {k: batch[k] for k in kept} == {
+        "status": "failed", "error_code": "30008", "attempts": 3, "rule": "case_channel",
+        "segments": 1, "cost": "0.5000", "kind": "reply", "channel": "sms"}
+    # A later batch cannot move a delivered message back, nor lower its attempts.
+    await client.post(f"{PATH}/batch", headers=service, json={"records": [
+        job(job_id="late", status="sent", provider_message_id="SMlate", attempts=2)]})
+    await client.post(f"{PATH}/status", headers=service, json={
+        "provider": "twilio", "provider_message_id": "SMlate", "status": "delivered"})
+    await client.post(f"{PATH}/batch", headers=service, json={"records": [
+        job(job_id="late", status="sent", attempts=1), job(job_id="other")]})
+    late = (await client.get(f"{PATH}/late", headers=service)).json()
+    assert (late["status"], late["attempts"], late["provider_message_id"]) == (
+        "delivered", 2, "SMlate")
+    assert late["delivered_at"] and late["sent_at"]
+
+
+async def test_a_batch_claims_the_statuses_that_overtook_it(app, client, auth):
+    service = auth.service()
+
+    async def early(wamid: str, status: str, code: str | None = None) -> None:
+        response = await client.post(f"{PATH}/status", headers=service, json={
+            "provider": "meta", "provider_message_id": wamid, "status": status,
+            "error_code": code, "at": "2026-01-05T10:00:00+05:30"})
+        assert response.json()["job_id"] is None, response.text
+
+    await early("wamid.A", "failed", "131026")
+    await early("wamid.B", "delivered")
+    # Job "a" has a row from an earlier throttled attempt; job "b" has none yet.
+    await client.post(f"{PATH}/batch", headers=service, json={"records": [
+        job(job_id="a", provider="meta", channel="whatsapp")]})
+    response = await client.post(f"{PATH}/batch", headers=service, json={"records": [
+        job(job_id=name, provider="meta", channel="whatsapp", status="sent", attempts=2,
+            provider_message_id=f"wamid.{name.upper()}") for name in ("a", "b", "c")]})
+    assert response.json() == {"recorded": 3}, response.text
+    a, b, c = [(await client.get(f"{PATH}/{name}", headers=service)).json()
+               for name in ("a", "b", "c")]
+    assert (a["status"], a["error_code"], a["attempts"]) == ("failed", "131026", 2)
+    assert a["failed_at"].startswith("2026-01-05T04:30:00") and a["sent_at"]
+    assert (b["status"], b["provider_message_id"]) == ("delivered", "wamid.B")
+    assert b["delivered_at"].startswith("2026-01-05T04:30:00")
+    assert (c["status"], c["attempts"]) == ("sent", 2)
+    async with app.state.db.sessions() as session:
+        unclaimed = await session.scalar(select(func.count()).select_from(ChannelMessage)
+                                         .where(ChannelMessage.job_id.is_(None)))
+    assert unclaimed == 0
+
+
+async def test_a_write_that_keeps_meeting_early_statuses_claims_them_a_few_times() -> None:
+    class Session:
+        rollbacks = 0
+
+        async def rollback(self) -> None:
+            self.rollbacks += 1
+
+    asked: list[bool] = []
+
+    async def write(claim: bool, collisions: int) -> str:
+        asked.append(claim)
+        if len(asked) <= collisions:  # a callback slipped in again
+            raise IntegrityError("INSERT", {}, Exception("uq_channel_messages_provider"))
+        return "written"
+
+    session = Session()
+    assert await write_claiming(session, lambda claim: write(claim, 2)) == "written"
+    assert (asked, session.rollbacks) == ([False, True, True], 2)
+    asked.clear()
+    with pytest.raises(IntegrityError):  # not for ever: the request fails, the worker retries
+        await write_claiming(Session(), lambda claim: write(claim, CLAIM_RETRIES + 1))
+    assert asked == [False] + [True] * CLAIM_RETRIES
