@@ -156,10 +156,18 @@ class Lease:
     bell: bytes | None = None
     rang: bool = False  # the drain rang ``bell`` itself, unread: deleted, not acknowledged
     acked: bool = False
+    # The mailbox whose lock the drain found gone (a stall past the lease): the drain
+    # stopped, maybe with messages left and nobody holding it; ``Mailboxes.after_loss``.
+    lost: str | None = None
 
     def let_go(self, key: str, owner: str) -> None:
         if (self.key, self.owner) == (key, owner):
             self.key = self.owner = None
+
+    def lose(self, key: str, owner: str) -> None:
+        """The lock of ``key`` was found gone or taken: let go of it, remember the loss."""
+        self.let_go(key, owner)
+        self.lost = key
 
 
 # The lease of the drain running in this task. A context variable, so that ``open`` and
@@ -398,7 +406,10 @@ class Mailboxes:
                 lease.key, lease.owner = key, owner
             return Opened("open", head=reply[1], hooked=reply[2] if len(reply) > 2 else None)
         if mode == "next" and lease is not None:
-            lease.let_go(key, owner)
+            if state == 1:
+                lease.let_go(key, owner)
+            else:
+                lease.lose(key, owner)
         if state == 1:
             if lease is not None and bell and self.one_server:
                 lease.acked = True
@@ -416,7 +427,9 @@ class Mailboxes:
         """Extend the lease (the heartbeat; before a send); False when it was lost."""
         kept = bool(await self._renew(keys=[self.keys(key)[1]], args=[owner, self.lease_ms]))
         if not kept:
-            self._let_go(key, owner)
+            lease = _LEASE.get()
+            if lease is not None:
+                lease.lose(key, owner)
         return kept
 
     async def release(self, key: str, owner: str) -> bool:
@@ -460,8 +473,17 @@ class Mailboxes:
             # Lost, unless the drain let go of it meanwhile (emptied the mailbox): the
             # drain stops after the message in hand (its next step checks the lock).
             if not kept and (lease.key, lease.owner) == (key, owner):
-                lease.let_go(key, owner)
+                lease.lose(key, owner)
                 log.warning("mailbox_lease_lost", queue=self.name)
+
+    async def after_loss(self, lease: Lease, now: float) -> None:
+        """Ring the mailbox whose lock a drain lost, at ``now`` (the worker's clock): its
+        lease may have run out with nobody taking it over (the drain stalled, nothing else
+        rang), which would leave its messages unread until the person's next message. A
+        holder that took it over makes the ring find the mailbox busy (rung again at that
+        lease's end) or empty: harmless."""
+        if lease.lost is not None:
+            await self.ring_at(lease.lost, now)
 
     async def ring_at(self, key: str, at: float) -> None:
         """Ring ``key`` at unix time ``at`` (an earlier ring already scheduled stays)."""

@@ -341,8 +341,10 @@ class SendWorker(MailboxWorker):
         lease = handoff.lease
         lease.bell, lease.rang = handoff.bell, True
         async with self.boxes.heartbeat(lease):
-            return await self._drain_from(handoff.key, handoff.owner, handoff.step,
+            done = await self._drain_from(handoff.key, handoff.owner, handoff.step,
                                           handoff.asked)
+        await self.boxes.after_loss(lease, self.clock.now())
+        return done
 
     async def _drain_from(self, key: str, owner: str, step: Opened, asked: float) -> int:
         """Send the jobs from the opened ``step`` on (asked at monotonic ``asked``)."""

@@ -46,6 +46,7 @@ class MailboxWorker:
         async with self.boxes.heartbeat() as lease:
             lease.bell = bell.entry_id
             done = await self.drain(bell.key)
+        await self.boxes.after_loss(lease, self.clock.now())
         if not lease.acked:
             await self.boxes.ack(bell.entry_id)
         return done

@@ -147,6 +147,27 @@ async def test_a_worker_that_lost_its_lease_stops_after_the_message_in_hand(redi
     assert await rig.queue.waiting("sms", A) == []
 
 
+async def test_a_lease_that_ran_out_with_nobody_taking_over_rings_the_mailbox_again(
+        redis_client):
+    """A worker stalled in a call past its lease, and nothing else rang the mailbox
+    meanwhile: after the call, the worker stops (its lock is gone) but schedules a ring,
+    so the jobs behind are sent without waiting for the person's next message."""
+    rig = Rig(redis_client)
+    rig.sender.gates["a1"] = asyncio.Event()
+    await rig.queue.enqueue(job("a1"), job("a2"))
+    stalled = asyncio.create_task(rig.worker("w1").consume_once())
+    await asyncio.wait_for(rig.sender.calling.wait(), 10)
+    await redis_client.delete(rig.lock)  # its lease ran out (the stall stopped its beat)
+    rig.sender.gates["a1"].set()
+    assert await asyncio.wait_for(stalled, 60) == 1  # a1, then the lock was found gone
+    assert [j.job.job_id for j in await rig.queue.waiting("sms", A)] == ["a1", "a2"]
+    assert await redis_client.zscore(rig.queue.boxes.due, f"sms:{A}") is not None
+    await asyncio.sleep(0.01)  # the ring is due at the millisecond after the loss
+    assert await rig.worker("w2").consume_once() == 2  # a1 skipped (sent), a2 sent
+    assert rig.sent() == ["a1", "a2"]
+    assert await rig.queue.waiting("sms", A) == []
+
+
 async def test_a_heartbeat_that_finds_its_lease_taken_lets_go_and_renews_nothing(
         redis_client):
     rig = Rig(redis_client)
