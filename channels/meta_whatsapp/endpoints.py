@@ -18,6 +18,7 @@ dedupe stays the last line.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from datetime import UTC, datetime
 
@@ -116,12 +117,14 @@ async def receive(request: Request) -> JSONResponse:
         else:
             ignored.append(Ignored(f"message:{inbound.message_id}", "duplicate message id"))
     statuses = channels_of(request.app).statuses
+    # Together, in the order given: one write for the delivery's statuses. Raises when the
+    # core API is unreachable: the 500 makes Meta deliver again. A notification failed
+    # with an SMS-fallback code goes as SMS here, once.
+    await asyncio.gather(*(statuses.update(
+        PROVIDER, update.provider_message_id, update.status, error_code=update.error_code,
+        at=datetime.fromtimestamp(update.at, UTC) if update.at is not None else None)
+        for update in envelope.statuses))
     for update in envelope.statuses:
-        at = datetime.fromtimestamp(update.at, UTC) if update.at is not None else None
-        # Raises when the core API is unreachable: the 500 makes Meta deliver again. A
-        # notification failed with an SMS-fallback code goes as SMS here, once.
-        await statuses.update(PROVIDER, update.provider_message_id, update.status,
-                              error_code=update.error_code, at=at)
         EVENTS.labels("status", update.status).inc()
         if update.status == "failed":
             log.warning("meta_message_failed", message_id=update.provider_message_id,

@@ -1,10 +1,13 @@
 """Overload without silence: a citizen whose message waits too long is told so, once.
 
-Under overload the inbound doorbells pile up unread on the stream ``samvad:inbound``
-(``_mailboxes``). A doorbell's stream id is Redis's time (ms) of the ring, which follows
-the message's admission at once; so the unread doorbells older than the deadline
-(``SAMVAD_BUSY_AFTER_S``, 10 s) name the people who have waited longer than it, oldest
-first, and Redis finds them with one ``XRANGE`` up to the deadline's id.
+Under overload the inbound doorbells pile up on the stream ``samvad:inbound``
+(``_mailboxes``): unread, or read by a worker that has more mailboxes in hand than its
+cores can turn over (read but not yet acknowledged: pending). A doorbell's stream id is
+Redis's time (ms) of the ring, which follows the message's admission at once; so the
+unread and the pending doorbells older than the deadline (``SAMVAD_BUSY_AFTER_S``, 10 s)
+name the people who have waited longer than it, oldest first. Redis finds the unread
+ones with one ``XRANGE`` up to the deadline's id, the pending ones with one
+``XPENDING`` over the same range (then their entries, in one pipeline).
 
 ``OverloadWatch.check_once`` (a worker loop, every second) queues, for each such person
 whose mailbox still holds a message, one outbound job ``busy:<message_id>`` with
@@ -145,20 +148,25 @@ class OverloadWatch:
         self.holder = secrets.token_hex(8)
         self._claim = self.redis.register_script(_CLAIM)
         self._lead = self.redis.register_script(_LEAD)
-        self._cursor = "0-0"  # the last doorbell this watcher looked at
+        self._cursor = "0-0"  # the last unread doorbell this watcher looked at
+        self._pending_cursor = "0-0"  # the last pending one
 
     async def check_once(self) -> int:
-        """Look at the unread doorbells past the deadline (up to ``SCAN_BATCH``) and queue
-        the busy replies due; how many doorbells it looked at (more may follow at once)."""
+        """Look at the unread and the pending doorbells past the deadline (up to
+        ``SCAN_BATCH`` of each) and queue the busy replies due; how many doorbells it
+        looked at (more may follow at once)."""
         if not await self._lead(keys=[LEASE_KEY], args=[self.holder, LEASE_MS]):
             return 0
         after = max(await last_delivered(self.redis, self.names), self._cursor, key=_id_key)
         deadline_ms = int((self.clock.now() - self.busy_after_s) * 1000)
         entries = cast("list[tuple[bytes, dict[bytes, bytes]]]", await self.redis.xrange(
             self.names.stream, min=f"({after}", max=str(deadline_ms), count=SCAN_BATCH))
+        if entries:
+            self._cursor = entries[-1][0].decode()
+        entries += await self._pending(deadline_ms)
         if not entries:
             return 0
-        self._cursor = entries[-1][0].decode()
+        entries.sort(key=lambda entry: _id_key(entry[0]))
         overdue: dict[str, bytes] = {}
         for entry_id, fields in entries:
             if fields and b"key" in fields:
@@ -171,6 +179,27 @@ class OverloadWatch:
             log.warning("inbound_busy_replies", count=len(jobs),
                         waited_s=round(self.clock.now() - _stream_ms(entries[0][0]) / 1000, 1))
         return len(entries)
+
+    async def _pending(self, deadline_ms: int) -> list[tuple[bytes, dict[bytes, bytes]]]:
+        """The doorbells read by a worker but not acknowledged, rung before the deadline
+        and after the last one looked at: people whose turn is still to come (or running
+        now) although a worker has their doorbell in hand."""
+        try:
+            pending = await self.redis.xpending_range(
+                self.names.stream, self.names.group, min=f"({self._pending_cursor}",
+                max=str(deadline_ms), count=SCAN_BATCH)
+        except ResponseError:  # no stream or group yet: nothing was ever read
+            return []
+        if not pending:
+            return []
+        ids = [row["message_id"] for row in pending]
+        last = ids[-1]
+        self._pending_cursor = last.decode() if isinstance(last, bytes) else str(last)
+        pipe = self.redis.pipeline(transaction=False)
+        for entry_id in ids:
+            pipe.xrange(self.names.stream, min=entry_id, max=entry_id, count=1)
+        found = await pipe.execute()
+        return [entry for entries in found for entry in entries]
 
     async def _busy_reply(self, key: str, entry_id: str) -> OutboundJob | None:
         """The busy reply to ``key``'s waiting head, if the person has not been told."""

@@ -5,6 +5,8 @@
   send worker fanning out notifications);
 - ``POST /channel-messages/status``: a webhook reports a provider status by the provider's
   message id; statuses never move backwards (``delivered`` is not undone by ``sent``);
+- ``POST /channel-messages/statuses``: many statuses in one request and one SQL statement
+  (the webhooks' callbacks, gathered by ``MessageStatusStore.update``);
 - ``GET /channel-messages/costs``: estimated cost per channel of the recorded jobs, by
   period, recipient, job id prefix or kind (the delivery record keeps each message's
   delivery rule, SMS segments and estimated cost);
@@ -31,11 +33,13 @@ from core_api.errors import ERROR_RESPONSES, Forbidden, NotFound
 from core_api.messaging.models import ChannelMessage
 from core_api.messaging.service import (
     JobRecord,
+    StatusReport,
     message_by_job,
     message_costs,
     record_job,
     record_jobs,
     record_status,
+    record_statuses,
 )
 
 router = APIRouter(prefix="/channel-messages", tags=["channel messages"],
@@ -138,6 +142,10 @@ class ChannelMessageBatchOut(BaseModel):
     recorded: int
 
 
+class StatusBatchIn(BaseModel):
+    statuses: list[StatusIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+
 @router.post("/batch", response_model=ChannelMessageBatchOut,
              summary="Record many outbound jobs at once")
 async def post_messages(body: ChannelMessageBatchIn, session: SessionDep,
@@ -155,6 +163,17 @@ async def post_status(body: StatusIn, session: SessionDep,
     row = await record_status(session, body.provider, body.provider_message_id, body.status,
                               error_code=body.error_code, at=body.at)
     return ChannelMessageOut.of(row)
+
+
+@router.post("/statuses", response_model=ChannelMessageBatchOut,
+             summary="Apply many provider statuses at once")
+async def post_statuses(body: StatusBatchIn, session: SessionDep,
+                        _principal: ServiceOnly) -> ChannelMessageBatchOut:
+    """Each status as ``POST /channel-messages/status`` would apply it, in the order given,
+    all in one SQL statement; nothing is read back."""
+    count = await record_statuses(session, [StatusReport(**item.model_dump())
+                                            for item in body.statuses])
+    return ChannelMessageBatchOut(recorded=count)
 
 
 class CostLineOut(BaseModel):

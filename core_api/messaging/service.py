@@ -225,6 +225,63 @@ async def record_status(session: AsyncSession, provider: str, provider_message_i
 
 
 @dataclass(frozen=True)
+class StatusReport:
+    """One provider status callback: what ``record_status`` applies, for a batch."""
+
+    provider: str
+    provider_message_id: str
+    status: str
+    error_code: str | None = None
+    at: datetime | None = None
+
+
+async def record_statuses(session: AsyncSession, reports: list[StatusReport]) -> int:
+    """Apply many provider status callbacks as ``record_status`` would one after the other,
+    with one multi-row upsert on the provider message id.
+
+    The reports of one message are folded first (an upsert may touch a row only once):
+    the furthest status, each status's first time, the last error code. A message whose
+    send is not recorded yet gets its unclaimed row, adopted later (``record_jobs``).
+    """
+    now = utcnow()
+    by_message: dict[tuple[str, str], list[StatusReport]] = {}
+    for report in reports:
+        by_message.setdefault((report.provider, report.provider_message_id), []).append(report)
+    rows = []
+    for (provider, message_id), folded in by_message.items():
+        status = max((r.status for r in folded), key=STATUS_RANK.__getitem__)
+        stamps = {column: min((r.at or now for r in folded if r.status == name),
+                              default=None) for name, column in STAMPS.items()}
+        rows.append({
+            "provider": provider, "provider_message_id": message_id, "status": status,
+            "error_code": next((r.error_code for r in reversed(folded) if r.error_code),
+                               None),
+            "cost": Decimal(0) if status == "failed" else None,
+            "created_at": now, "updated_at": now, **stamps})
+    if rows:
+        await session.execute(_status_upsert(session.get_bind().dialect.name), rows)
+    return len(reports)
+
+
+@functools.cache
+def _status_upsert(dialect: str) -> Any:
+    """INSERT unclaimed status rows; a message already recorded gets ``_advance``'s rules
+    (the status only moves up, a first time is kept, a failed message costs nothing)."""
+    table = cast(Table, ChannelMessage.__table__)
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    new, old = statement.excluded, table.c
+    return statement.on_conflict_do_update(
+        index_elements=[old.provider, old.provider_message_id], set_={
+            "status": case((_rank(old.status) < _rank(new.status), new.status),
+                           else_=old.status),
+            "error_code": func.coalesce(new.error_code, old.error_code),
+            "cost": case((new.status == "failed", new.cost), else_=old.cost),
+            "updated_at": new.updated_at,
+            **{name: func.coalesce(old[name], new[name]) for name in STAMPS.values()},
+        }).returning(old.id)  # RETURNING: one multi-row INSERT, as in ``_upsert``
+
+
+@dataclass(frozen=True)
 class CostLine:
     """Messages and their estimated cost for one channel."""
 

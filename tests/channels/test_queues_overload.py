@@ -104,3 +104,28 @@ async def test_one_watch_at_a_time_across_processes(redis_client):
     assert await second.check_once() == 1  # second holds the lease now
     assert await first.check_once() == 0
     assert len(await outbound.waiting("whatsapp", P)) == 1
+
+
+async def test_a_doorbell_a_worker_read_but_has_not_reached_still_counts(redis_client):
+    """Under overload a worker reads more doorbells than it turns over at once: those
+    people wait although their doorbell was read (pending). They are told too, once."""
+    queue, outbound = InboundQueue(redis_client), OutboundQueue(redis_client)
+    await put(queue, P, "hi", "SMpend")
+    [bell] = await queue.boxes.read("busy-worker", 10, None)  # read, not acknowledged
+    clock = FakeClock(time.time())
+    watch = OverloadWatch(queue, outbound, locale_of, busy_after_s=10, clock=clock)
+    clock.t += 9
+    assert await watch.check_once() == 0
+    clock.t += 2
+    assert await watch.check_once() == 1
+    assert await texts_to(outbound, P) == [("busy:SMpend", translate("hi_IN", BUSY_NOTICE))]
+    assert await watch.check_once() == 0  # looked at once
+    await queue.boxes.ack(bell.entry_id)
+    await put(queue, Q, "hello", "SMq9")  # an unread one beside: both kinds in one look
+    [_bell] = await queue.boxes.read("busy-worker", 10, None)
+    await put(queue, R, "namaste", "SMr9")
+    clock.t += 11
+    assert await watch.check_once() == 2
+    assert [job_id for job_id, _ in await texts_to(outbound, Q)] == ["busy:SMq9"]
+    assert [job_id for job_id, _ in await texts_to(outbound, R)] == ["busy:SMr9"]
+    assert len(await outbound.waiting("whatsapp", P)) == 1

@@ -123,6 +123,39 @@ async def test_delivery_records_asked_together_go_in_one_batch_in_order(app, cli
                              headers=auth.service())).json()["status"] == "sent"
 
 
+async def test_status_callbacks_close_together_go_in_one_request(app, client, auth,
+                                                                  monkeypatch):
+    store = app.state.channels.statuses
+    paths: list[str] = []
+    real = store.client.request
+
+    async def counted(method, path, *args, **kwargs):
+        paths.append(path)
+        return await real(method, path, *args, **kwargs)
+
+    monkeypatch.setattr(store.client, "request", counted)
+    await store.record(OutboundJob(provider="twilio", channel="sms", to=SUNITA,
+                                   message=outgoing_to_dict(Outgoing("Bill due")),
+                                   job_id="cb:0"), "sent", provider_message_id="SMcb0")
+    paths.clear()
+    # The provider's callbacks for one message, each a webhook of its own, at once.
+    await asyncio.gather(*(store.update("twilio", "SMcb0", status)
+                           for status in ("sent", "delivered", "read")))
+    assert paths == ["/api/v1/channel-messages/statuses"]
+    record = (await client.get("/api/v1/channel-messages/cb:0", headers=auth.service())).json()
+    assert (record["status"], bool(record["delivered_at"])) == ("read", True)
+    # One the API refuses fails alone: the others of its batch are written one by one.
+    paths.clear()
+    results = await asyncio.gather(store.update("twilio", "SMcb0", "failed", error_code="x" * 30),
+                                   store.update("twilio", "SMcb1", "delivered"),
+                                   return_exceptions=True)
+    assert isinstance(results[0], ServiceError) and results[0].status == 422, results
+    assert results[1] is None
+    assert paths == ["/api/v1/channel-messages/statuses"] * 3
+    record = (await client.get("/api/v1/channel-messages/cb:0", headers=auth.service())).json()
+    assert record["status"] == "read"
+
+
 async def test_a_worker_draining_many_mailboxes_records_every_send(app, client, auth):
     sender = FakeSender(FakeClock())
     app.state.channels.senders["fake"] = sender

@@ -92,6 +92,14 @@ async def test_only_the_service_may_write_or_read_delivery_records(client, auth)
     bad = await client.post(f"{PATH}/status", headers=auth.service(), json={
         "provider": "twilio", "provider_message_id": "SMx", "status": "undelivered"})
     assert bad.status_code == 422
+    statuses = {"statuses": [{"provider": "twilio", "provider_message_id": "SMx",
+                              "status": "sent"}]}
+    assert (await client.post(f"{PATH}/statuses", json=statuses, headers=staff)
+            ).status_code == 403
+    assert (await client.post(f"{PATH}/statuses", json=statuses,
+                              headers=auth.service(CITIZEN))).status_code == 403
+    assert (await client.post(f"{PATH}/statuses", json={"statuses": []},
+                              headers=auth.service())).status_code == 422
     assert (await client.post(PATH, json=job(to="98765"), headers=auth.service())
             ).status_code == 422
 
@@ -174,6 +182,50 @@ async def test_a_batch_writes_what_the_same_records_one_by_one_would(client, aut
     assert (late["status"], late["attempts"], late["provider_message_id"]) == (
         "delivered", 2, "SMlate")
     assert late["delivered_at"] and late["sent_at"]
+
+
+async def test_statuses_in_one_batch_apply_as_one_by_one_would_in_one_statement(
+        app, client, auth):
+    service = auth.service()
+    await client.post(f"{PATH}/batch", headers=service, json={"records": [
+        job(job_id=name, status="sent", provider_message_id=f"SM{name}", cost="0.25")
+        for name in ("s1", "s2", "s3")]})
+
+    def status(message_id: str, value: str, code: str | None = None,
+               at: str | None = None) -> dict:
+        return {"provider": "twilio", "provider_message_id": message_id, "status": value,
+                "error_code": code, "at": at}
+
+    with statements(app) as seen:
+        response = await client.post(f"{PATH}/statuses", headers=service, json={"statuses": [
+            status("SMs1", "delivered", at="2026-01-05T10:00:00+05:30"),
+            status("SMs1", "sent"),  # callbacks can arrive out of order
+            status("SMs1", "read"),
+            status("SMs2", "failed", "30008"),
+            status("SMearly", "delivered", at="2026-01-05T11:00:00+05:30")]})
+    assert response.json() == {"recorded": 5}, response.text
+    assert len(seen) == 1 and seen[0].lstrip().upper().startswith("INSERT"), seen
+    s1, s2, s3 = [(await client.get(f"{PATH}/{name}", headers=service)).json()
+                  for name in ("s1", "s2", "s3")]
+    assert s1["status"] == "read" and s1["sent_at"] and s1["read_at"]
+    assert s1["delivered_at"].startswith("2026-01-05T04:30:00")
+    assert (s2["status"], s2["error_code"], s2["cost"]) == ("failed", "30008", "0.0000")
+    assert s2["failed_at"]
+    assert (s3["status"], s3["cost"]) == ("sent", "0.2500")  # not in the batch: untouched
+    # A later batch cannot move a message back; the early one is adopted by its record.
+    await client.post(f"{PATH}/statuses", headers=service, json={"statuses": [
+        status("SMs1", "delivered"), status("SMs2", "delivered")]})
+    assert (await client.get(f"{PATH}/s1", headers=service)).json()["status"] == "read"
+    assert (await client.get(f"{PATH}/s2", headers=service)).json()["status"] == "failed"
+    await client.post(f"{PATH}/batch", headers=service, json={"records": [
+        job(job_id="early", status="sent", provider_message_id="SMearly", attempts=2)]})
+    early = (await client.get(f"{PATH}/early", headers=service)).json()
+    assert early["status"] == "delivered"
+    assert early["delivered_at"].startswith("2026-01-05T05:30:00")
+    async with app.state.db.sessions() as session:
+        unclaimed = await session.scalar(select(func.count()).select_from(ChannelMessage)
+                                         .where(ChannelMessage.job_id.is_(None)))
+    assert unclaimed == 0
 
 
 async def test_a_batch_claims_the_statuses_that_overtook_it(app, client, auth):
