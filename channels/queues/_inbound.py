@@ -254,7 +254,8 @@ class TurnEnd:
     """The end of a turn sent with its commit (``SessionStore.commit(along=)``, one
     server): the replies queued with their doorbell, then the inbound mailbox's next step,
     then, when a send worker is at hand, the replies' mailbox opened for it (its first job
-    begun): one round trip for all. The order is the one of the separate steps, so a
+    begun; the replies then get a ring for the lease's end instead of a doorbell): one
+    round trip for all. The order is the one of the separate steps, so a
     worker dying anywhere leaves what it left before."""
 
     def __init__(self, worker: InboundWorker, key: str, owner: str, provider: str,
@@ -279,12 +280,17 @@ class TurnEnd:
         self.sent = True
         outbound = self.worker.outbound.boxes
         payloads = by_recipient(self.jobs)
-        self._adds = outbound.queue_add(pipe, payloads) if payloads else 0
-        self._took_next = self.worker.boxes.queue_step(pipe, self.key, self.owner, "next")
         send = self.worker.send
-        if send is not None and len(payloads) == 1:
+        handing = send is not None and len(payloads) == 1
+        # Replies this worker sends itself get no doorbell (a send worker would only find
+        # their mailbox busy), but a ring for when the lease runs out, in case it dies.
+        ring_at = self.worker.clock.now() + outbound.lease_ms / 1000 if handing else None
+        self._adds = outbound.queue_add(pipe, payloads, ring_at=ring_at) if payloads else 0
+        self._took_next = self.worker.boxes.queue_step(pipe, self.key, self.owner, "next")
+        if send is not None and handing:
             (recipient,) = payloads
             self.handoff = Handoff(recipient, secrets.token_hex(8), time.monotonic())
+            self.handoff.lease.unring = True
             self._took_open = send.boxes.queue_step(
                 pipe, recipient, self.handoff.owner, "open", send.step_hook(),
                 lease=self.handoff.lease)
@@ -294,7 +300,6 @@ class TurnEnd:
         self.taken = True
         self.next = self._took_next(results[self._adds])
         if self.handoff is not None and self._took_open is not None:
-            self.handoff.bell = results[self._adds - 1]
             self.handoff.step = self._took_open(results[self._adds + 1])
 
 
@@ -305,7 +310,8 @@ class InboundWorker(MailboxWorker):
     mailbox two round trips: its open step begins the session too (``_HOOKS``), and the
     commit carries the rest (``TurnEnd``). Given the ``send`` worker, it also sends the
     turn's replies itself when their mailbox was free, saving the send worker's read and
-    open (its doorbell, rung all the same in case this worker dies, is deleted unread).
+    open (instead of a doorbell, a ring is scheduled for the lease's end in case this
+    worker dies; the step that empties the mailbox removes it).
     """
 
     def __init__(self, queue: InboundQueue, conversations: Conversations,
@@ -422,7 +428,7 @@ class InboundWorker(MailboxWorker):
 
     async def _send_replies(self, handoff: Handoff) -> None:
         """Send the turn's replies here (their mailbox was opened with the commit). A
-        failure is logged, not the turn's: the doorbell rung with them brings a send
+        failure is logged, not the turn's: the ring scheduled with them brings a send
         worker once the lease has run out."""
         assert self.send is not None
         if handoff.step is None or handoff.step.state != "open":

@@ -20,7 +20,9 @@ head), with the queue's own Lua run inside it (``hooked``: the inbound queue beg
 session, the send worker notes a job sent and begins the next); on one server the step
 that finds the mailbox empty also acknowledges the doorbell, and a step may ride in
 another drain's pipeline (``queue_step``: the inbound turn's end opens its replies'
-mailbox). So a mailbox costs one round trip per message, plus the doorbell's read.
+mailbox, with a ring scheduled for the lease's end instead of a doorbell, removed by the
+step that empties it). So a mailbox costs one round trip per message, plus the
+doorbell's read.
 
 So one person's messages are handled in the order they were added, by one worker at a
 time, however many workers read the stream; different people proceed in parallel.
@@ -63,12 +65,14 @@ _Entry = tuple[bytes, dict[bytes, bytes] | None]
 # "sent" mark), ``on_head(prefix, head)`` on the head taken (its value is returned third).
 # ``prefix`` is the mailbox's hash tag prefix (``samvad:{outbound:sms:+91...}:``): keys
 # made from it are in the mailbox's cluster slot.
-# KEYS mailbox, lock[, doorbell stream: one server only]. ARGV owner, lease ms, 'open' or
-# 'next', doorbell entry id ('' none), 'ack' (read from the group) or 'del' (rung by this
-# drain itself: deleted unread), group, then the hooks' arguments (ARGV[7]...).
+# KEYS mailbox, lock[, one server only: the doorbell stream, or the due rings ('unring')].
+# ARGV owner, lease ms, 'open' or 'next', doorbell entry id ('' none; 'unring': the
+# mailbox's key), 'ack' (a doorbell read from the group) or 'unring' (the mailbox was
+# opened in another drain's pipeline with a ring scheduled in case that drain dies:
+# removed), group, then the hooks' arguments (ARGV[7]...).
 # {0, pttl} busy (open) or lost (next, pttl -1); {1} empty (lock released, the doorbell
-# acknowledged or deleted when the stream was given); {2, head, hook's value} holding
-# the lock.
+# acknowledged or the ring removed when KEYS[3] was given); {2, head, hook's value}
+# holding the lock.
 _STEP = """
 local prefix = string.sub(KEYS[1], 1, -8)
 local opening = ARGV[3] == 'open'
@@ -90,8 +94,8 @@ if not head then
     redis.call('DEL', KEYS[2])
   end
   if KEYS[3] and ARGV[4] ~= '' then
-    if ARGV[5] == 'del' then
-      redis.call('XDEL', KEYS[3], ARGV[4])
+    if ARGV[5] == 'unring' then
+      redis.call('ZREM', KEYS[3], ARGV[4])
     else
       redis.call('XACK', KEYS[3], ARGV[6], ARGV[4])
     end
@@ -154,7 +158,9 @@ class Lease:
     key: str | None = None
     owner: str | None = None
     bell: bytes | None = None
-    rang: bool = False  # the drain rang ``bell`` itself, unread: deleted, not acknowledged
+    # The mailbox was opened in another drain's pipeline, with a ring scheduled for the
+    # lease's end instead of a doorbell (``queue_add(ring_at=)``): removed when emptied.
+    unring: bool = False
     acked: bool = False
     # The mailbox whose lock the drain found gone (a stall past the lease): the drain
     # stopped, maybe with messages left and nobody holding it; ``Mailboxes.after_loss``.
@@ -273,16 +279,26 @@ class Mailboxes:
         self._ring(pipe, *payloads)
         await pipe.execute()
 
-    def queue_add(self, pipe: Pipeline, payloads: dict[str, list[bytes]]) -> int:
+    def queue_add(self, pipe: Pipeline, payloads: dict[str, list[bytes]], *,
+                  ring_at: float | None = None) -> int:
         """``add`` inside ``pipe`` (one server only: it runs in order); returns how many
-        commands it added, the last ones the doorbells' XADDs (each key's entry id)."""
+        commands it added, the last ones the doorbells' XADDs (each key's entry id).
+
+        ``ring_at`` (unix s): no doorbell now, a ring scheduled at that time instead, for
+        mailboxes the same pipeline opens for a drain of the caller's (``queue_step``,
+        ``Lease.unring``): no other worker reads a doorbell only to find them busy, and
+        should the caller die, the ring comes when its lease has run out."""
         if not self.one_server:
             raise RuntimeError("queue_add needs one Redis server (a pipeline in order)")
         for key, items in payloads.items():
             mailbox, _lock = self.keys(key)
             pipe.rpush(mailbox, *items)
             pipe.expire(mailbox, self.ttl_s)
-        self._ring(pipe, *payloads)
+        if ring_at is None:
+            self._ring(pipe, *payloads)
+        else:
+            pipe.zadd(self.due, {key: math.ceil(ring_at * 1000) for key in payloads}, lt=True)
+            return 2 * len(payloads) + 1
         return 3 * len(payloads)
 
     async def ring(self, key: str) -> None:
@@ -384,22 +400,28 @@ class Mailboxes:
 
     def _step_call(self, key: str, owner: str, mode: Literal["open", "next"],
                    hook: Hook | None, lease: Lease | None,
-                   ) -> tuple[AsyncScript, list[str], list[bytes | str | int | float], bytes]:
+                   ) -> tuple[AsyncScript, list[str], list[bytes | str | int | float],
+                              bytes | str]:
         """The script, keys and arguments of a step. On one server the step that finds
-        the mailbox empty also acknowledges (or deletes) the drain's doorbell."""
-        bell = lease.bell if lease is not None and lease.bell and not lease.acked else b""
-        rang = lease is not None and lease.rang
+        the mailbox empty also acknowledges the drain's doorbell (or removes the ring
+        scheduled in its stead: ``Lease.unring``)."""
+        unring = lease is not None and lease.unring
+        bell: bytes | str = b""
+        if unring:
+            bell = key
+        elif lease is not None and lease.bell and not lease.acked:
+            bell = lease.bell
         keys = list(self.keys(key))
         if self.one_server:
-            keys.append(self.stream)
+            keys.append(self.due if unring else self.stream)
         args: list[bytes | str | int | float] = [owner, self.lease_ms, mode, bell,
-                                                 "del" if rang else "ack", self.group]
+                                                 "unring" if unring else "ack", self.group]
         if hook is None:
             return self._step, keys, args, bell
         return hook.script, keys, args + hook.args, bell
 
     def _took(self, reply: Any, key: str, owner: str, mode: Literal["open", "next"],
-              bell: bytes, lease: Lease | None) -> Opened:
+              bell: bytes | str, lease: Lease | None) -> Opened:
         state = int(reply[0])
         if state == 2:
             if lease is not None:

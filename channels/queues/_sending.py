@@ -289,13 +289,12 @@ class Sent:
 class Handoff:
     """A recipient's mailbox opened by another drain's pipeline for a send worker to
     drain (``SendWorker.take_over``): its lock's ``owner`` and ``lease``, when the step
-    was asked (monotonic), the doorbell rung with it and the step's outcome."""
+    was asked (monotonic) and the step's outcome."""
 
     key: str
     owner: str
     asked: float
     lease: Lease = field(default_factory=Lease)
-    bell: bytes | None = None
     step: Opened | None = None
 
 
@@ -336,10 +335,10 @@ class SendWorker(MailboxWorker):
 
     async def take_over(self, handoff: Handoff) -> int:
         """Drain a mailbox another drain's pipeline opened for this worker (the inbound
-        worker's turn end, ``handoff.step``), deleting its unread doorbell at the end."""
+        worker's turn end, ``handoff.step``); the step that empties it removes the ring
+        scheduled in case this worker died (``Lease.unring``)."""
         assert handoff.step is not None
         lease = handoff.lease
-        lease.bell, lease.rang = handoff.bell, True
         async with self.boxes.heartbeat(lease):
             done = await self._drain_from(handoff.key, handoff.owner, handoff.step,
                                           handoff.asked)

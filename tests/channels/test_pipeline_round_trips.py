@@ -11,6 +11,7 @@ not per turn (``consume_once`` makes them on each call).
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -92,6 +93,7 @@ async def test_a_menu_turn_costs_at_most_six_redis_round_trips(app, redis_client
     assert len(replies) == 2 and "Samvad lets you" in replies[0]
     assert await pipeline.send.consume_once() == 0  # nothing left for the send worker
     assert await redis_client.xlen("samvad:outbound") == (0 if one_server else 2)
+    assert await redis_client.zcard("samvad:outbound:due") == 0  # the safety ring removed
 
     breakdown = {stage: (per_turn(counted), counted.server) for stage, counted in stages.items()}
     total = sum(trips for trips, _ in breakdown.values())
@@ -99,3 +101,35 @@ async def test_a_menu_turn_costs_at_most_six_redis_round_trips(app, redis_client
     for stage, (trips, server) in breakdown.items():
         print(f"  {stage}: {trips} {server}")
     assert total <= (6 if one_server else 21), breakdown
+
+
+async def test_replies_a_dead_worker_did_not_send_go_once_its_lease_ran_out(
+        app, redis_client, monkeypatch):
+    """The inbound worker commits the turn and dies before sending its replies itself. On
+    one server they have no doorbell (no send worker reads one only to find them busy):
+    the ring scheduled for the lease's end brings a send worker, which sends them once."""
+    pipeline = Pipeline(app)
+    one_server = pipeline.channels.inbound.boxes.one_server
+    outbound = pipeline.channels.outbound.boxes
+    sent = len(pipeline.sender.sent)
+
+    async def died(handoff: Any) -> int:
+        return 0  # the process ended here: its lock is left to run out
+
+    monkeypatch.setattr(pipeline.send, "take_over", died)
+    await pipeline.admit("hi")
+    assert await pipeline.inbound.consume_once() == 1
+    if one_server:
+        assert await redis_client.xlen("samvad:outbound") == 0
+        assert await pipeline.send.consume_once() == 0  # nothing rung yet
+        assert await redis_client.zcard("samvad:outbound:due") == 1
+        await redis_client.delete(outbound.keys(f"whatsapp:{CITIZEN}")[1])  # ran out
+        # Its first reply was marked "sending" in the commit: settled after a wait.
+        later = FakeClock(time.time() + outbound.lease_ms / 1000 + 60)
+        monkeypatch.setattr(pipeline.send, "clock", later)
+    waiting = await pipeline.channels.outbound.waiting("whatsapp", CITIZEN)
+    assert waiting and await pipeline.send.consume_once() == len(waiting)
+    texts = pipeline.sender.texts()[sent:]
+    assert len(texts) == len(waiting) and "How can we help" in texts[-1], texts
+    assert await pipeline.send.consume_once() == 0  # sent once
+    assert await redis_client.zcard("samvad:outbound:due") == 0
