@@ -118,6 +118,9 @@ def make_engine(url: str, *, pgbouncer: bool = False, **kwargs: Any) -> AsyncEng
     kwargs.setdefault("max_overflow", 20)
     if pgbouncer:
         kwargs["connect_args"] = {**kwargs.get("connect_args", {}), **_pgbouncer_args()}
+    # The connection returned last is handed out first: under light load one connection
+    # stays warm (no idle ping) while the others idle (pinged when a burst needs them).
+    kwargs.setdefault("pool_use_lifo", True)
     ping_every_checkout = kwargs.setdefault("pool_pre_ping", False)
     engine = create_async_engine(url, **kwargs)
     if not ping_every_checkout:

@@ -50,3 +50,19 @@ async def test_a_connection_in_steady_use_is_not_pinged(db_url, monkeypatch):
         assert len(pings) == 1
     finally:
         await engine.dispose()
+
+
+@postgres_only
+@pytest.mark.timeout(60)
+async def test_the_connection_returned_last_is_handed_out_first(db_url):
+    """Under light load one connection stays warm (never idle long enough to be pinged)
+    while those a burst opened sit idle: the pool is last in, first out."""
+    engine = db.make_engine(db_url, pool_size=3, max_overflow=0)
+    try:
+        async with engine.connect() as a, engine.connect() as b:
+            pids = [int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+                    for conn in (a, b)]
+        # b is returned first, a last: a is handed out again and again (FIFO: a, b, a).
+        assert {await _backend_pid(engine) for _ in range(3)} == {pids[0]}
+    finally:
+        await engine.dispose()
