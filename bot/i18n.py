@@ -95,7 +95,14 @@ class Locale:
 
 def locales_dir() -> Path:
     """The folder the registry and the catalogs are read from."""
-    return Path(os.environ.get(LOCALES_DIR_ENV) or LOCALES_DIR)
+    return _path(os.environ.get(LOCALES_DIR_ENV) or str(LOCALES_DIR))
+
+
+@cache
+def _path(folder: str) -> Path:
+    """One ``Path`` per folder: asked for on every message looked up, and the caches
+    keyed by it hash it (a new ``Path`` parses and hashes its parts again)."""
+    return Path(folder)
 
 
 def _read_locale(path: Path) -> Locale:
