@@ -6,7 +6,7 @@ lists, Twilio WhatsApp text, or SMS text with numbered options.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal, TypeAlias
 
 from bot.channel_kinds import capabilities
@@ -87,8 +87,17 @@ class Inbound:
 
 
 def outgoing_to_dict(message: Outgoing) -> dict[str, Any]:
-    """Plain JSON-ready data (queued jobs, kept replies)."""
-    return asdict(message)
+    """Plain JSON-ready data (queued jobs, kept replies): what ``asdict`` gives, without
+    its deep copy of every value (a few per cent of a worker's CPU in the profile)."""
+    data = _flat(message)
+    data["options"] = tuple(_flat(option) for option in message.options)
+    data["media"] = tuple(_flat(media) for media in message.media)
+    return data
+
+
+def _flat(instance: Option | Media | Outgoing) -> dict[str, Any]:
+    """A dataclass's fields as a dict, values as they are (immutable here)."""
+    return {f.name: getattr(instance, f.name) for f in fields(instance)}
 
 
 def outgoing_from_dict(data: dict[str, Any]) -> Outgoing:
