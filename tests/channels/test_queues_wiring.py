@@ -80,9 +80,8 @@ async def test_notifications_go_to_the_provider_configured_for_their_channel(
     assert (on_sms.job.kind, on_sms.job.locale) == ("payment_receipt", "hi_IN")
 
 
-async def test_delivery_records_asked_together_go_in_one_batch_in_order(app, client, auth,
-                                                                        monkeypatch):
-    store = app.state.channels.statuses
+def core_paths(store, monkeypatch) -> list[str]:
+    """The paths of the core API requests ``store`` makes from now on, in order."""
     paths: list[str] = []
     real = store.client.request
 
@@ -91,6 +90,13 @@ async def test_delivery_records_asked_together_go_in_one_batch_in_order(app, cli
         return await real(method, path, *args, **kwargs)
 
     monkeypatch.setattr(store.client, "request", counted)
+    return paths
+
+
+async def test_delivery_records_asked_together_go_in_one_batch_in_order(app, client, auth,
+                                                                        monkeypatch):
+    store = app.state.channels.statuses
+    paths = core_paths(store, monkeypatch)
 
     def job(i: int) -> OutboundJob:
         return OutboundJob(provider="twilio", channel="sms", to=f"+9198765001{i:02d}",
@@ -126,14 +132,7 @@ async def test_delivery_records_asked_together_go_in_one_batch_in_order(app, cli
 async def test_status_callbacks_close_together_go_in_one_request(app, client, auth,
                                                                   monkeypatch):
     store = app.state.channels.statuses
-    paths: list[str] = []
-    real = store.client.request
-
-    async def counted(method, path, *args, **kwargs):
-        paths.append(path)
-        return await real(method, path, *args, **kwargs)
-
-    monkeypatch.setattr(store.client, "request", counted)
+    paths = core_paths(store, monkeypatch)
     await store.record(OutboundJob(provider="twilio", channel="sms", to=SUNITA,
                                    message=outgoing_to_dict(Outgoing("Bill due")),
                                    job_id="cb:0"), "sent", provider_message_id="SMcb0")
